@@ -1,0 +1,500 @@
+// Package api is the control plane: JSON over HTTP under /v1, for deploys,
+// functions, invocations and logs. Every endpoint checks the caller's admin
+// key. It knows the store, blob and invoker through small interfaces and
+// nothing of runtimes.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hostless/hostless/internal/apierror"
+	"github.com/hostless/hostless/internal/blob"
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/gateway"
+	"github.com/hostless/hostless/internal/store"
+)
+
+// maxJSONBytes bounds control API request bodies other than artifacts.
+const maxJSONBytes = 1 << 20
+
+// Invoker is what the API needs of the invoker.
+type Invoker interface {
+	gateway.Invoker
+	Changed(project, name string)
+}
+
+// Followers signal when new records are stored (the telemetry Recorder).
+type Followers interface {
+	Subscribe() (<-chan struct{}, func())
+}
+
+// Config wires the API.
+type Config struct {
+	Store            store.Store
+	Blobs            blob.Store
+	Invoker          Invoker
+	Followers        Followers
+	Log              *slog.Logger
+	MaxArtifactBytes int64
+	MaxRequestBytes  int64
+	// KeyHashes are the SHA-256 hashes of the accepted admin keys.
+	KeyHashes [][32]byte
+	// Draining is closed when the server shuts down; log streams end.
+	Draining <-chan struct{}
+}
+
+// API serves /v1.
+type API struct {
+	cfg Config
+	// deployMu serializes deploys of one name across requests, so that a
+	// version's compile and cache invalidation follow the store's order.
+	deployMu sync.Mutex
+}
+
+// New returns the API.
+func New(cfg Config) *API { return &API{cfg: cfg} }
+
+// HashKey returns the SHA-256 of an admin key. Keys are 256-bit random
+// tokens (or operator-chosen secrets), so a fast hash is what a lookup
+// needs; passwords are another matter and use argon2id.
+func HashKey(key string) [32]byte { return sha256.Sum256([]byte(key)) }
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	h := func(pattern string, fn apierror.Handler) {
+		mux.Handle(pattern, apierror.Wrap(a.cfg.Log, a.auth(fn)))
+	}
+	h("GET /v1/functions", a.listFunctions)
+	h("GET /v1/functions/{name}", a.getFunction)
+	h("PUT /v1/functions/{name}", a.putFunction)
+	h("DELETE /v1/functions/{name}", a.deleteFunction)
+	h("GET /v1/functions/{name}/versions", a.listVersions)
+	h("POST /v1/functions/{name}/invoke", a.invoke)
+	h("HEAD /v1/artifacts/{ref}", a.headArtifact)
+	h("PUT /v1/artifacts/{ref}", a.putArtifact)
+	h("GET /v1/invocations", a.listInvocations)
+	h("GET /v1/invocations/{id}", a.getInvocation)
+	h("GET /v1/logs", a.logs)
+	mux.Handle("/v1/", apierror.Wrap(a.cfg.Log, func(w http.ResponseWriter, r *http.Request) error {
+		return apierror.NotFound("not_found", "no API endpoint %s %s", r.Method, r.URL.Path)
+	}))
+}
+
+// auth checks the admin key before h runs.
+func (a *API) auth(h apierror.Handler) apierror.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			e := apierror.New(http.StatusUnauthorized, "unauthorized", "send the admin key as \"Authorization: Bearer <key>\"")
+			e.Header = http.Header{"Www-Authenticate": {`Bearer realm="hostless"`}}
+			return e
+		}
+		sum := HashKey(tok)
+		for _, want := range a.cfg.KeyHashes {
+			if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+				return h(w, r)
+			}
+		}
+		return apierror.New(http.StatusForbidden, "forbidden", "the key is not valid")
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxJSONBytes+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apierror.BadRequest("invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return apierror.BadRequest("invalid JSON body: more than one value")
+	}
+	return nil
+}
+
+func fnNotFound(name string) error {
+	return apierror.NotFound("function_not_found", "no function named %q", name)
+}
+
+func storeErr(name string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fnNotFound(name)
+	}
+	return err
+}
+
+// FunctionView is a function with its serving version.
+type FunctionView struct {
+	function.Function
+	Spec *function.Spec `json:"spec,omitempty"`
+}
+
+func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) error {
+	fns, err := a.cfg.Store.ListFunctions(r.Context(), function.DefaultProject)
+	if err != nil {
+		return err
+	}
+	if fns == nil {
+		fns = []function.Function{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"functions": fns})
+}
+
+func (a *API) getFunction(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	fn, err := a.cfg.Store.GetFunction(r.Context(), function.DefaultProject, name)
+	if err != nil {
+		return storeErr(name, err)
+	}
+	v, err := a.cfg.Store.GetVersion(r.Context(), function.DefaultProject, name, fn.Version)
+	if err != nil {
+		return storeErr(name, err)
+	}
+	return writeJSON(w, http.StatusOK, FunctionView{Function: fn, Spec: &v.Spec})
+}
+
+// PutResult is the answer to a deploy of one function.
+type PutResult struct {
+	Action   string            `json:"action"` // created, updated, unchanged
+	Function function.Function `json:"function"`
+	Version  function.Version  `json:"version"`
+}
+
+var wasmMagic = []byte("\x00asm\x01\x00\x00\x00")
+
+func (a *API) putFunction(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if err := function.ValidName(name); err != nil {
+		return apierror.BadRequest("%v", strings.TrimPrefix(err.Error(), "invalid: "))
+	}
+	var spec function.Spec
+	if err := decodeJSON(r, &spec); err != nil {
+		return err
+	}
+	spec.Normalize()
+	if err := spec.Validate(); err != nil {
+		return apierror.BadRequest("function %q: %s", name, strings.TrimPrefix(err.Error(), "invalid: "))
+	}
+	if err := a.checkArtifact(r.Context(), spec); err != nil {
+		return err
+	}
+	a.deployMu.Lock()
+	res, err := a.cfg.Store.PutFunction(r.Context(), function.DefaultProject, name, spec)
+	if err == nil && res.Action != "unchanged" {
+		a.cfg.Invoker.Changed(function.DefaultProject, name)
+	}
+	a.deployMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("deploy %s: %w", name, err)
+	}
+	status := http.StatusOK
+	if res.Action == "created" {
+		status = http.StatusCreated
+	}
+	return writeJSON(w, status, PutResult{Action: res.Action, Function: res.Function, Version: res.Version})
+}
+
+// checkArtifact makes sure the code a spec names was uploaded and suits
+// its runtime, so a deploy fails before anything of the function is stored.
+func (a *API) checkArtifact(ctx context.Context, spec function.Spec) error {
+	rc, _, err := a.cfg.Blobs.Get(ctx, function.ArtifactKey(spec.Code))
+	if errors.Is(err, blob.ErrNotFound) {
+		return apierror.BadRequest("code %s was not uploaded: PUT /v1/artifacts/%s first", spec.Code, spec.Code)
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	head := make([]byte, len(wasmMagic))
+	if _, err := io.ReadFull(rc, head); err != nil || !bytes.Equal(head, wasmMagic) {
+		return apierror.BadRequest("code %s is not a WebAssembly module (runtime wasm)", spec.Code)
+	}
+	return nil
+}
+
+func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	a.deployMu.Lock()
+	err := a.cfg.Store.DeleteFunction(r.Context(), function.DefaultProject, name)
+	if err == nil {
+		a.cfg.Invoker.Changed(function.DefaultProject, name)
+	}
+	a.deployMu.Unlock()
+	if err != nil {
+		return storeErr(name, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) listVersions(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	vs, err := a.cfg.Store.ListVersions(r.Context(), function.DefaultProject, name)
+	if err != nil {
+		return storeErr(name, err)
+	}
+	if len(vs) == 0 {
+		return fnNotFound(name)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
+}
+
+func parseRef(ref string) (string, error) {
+	if len(ref) != len("sha256:")+64 || !strings.HasPrefix(ref, "sha256:") {
+		return "", apierror.BadRequest("artifact reference %q must be sha256:<64 hex digits>", ref)
+	}
+	if _, err := hex.DecodeString(ref[7:]); err != nil || strings.ToLower(ref) != ref {
+		return "", apierror.BadRequest("artifact reference %q must be sha256:<64 lowercase hex digits>", ref)
+	}
+	return ref, nil
+}
+
+func (a *API) headArtifact(w http.ResponseWriter, r *http.Request) error {
+	ref, err := parseRef(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	info, err := a.cfg.Blobs.Stat(r.Context(), function.ArtifactKey(ref))
+	if errors.Is(err, blob.ErrNotFound) {
+		return apierror.NotFound("artifact_not_found", "no artifact %s", ref)
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// digestReader hashes what it reads and fails at EOF if the content does
+// not match its name, so a corrupt upload is never stored.
+type digestReader struct {
+	r    io.Reader
+	h    hash.Hash
+	want string
+	n    int64
+	max  int64
+}
+
+func (d *digestReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	d.h.Write(p[:n])
+	d.n += int64(n)
+	if d.n > d.max {
+		return n, fmt.Errorf("%w", errTooBig)
+	}
+	if err == io.EOF {
+		if got := "sha256:" + hex.EncodeToString(d.h.Sum(nil)); got != d.want {
+			return n, fmt.Errorf("%w: content hashes to %s", errDigest, got)
+		}
+	}
+	return n, err
+}
+
+var (
+	errTooBig = errors.New("artifact too large")
+	errDigest = errors.New("artifact does not match its name")
+)
+
+func (a *API) putArtifact(w http.ResponseWriter, r *http.Request) error {
+	ref, err := parseRef(r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	key := function.ArtifactKey(ref)
+	if info, err := a.cfg.Blobs.Stat(r.Context(), key); err == nil {
+		return writeJSON(w, http.StatusOK, map[string]any{"code": ref, "size": info.Size})
+	}
+	if r.ContentLength > a.cfg.MaxArtifactBytes {
+		return apierror.New(http.StatusRequestEntityTooLarge, "artifact_too_large", "artifact is larger than the limit of %d bytes", a.cfg.MaxArtifactBytes)
+	}
+	dr := &digestReader{r: r.Body, h: sha256.New(), want: ref, max: a.cfg.MaxArtifactBytes}
+	info, err := a.cfg.Blobs.Put(r.Context(), key, dr)
+	switch {
+	case errors.Is(err, errTooBig):
+		return apierror.New(http.StatusRequestEntityTooLarge, "artifact_too_large", "artifact is larger than the limit of %d bytes", a.cfg.MaxArtifactBytes)
+	case errors.Is(err, errDigest):
+		return apierror.BadRequest("artifact %s: %v", ref, err)
+	case err != nil:
+		return fmt.Errorf("store artifact %s: %w", ref, err)
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{"code": ref, "size": info.Size})
+}
+
+// invoke runs a function with the request body as its body (POST /), and
+// answers with the function's response and its invocation ID.
+func (a *API) invoke(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	body, err := gateway.Body(r.Body, a.cfg.MaxRequestBytes)
+	if err != nil {
+		return err
+	}
+	h := http.Header{}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		h.Set("Content-Type", ct)
+	}
+	req := &function.Request{Method: http.MethodPost, Path: "/", Host: r.Host, RemoteAddr: r.RemoteAddr, Header: h, Body: body}
+	resp, rec, err := a.cfg.Invoker.Invoke(r.Context(), function.DefaultProject, name, "api", req)
+	if rec != nil {
+		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
+		w.Header().Set("X-Hostless-Status", rec.Status)
+	}
+	if err != nil {
+		return gateway.InvokeError(name, err)
+	}
+	gateway.WriteResponse(w, resp)
+	return nil
+}
+
+func queryInt(r *http.Request, name string, def, max int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, apierror.BadRequest("%s=%q: want a non-negative integer", name, s)
+	}
+	return min(n, max), nil
+}
+
+func (a *API) listInvocations(w http.ResponseWriter, r *http.Request) error {
+	limit, err := queryInt(r, "limit", 50, 1000)
+	if err != nil {
+		return err
+	}
+	if limit == 0 {
+		limit = 50
+	}
+	q := r.URL.Query()
+	recs, err := a.cfg.Store.ListInvocations(r.Context(), store.InvocationFilter{
+		Project: function.DefaultProject, Function: q.Get("function"), Before: q.Get("before"), Limit: limit,
+	})
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"invocations": recs}
+	if recs == nil {
+		out["invocations"] = []function.Invocation{}
+	}
+	if len(recs) == limit {
+		out["next"] = recs[len(recs)-1].ID
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) getInvocation(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	rec, err := a.cfg.Store.GetInvocation(r.Context(), function.DefaultProject, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return apierror.NotFound("invocation_not_found", "no invocation %q", id)
+	}
+	if err != nil {
+		return err
+	}
+	if rec.Logs == nil {
+		rec.Logs = []function.LogLine{}
+	}
+	return writeJSON(w, http.StatusOK, rec)
+}
+
+// logs lists log lines across invocations; with follow=true it streams
+// them as Server-Sent Events as they are stored.
+func (a *API) logs(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit, err := queryInt(r, "limit", 100, 1000)
+	if err != nil {
+		return err
+	}
+	var after int64
+	s := q.Get("after")
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		s = id // a reconnecting EventSource resumes where it left off
+	}
+	if s != "" {
+		if after, err = strconv.ParseInt(s, 10, 64); err != nil || after < 0 {
+			return apierror.BadRequest("after=%q: want a log sequence number", s)
+		}
+	}
+	f := store.LogFilter{Project: function.DefaultProject, Function: q.Get("function"), AfterSeq: after, Limit: limit}
+	if q.Get("follow") != "true" && q.Get("follow") != "1" {
+		lines, err := a.cfg.Store.ListLogs(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		next := after
+		if len(lines) > 0 {
+			next = lines[len(lines)-1].Seq
+		}
+		if lines == nil {
+			lines = []function.LogLine{}
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{"lines": lines, "next": next})
+	}
+	return a.follow(w, r, f)
+}
+
+func (a *API) follow(w http.ResponseWriter, r *http.Request, f store.LogFilter) error {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return apierror.New(http.StatusInternalServerError, "streaming_unsupported", "this connection can't stream")
+	}
+	signal, stop := a.cfg.Followers.Subscribe()
+	defer stop()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		lines, err := a.cfg.Store.ListLogs(r.Context(), f)
+		if err != nil {
+			if r.Context().Err() != nil {
+				return nil
+			}
+			a.cfg.Log.Warn("follow logs", "err", err)
+		}
+		for _, l := range lines {
+			b, _ := json.Marshal(l)
+			fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", l.Seq, b)
+			f.AfterSeq = l.Seq
+		}
+		if len(lines) > 0 {
+			flusher.Flush()
+		}
+		if len(lines) == f.Limit {
+			continue // more are waiting
+		}
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-a.cfg.Draining:
+			return nil
+		case <-signal:
+		case <-keepalive.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+			flusher.Flush()
+		}
+	}
+}

@@ -1,0 +1,276 @@
+// Package app is the composition root's engine: it builds every part from
+// a Config, starts them in order, serves HTTP, and stops them in reverse
+// order. It holds wiring only; behaviour lives in the parts.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/hostless/hostless/internal/api"
+	"github.com/hostless/hostless/internal/apierror"
+	"github.com/hostless/hostless/internal/blob"
+	blobfs "github.com/hostless/hostless/internal/blob/fs"
+	"github.com/hostless/hostless/internal/config"
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/gateway"
+	"github.com/hostless/hostless/internal/invoker"
+	"github.com/hostless/hostless/internal/runtime/wasm"
+	"github.com/hostless/hostless/internal/scheduler"
+	"github.com/hostless/hostless/internal/store"
+	"github.com/hostless/hostless/internal/store/postgres"
+	"github.com/hostless/hostless/internal/store/sqlite"
+	"github.com/hostless/hostless/internal/telemetry"
+)
+
+// adminKeySetting is where the hash of a generated admin key is stored.
+const adminKeySetting = "admin_key_sha256"
+
+// App is a running platform.
+type App struct {
+	cfg config.Config
+	log *slog.Logger
+	// ExtraKeys are admin keys accepted for this process's life only
+	// (`hostless up` deploys its example with one). Set before Start.
+	ExtraKeys []string
+
+	store    store.Store
+	blobs    *blobfs.Store
+	rt       *wasm.Runtime
+	sched    *scheduler.Scheduler
+	rec      *telemetry.Recorder
+	inv      *invoker.Invoker
+	srv      *http.Server
+	ln       net.Listener
+	ready    atomic.Bool
+	draining chan struct{}
+	served   chan error
+
+	// GeneratedKey is the admin key generated at first start, if this
+	// start generated one; it is shown once and only its hash is kept.
+	GeneratedKey string
+}
+
+// New allocates an app; Start acquires resources.
+func New(cfg config.Config, log *slog.Logger) *App {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &App{cfg: cfg, log: log, draining: make(chan struct{}), served: make(chan error, 1)}
+}
+
+// Start opens the stores, starts the workers and listens. On error, Close
+// releases what was started.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.cfg.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(a.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	var err error
+	if a.cfg.Postgres != "" {
+		a.store, err = postgres.Open(ctx, a.cfg.Postgres)
+	} else {
+		a.store, err = sqlite.Open(ctx, a.cfg.DataDir)
+	}
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	a.blobs = blobfs.New(filepath.Join(a.cfg.DataDir, "blobs"))
+	if err := a.blobs.Open(); err != nil {
+		return fmt.Errorf("open blobs: %w", err)
+	}
+	a.rt = wasm.New(wasm.Config{
+		CacheDir:         filepath.Join(a.cfg.DataDir, "cache", "wazero"),
+		CodeBudget:       a.cfg.CodeCacheBytes,
+		MaxResponseBytes: a.cfg.MaxResponseBytes,
+		MaxArtifactBytes: a.cfg.MaxArtifactBytes,
+		Artifacts:        a.artifact,
+	})
+	if err := a.rt.Open(); err != nil {
+		return err
+	}
+	a.sched = scheduler.New(a.rt, scheduler.Config{
+		IdleTimeout: a.cfg.IdleTimeout, MaxConcurrency: a.cfg.MaxConcurrency, QueueTimeout: a.cfg.QueueTimeout,
+	})
+	a.sched.Start()
+	a.rec = telemetry.New(a.store, a.log, telemetry.Config{})
+	a.rec.Start()
+	a.inv = invoker.New(a.store, a.rt, a.sched, a.rec, a.log)
+
+	hashes, err := a.adminKeys(ctx)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).Register(mux)
+	api.New(api.Config{
+		Store: a.store, Blobs: a.blobs, Invoker: a.inv, Followers: a.rec, Log: a.log,
+		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes,
+		KeyHashes: hashes, Draining: a.draining,
+	}).Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /readyz", apierror.Wrap(a.log, a.readyz))
+	mux.Handle("/", apierror.Wrap(a.log, func(w http.ResponseWriter, r *http.Request) error {
+		return apierror.NotFound("not_found", "nothing at %s; functions are at /fn/{name}, the API at /v1", r.URL.Path)
+	}))
+	a.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	a.ln, err = net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.cfg.Addr, err)
+	}
+	if a.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(a.cfg.TLSCert, a.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		a.ln = tls.NewListener(a.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+	}
+	go func() { a.served <- a.srv.Serve(a.ln) }()
+	a.ready.Store(true)
+	return nil
+}
+
+func (a *App) artifact(ctx context.Context, code string) (io.ReadCloser, error) {
+	rc, _, err := a.blobs.Get(ctx, function.ArtifactKey(code))
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, fmt.Errorf("artifact %s: %w", code, function.ErrNotFound)
+	}
+	return rc, err
+}
+
+// adminKeys returns the hashes of the accepted admin keys, generating and
+// storing the hash of a new key at first start when none is configured.
+func (a *App) adminKeys(ctx context.Context) ([][32]byte, error) {
+	var hashes [][32]byte
+	for _, k := range a.ExtraKeys {
+		hashes = append(hashes, api.HashKey(k))
+	}
+	if a.cfg.AdminKey != "" {
+		return append(hashes, api.HashKey(a.cfg.AdminKey)), nil
+	}
+	stored, err := a.store.GetSetting(ctx, adminKeySetting)
+	if errors.Is(err, store.ErrNotFound) {
+		key := NewKey()
+		sum := api.HashKey(key)
+		ok, err := a.store.PutSettingIfAbsent(ctx, adminKeySetting, hex.EncodeToString(sum[:]))
+		if err != nil {
+			return nil, fmt.Errorf("store admin key: %w", err)
+		}
+		if ok {
+			a.GeneratedKey = key
+			return append(hashes, sum), nil
+		}
+		stored, err = a.store.GetSetting(ctx, adminKeySetting)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read admin key: %w", err)
+	}
+	b, err := hex.DecodeString(stored)
+	if err != nil || len(b) != 32 {
+		return nil, errors.New("stored admin key hash is corrupt")
+	}
+	return append(hashes, [32]byte(b)), nil
+}
+
+// NewKey returns a random admin key.
+func NewKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "hl_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) error {
+	if !a.ready.Load() {
+		return apierror.New(http.StatusServiceUnavailable, "not_ready", "shutting down")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		return apierror.New(http.StatusServiceUnavailable, "not_ready", "store does not answer")
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ready\n")
+	return nil
+}
+
+// URL is the base URL the app serves.
+func (a *App) URL() string {
+	scheme := "http"
+	if a.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + a.ln.Addr().String()
+}
+
+// Served returns the server's exit: nil after a clean Shutdown.
+func (a *App) Served() <-chan error { return a.served }
+
+// Shutdown drains: the app stops accepting requests, in-flight invocations
+// finish (until ctx ends), records are flushed, then everything closes.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.ready.Store(false)
+	select {
+	case <-a.draining:
+	default:
+		close(a.draining)
+	}
+	var errs []error
+	if a.srv != nil {
+		if err := a.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain: %w", err))
+		}
+		if err := <-a.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+		a.served <- nil
+	}
+	return errors.Join(append(errs, a.Close(ctx))...)
+}
+
+// Close releases every part; it works after a partial Start.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	if a.sched != nil {
+		a.sched.Close()
+	}
+	if a.rec != nil {
+		errs = append(errs, a.rec.Close(ctx))
+		a.rec = nil
+	}
+	if a.rt != nil {
+		errs = append(errs, a.rt.Close(ctx))
+		a.rt = nil
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+		a.store = nil
+	}
+	if a.ln != nil && a.srv == nil {
+		errs = append(errs, a.ln.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,331 @@
+// Package client is the Go client of the control API. The CLI and the tests
+// use it; it speaks only HTTP and JSON.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/hostless/hostless/internal/function"
+)
+
+// Client calls one Hostless server.
+type Client struct {
+	base string
+	key  string
+	hc   *http.Client
+}
+
+// New returns a client for the server at baseURL, authenticating with an
+// admin key.
+func New(baseURL, key string) *Client {
+	return &Client{base: strings.TrimRight(baseURL, "/"), key: key, hc: &http.Client{}}
+}
+
+// WithHTTPClient replaces the HTTP client (for TLS settings, timeouts).
+func (c *Client) WithHTTPClient(hc *http.Client) *Client { c.hc = hc; return c }
+
+// Error is an error the server answered.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d: %s)", e.Message, e.Status, e.Code) }
+
+// IsNotFound reports whether err is a 404 from the server.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, header http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return resp, nil
+}
+
+// decodeError reads an error body.
+func decodeError(resp *http.Response) error {
+	defer resp.Body.Close()
+	var body struct {
+		Error *Error `json:"error"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err := json.Unmarshal(b, &body); err != nil || body.Error == nil {
+		return &Error{Status: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(b))}
+	}
+	body.Error.Status = resp.StatusCode
+	return body.Error
+}
+
+// call sends JSON (when in is not nil) and decodes JSON into out.
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	h := http.Header{}
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+		h.Set("Content-Type", "application/json")
+	}
+	resp, err := c.do(ctx, method, path, body, h)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// FunctionView is a function with its serving version's spec.
+type FunctionView struct {
+	function.Function
+	Spec *function.Spec `json:"spec,omitempty"`
+}
+
+// PutResult is what a deploy of one function did.
+type PutResult struct {
+	Action   string            `json:"action"`
+	Function function.Function `json:"function"`
+	Version  function.Version  `json:"version"`
+}
+
+// FileRef returns the code reference (sha256) of a file.
+func FileRef(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// UploadArtifact uploads a file unless the server has it already, and
+// returns its code reference.
+func (c *Client) UploadArtifact(ctx context.Context, path string) (string, error) {
+	ref, err := FileRef(path)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.do(ctx, http.MethodHead, "/v1/artifacts/"+ref, nil, nil)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return ref, nil
+	}
+	if resp.StatusCode != http.StatusNotFound {
+		return "", &Error{Status: resp.StatusCode, Code: "http_error", Message: "checking artifact " + ref}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+"/v1/artifacts/"+ref, f)
+	if err != nil {
+		return "", err
+	}
+	req.ContentLength = st.Size()
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err = c.hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("upload %s: %w", path, err)
+	}
+	if resp.StatusCode >= 300 {
+		return "", decodeError(resp)
+	}
+	resp.Body.Close()
+	return ref, nil
+}
+
+// PutFunction deploys a spec under a name.
+func (c *Client) PutFunction(ctx context.Context, name string, spec function.Spec) (PutResult, error) {
+	var r PutResult
+	err := c.call(ctx, http.MethodPut, "/v1/functions/"+url.PathEscape(name), spec, &r)
+	return r, err
+}
+
+// GetFunction returns a function and its serving spec.
+func (c *Client) GetFunction(ctx context.Context, name string) (FunctionView, error) {
+	var f FunctionView
+	err := c.call(ctx, http.MethodGet, "/v1/functions/"+url.PathEscape(name), nil, &f)
+	return f, err
+}
+
+// ListFunctions lists functions.
+func (c *Client) ListFunctions(ctx context.Context) ([]function.Function, error) {
+	var r struct {
+		Functions []function.Function `json:"functions"`
+	}
+	err := c.call(ctx, http.MethodGet, "/v1/functions", nil, &r)
+	return r.Functions, err
+}
+
+// DeleteFunction deletes a function.
+func (c *Client) DeleteFunction(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodDelete, "/v1/functions/"+url.PathEscape(name), nil, nil)
+}
+
+// ListVersions lists a function's versions, newest first.
+func (c *Client) ListVersions(ctx context.Context, name string) ([]function.Version, error) {
+	var r struct {
+		Versions []function.Version `json:"versions"`
+	}
+	err := c.call(ctx, http.MethodGet, "/v1/functions/"+url.PathEscape(name)+"/versions", nil, &r)
+	return r.Versions, err
+}
+
+// InvokeResult is a function's answer to an API invocation.
+type InvokeResult struct {
+	ID     string
+	Status string // the record's status
+	HTTP   int
+	Header http.Header
+	Body   []byte
+}
+
+// Invoke calls a function with body (POST /) and returns its response. A
+// function failure is returned as an *Error with the invocation's ID in
+// the result.
+func (c *Client) Invoke(ctx context.Context, name string, body []byte) (*InvokeResult, error) {
+	h := http.Header{}
+	if json.Valid(body) && len(body) > 0 {
+		h.Set("Content-Type", "application/json")
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/functions/"+url.PathEscape(name)+"/invoke", bytes.NewReader(body), h)
+	if err != nil {
+		return nil, err
+	}
+	res := &InvokeResult{ID: resp.Header.Get("X-Hostless-Invocation-Id"), Status: resp.Header.Get("X-Hostless-Status"), HTTP: resp.StatusCode, Header: resp.Header}
+	if resp.StatusCode >= 400 && resp.Header.Get("X-Hostless-Status") != function.StatusOK {
+		return res, decodeError(resp)
+	}
+	defer resp.Body.Close()
+	res.Body, err = io.ReadAll(resp.Body)
+	return res, err
+}
+
+// ListInvocations lists records newest first; before pages.
+func (c *Client) ListInvocations(ctx context.Context, fn string, limit int, before string) ([]function.Invocation, string, error) {
+	q := url.Values{}
+	if fn != "" {
+		q.Set("function", fn)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if before != "" {
+		q.Set("before", before)
+	}
+	var r struct {
+		Invocations []function.Invocation `json:"invocations"`
+		Next        string                `json:"next"`
+	}
+	err := c.call(ctx, http.MethodGet, "/v1/invocations?"+q.Encode(), nil, &r)
+	return r.Invocations, r.Next, err
+}
+
+// GetInvocation returns one record with its logs.
+func (c *Client) GetInvocation(ctx context.Context, id string) (function.Invocation, error) {
+	var r function.Invocation
+	err := c.call(ctx, http.MethodGet, "/v1/invocations/"+url.PathEscape(id), nil, &r)
+	return r, err
+}
+
+// Logs returns log lines after a sequence number (0: the newest limit
+// lines) and the cursor to continue from.
+func (c *Client) Logs(ctx context.Context, fn string, after int64, limit int) ([]function.LogLine, int64, error) {
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
+	if fn != "" {
+		q.Set("function", fn)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var r struct {
+		Lines []function.LogLine `json:"lines"`
+		Next  int64              `json:"next"`
+	}
+	err := c.call(ctx, http.MethodGet, "/v1/logs?"+q.Encode(), nil, &r)
+	return r.Lines, r.Next, err
+}
+
+// FollowLogs streams log lines as they are stored, starting with the
+// newest limit lines, until ctx ends or the server closes the stream.
+func (c *Client) FollowLogs(ctx context.Context, fn string, limit int, each func(function.LogLine)) error {
+	q := url.Values{"follow": {"true"}}
+	if fn != "" {
+		q.Set("function", fn)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	resp, err := c.do(ctx, http.MethodGet, "/v1/logs?"+q.Encode(), nil, http.Header{"Accept": {"text/event-stream"}})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var l function.LogLine
+		if err := json.Unmarshal([]byte(data), &l); err == nil {
+			each(l)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return sc.Err()
+}

@@ -1,0 +1,132 @@
+// Package config holds the server's configuration: a plain struct whose
+// zero values mean the defaults, filled from flags and HOSTLESS_*
+// environment variables, and validated before anything starts.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config configures `hostless serve`.
+type Config struct {
+	// Addr is the HTTP listen address.
+	Addr string `yaml:"addr" json:"addr"`
+	// DataDir holds SQLite files, artifacts and the compilation cache.
+	DataDir string `yaml:"data" json:"data"`
+	// Postgres, when set, stores metadata and telemetry in PostgreSQL
+	// instead of SQLite (postgres://...).
+	Postgres string `yaml:"postgres" json:"postgres"`
+	// TLSCert and TLSKey serve HTTPS when both are set.
+	TLSCert string `yaml:"tls_cert" json:"tls_cert"`
+	TLSKey  string `yaml:"tls_key" json:"tls_key"`
+	// AdminKey, when set, is the control API's admin key; otherwise one is
+	// generated at first start and only its hash is stored.
+	AdminKey string `yaml:"-" json:"-"`
+
+	// MaxRequestBytes caps a function request's body (default 6 MiB).
+	MaxRequestBytes int64 `yaml:"max_request_bytes" json:"max_request_bytes"`
+	// MaxResponseBytes caps a function response's body (default 6 MiB).
+	MaxResponseBytes int `yaml:"max_response_bytes" json:"max_response_bytes"`
+	// MaxArtifactBytes caps an uploaded artifact (default 256 MiB).
+	MaxArtifactBytes int64 `yaml:"max_artifact_bytes" json:"max_artifact_bytes"`
+	// CodeCacheBytes is the memory budget of compiled code (default 512 MiB).
+	CodeCacheBytes int64 `yaml:"code_cache_bytes" json:"code_cache_bytes"`
+	// IdleTimeout stops idle instances (default 5m).
+	IdleTimeout time.Duration `yaml:"idle_timeout" json:"idle_timeout"`
+	// MaxConcurrency caps one function's concurrent invocations (default 64).
+	MaxConcurrency int `yaml:"max_concurrency" json:"max_concurrency"`
+	// QueueTimeout is how long a call waits at the limit before a 429 (default 10s).
+	QueueTimeout time.Duration `yaml:"queue_timeout" json:"queue_timeout"`
+	// ShutdownGrace is how long in-flight invocations may take to finish
+	// after SIGTERM (default 30s).
+	ShutdownGrace time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
+}
+
+// Defaults.
+const (
+	DefaultAddr             = "127.0.0.1:8080"
+	DefaultDataDir          = ".hostless"
+	DefaultMaxRequestBytes  = 6 << 20
+	DefaultMaxResponseBytes = 6 << 20
+	DefaultMaxArtifactBytes = 256 << 20
+	DefaultCodeCacheBytes   = 512 << 20
+	DefaultShutdownGrace    = 30 * time.Second
+)
+
+// Default returns the configuration with every default filled in.
+func Default() Config {
+	var c Config
+	c.fill()
+	return c
+}
+
+func (c *Config) fill() {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.MaxArtifactBytes == 0 {
+		c.MaxArtifactBytes = DefaultMaxArtifactBytes
+	}
+	if c.CodeCacheBytes == 0 {
+		c.CodeCacheBytes = DefaultCodeCacheBytes
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
+}
+
+// ApplyEnv reads HOSTLESS_* variables that are set over c: HOSTLESS_ADDR,
+// HOSTLESS_DATA, HOSTLESS_POSTGRES, HOSTLESS_TLS_CERT, HOSTLESS_TLS_KEY,
+// HOSTLESS_ADMIN_KEY.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	for name, dst := range map[string]*string{
+		"HOSTLESS_ADDR": &c.Addr, "HOSTLESS_DATA": &c.DataDir, "HOSTLESS_POSTGRES": &c.Postgres,
+		"HOSTLESS_TLS_CERT": &c.TLSCert, "HOSTLESS_TLS_KEY": &c.TLSKey, "HOSTLESS_ADMIN_KEY": &c.AdminKey,
+	} {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+}
+
+// Validate fills defaults and checks c; errors name the field.
+func (c *Config) Validate() error {
+	c.fill()
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr %q: want HOST:PORT", c.Addr))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key: give both or neither"))
+	}
+	if c.Postgres != "" && !strings.HasPrefix(c.Postgres, "postgres://") && !strings.HasPrefix(c.Postgres, "postgresql://") {
+		errs = append(errs, errors.New("postgres: want a postgres:// URL"))
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < 16 {
+		errs = append(errs, errors.New("HOSTLESS_ADMIN_KEY: use at least 16 characters"))
+	}
+	if c.MaxRequestBytes < 0 || c.MaxResponseBytes < 0 || c.MaxArtifactBytes < 0 || c.CodeCacheBytes < 0 {
+		errs = append(errs, errors.New("size limits must not be negative"))
+	}
+	if c.IdleTimeout < 0 || c.QueueTimeout < 0 || c.ShutdownGrace < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	return errors.Join(errs...)
+}

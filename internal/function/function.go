@@ -1,0 +1,205 @@
+// Package function is the domain of the FaaS half: functions, their
+// immutable versions, invocation requests and responses, invocation records,
+// and the Runtime contract that every runtime implements.
+//
+// It must never import HTTP servers, stores or runtimes: every other package
+// depends on it, and it depends on nothing of the platform.
+package function
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// DefaultProject is the project every stored thing belongs to until
+// multi-project support lands.
+const DefaultProject = "default"
+
+// Runtimes a function can name.
+const (
+	RuntimeWasm = "wasm"
+)
+
+// Contracts say how a function is called.
+const (
+	// ContractAuto lets the runtime detect the contract from the module's exports.
+	ContractAuto = ""
+	// ContractCGI is a WASI command module called in the CGI style: one instance per request.
+	ContractCGI = "cgi"
+	// ContractSDK is a reactor built with the Go SDK: warm instances serve request after request.
+	ContractSDK = "sdk"
+)
+
+// Limits on a function's configuration.
+const (
+	DefaultMemoryMB = 128
+	MinMemoryMB     = 1
+	MaxMemoryMB     = 4096
+	DefaultTimeout  = 10 * time.Second
+	MinTimeout      = time.Millisecond
+	MaxTimeout      = 15 * time.Minute
+	MaxEnvVars      = 256
+	MaxEnvBytes     = 64 << 10
+)
+
+// Spec is what a deploy says about one function: its code (by content hash)
+// and configuration. Two equal specs make the same version.
+type Spec struct {
+	Runtime  string            `json:"runtime"`
+	Code     string            `json:"code"` // "sha256:<hex>" of the artifact
+	Contract string            `json:"contract,omitempty"`
+	MemoryMB int               `json:"memory"`
+	Timeout  Duration          `json:"timeout"`
+	Env      map[string]string `json:"env,omitempty"`
+}
+
+// Function is a named function and the version that serves it.
+type Function struct {
+	Project   string    `json:"project"`
+	Name      string    `json:"name"`
+	Version   int       `json:"version"` // the version that serves /fn/{name}
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Version is one immutable version of a function.
+type Version struct {
+	Project   string    `json:"project"`
+	Function  string    `json:"function"`
+	Number    int       `json:"version"`
+	Spec      Spec      `json:"spec"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Key names a version uniquely across projects, for caches and pools.
+func (v *Version) Key() string {
+	return fmt.Sprintf("%s/%s/%d", v.Project, v.Function, v.Number)
+}
+
+// Errors shared by the domain.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errors.New("invalid")
+)
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidName reports whether name is a DNS label: 1 to 63 lowercase letters,
+// digits and hyphens, not starting or ending with a hyphen.
+func ValidName(name string) error {
+	if !dnsLabel.MatchString(name) {
+		return fmt.Errorf("%w: function name %q is not a DNS label (1-63 characters of a-z, 0-9 and '-', not starting or ending with '-')", ErrInvalid, name)
+	}
+	return nil
+}
+
+// Normalize fills defaults into s.
+func (s *Spec) Normalize() {
+	if s.MemoryMB == 0 {
+		s.MemoryMB = DefaultMemoryMB
+	}
+	if s.Timeout == 0 {
+		s.Timeout = Duration(DefaultTimeout)
+	}
+}
+
+var codeRef = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// Validate checks s after Normalize; errors name the field and the accepted values.
+func (s *Spec) Validate() error {
+	switch s.Runtime {
+	case RuntimeWasm:
+	default:
+		return fmt.Errorf("%w: runtime %q is not supported (accepted: wasm)", ErrInvalid, s.Runtime)
+	}
+	if !codeRef.MatchString(s.Code) {
+		return fmt.Errorf("%w: code %q must be \"sha256:\" and 64 lowercase hex digits", ErrInvalid, s.Code)
+	}
+	switch s.Contract {
+	case ContractAuto, ContractCGI, ContractSDK:
+	default:
+		return fmt.Errorf("%w: contract %q is not supported (accepted: cgi, sdk, or empty to detect)", ErrInvalid, s.Contract)
+	}
+	if s.MemoryMB < MinMemoryMB || s.MemoryMB > MaxMemoryMB {
+		return fmt.Errorf("%w: memory %d MB is out of range (%d to %d)", ErrInvalid, s.MemoryMB, MinMemoryMB, MaxMemoryMB)
+	}
+	if t := time.Duration(s.Timeout); t < MinTimeout || t > MaxTimeout {
+		return fmt.Errorf("%w: timeout %s is out of range (%s to %s)", ErrInvalid, t, MinTimeout, MaxTimeout)
+	}
+	if len(s.Env) > MaxEnvVars {
+		return fmt.Errorf("%w: env has %d variables (at most %d)", ErrInvalid, len(s.Env), MaxEnvVars)
+	}
+	size := 0
+	for k, v := range s.Env {
+		if err := validEnvName(k); err != nil {
+			return err
+		}
+		for _, c := range v {
+			if c == 0 {
+				return fmt.Errorf("%w: env %s contains a NUL byte", ErrInvalid, k)
+			}
+		}
+		size += len(k) + len(v)
+	}
+	if size > MaxEnvBytes {
+		return fmt.Errorf("%w: env is %d bytes (at most %d)", ErrInvalid, size, MaxEnvBytes)
+	}
+	return nil
+}
+
+func validEnvName(k string) error {
+	if k == "" || len(k) > 256 {
+		return fmt.Errorf("%w: env name %q must be 1 to 256 characters", ErrInvalid, k)
+	}
+	for i, c := range k {
+		ok := c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9')
+		if !ok {
+			return fmt.Errorf("%w: env name %q must be letters, digits and '_', not starting with a digit", ErrInvalid, k)
+		}
+	}
+	return nil
+}
+
+// Equal reports whether two normalized specs make the same version.
+func (s *Spec) Equal(o *Spec) bool {
+	if s.Runtime != o.Runtime || s.Code != o.Code || s.Contract != o.Contract ||
+		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) {
+		return false
+	}
+	for k, v := range s.Env {
+		if ov, ok := o.Env[k]; !ok || ov != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("1.5s").
+type Duration time.Duration
+
+// MarshalJSON writes d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("%w: duration must be a string such as \"10s\"", ErrInvalid)
+	}
+	v, err := time.ParseDuration(string(b[1 : len(b)-1]))
+	if err != nil {
+		return fmt.Errorf("%w: duration %s: %v", ErrInvalid, b, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ArtifactKey is the blob key of the artifact a code reference names.
+func ArtifactKey(code string) string {
+	return "artifacts/" + strings.Replace(code, ":", "/", 1)
+}

@@ -1,0 +1,149 @@
+package function
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Statuses of an invocation.
+const (
+	StatusOK        = "ok"
+	StatusError     = "error"
+	StatusTimeout   = "timeout"
+	StatusOOM       = "oom"
+	StatusThrottled = "throttled"
+)
+
+// Request is one invocation's input, already bounded in size by the caller.
+type Request struct {
+	Method     string
+	Path       string // the function's own path: "/" plus whatever followed /fn/{name}
+	RawQuery   string
+	Host       string
+	RemoteAddr string
+	Header     http.Header
+	Body       []byte
+}
+
+// Response is what a function answered.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Logs collects the log lines of one invocation. Implementations bound what
+// they keep; Write never fails.
+type Logs interface {
+	// Line records one line (without its newline) from stream "stdout" or "stderr".
+	Line(stream string, line []byte)
+}
+
+// Instance is one running copy of a version's code.
+type Instance interface {
+	// Invoke runs one request. The context's deadline is the function's
+	// timeout; the runtime enforces it and the memory limit.
+	Invoke(ctx context.Context, req *Request, logs Logs) (*Response, error)
+	// Reusable reports whether the instance may serve another request.
+	Reusable() bool
+	// Close releases the instance.
+	Close(ctx context.Context) error
+}
+
+// StartInfo says what a cold start cost.
+type StartInfo struct {
+	CodeCold bool          // compiled code had to be loaded (or compiled)
+	Load     time.Duration // time spent loading code
+	Init     time.Duration // time spent instantiating
+}
+
+// Runtime runs the code of versions.
+type Runtime interface {
+	// Prepare readies v's code (compile, cache) ahead of the first call.
+	// It is idempotent and safe to call in the background.
+	Prepare(ctx context.Context, v *Version) error
+	// Start starts a new instance of v.
+	Start(ctx context.Context, v *Version) (Instance, StartInfo, error)
+}
+
+// Errors a runtime returns from Invoke, matched with errors.Is; the record's
+// status follows from them.
+var (
+	ErrTimeout          = errors.New("function timed out")
+	ErrOutOfMemory      = errors.New("function ran out of memory")
+	ErrFunction         = errors.New("function failed")
+	ErrResponseTooLarge = errors.New("function response too large")
+	ErrThrottled        = errors.New("too many concurrent invocations")
+)
+
+// StatusOf maps an invocation error to a record status.
+func StatusOf(err error) string {
+	switch {
+	case err == nil:
+		return StatusOK
+	case errors.Is(err, ErrTimeout):
+		return StatusTimeout
+	case errors.Is(err, ErrOutOfMemory):
+		return StatusOOM
+	case errors.Is(err, ErrThrottled):
+		return StatusThrottled
+	default:
+		return StatusError
+	}
+}
+
+// LogLine is one line a function wrote.
+type LogLine struct {
+	Seq    int64     `json:"seq"` // store-assigned, increasing; a cursor for following
+	Time   time.Time `json:"time"`
+	Stream string    `json:"stream"`
+	Line   string    `json:"line"`
+	// Set when lines are listed outside their invocation.
+	InvocationID string `json:"invocation_id,omitempty"`
+	Function     string `json:"function,omitempty"`
+	Version      int    `json:"version,omitempty"`
+}
+
+// Invocation is the record every invocation leaves.
+type Invocation struct {
+	ID         string        `json:"id"`
+	Project    string        `json:"project"`
+	Function   string        `json:"function"`
+	Version    int           `json:"version"`
+	Trigger    string        `json:"trigger"` // "http", "api"
+	Start      time.Time     `json:"start"`
+	Duration   time.Duration `json:"duration_ns"`
+	BilledMS   int64         `json:"billed_ms"`
+	MemoryMB   int           `json:"memory_mb"`
+	Cold       bool          `json:"cold"`
+	Status     string        `json:"status"`
+	Error      string        `json:"error,omitempty"`
+	HTTPStatus int           `json:"http_status,omitempty"`
+	Logs       []LogLine     `json:"logs,omitempty"`
+}
+
+// BilledMillis rounds d up to the next millisecond, as metering does.
+func BilledMillis(d time.Duration) int64 {
+	ms := int64(d / time.Millisecond)
+	if d%time.Millisecond != 0 || ms == 0 {
+		ms++
+	}
+	return ms
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// NewID returns a 26-character, time-ordered, random invocation ID: 48 bits
+// of milliseconds then 80 random bits, in Crockford's base32 (as ULID does),
+// so IDs sort by time.
+func NewID(t time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
+	_, _ = rand.Read(b[6:])
+	return idEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,157 @@
+// Package gateway is the data plane: it routes /fn/{name}/... to the
+// invoker, bounds request bodies, and renders function responses and
+// errors. It knows nothing of stores or runtimes beyond the function domain.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/hostless/hostless/internal/apierror"
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/store"
+)
+
+// DefaultMaxRequestBytes is Lambda's synchronous payload limit.
+const DefaultMaxRequestBytes = 6 << 20
+
+// Invoker runs invocations (the invoker package's Invoker).
+type Invoker interface {
+	Invoke(ctx context.Context, project, name, trigger string, req *function.Request) (*function.Response, *function.Invocation, error)
+}
+
+// Gateway serves function URLs.
+type Gateway struct {
+	inv             Invoker
+	log             *slog.Logger
+	maxRequestBytes int64
+	bufs            sync.Pool
+}
+
+// New returns a gateway. maxRequestBytes <= 0 means the default.
+func New(inv Invoker, log *slog.Logger, maxRequestBytes int64) *Gateway {
+	if maxRequestBytes <= 0 {
+		maxRequestBytes = DefaultMaxRequestBytes
+	}
+	return &Gateway{inv: inv, log: log, maxRequestBytes: maxRequestBytes,
+		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+}
+
+// Register adds the gateway's routes to mux.
+func (g *Gateway) Register(mux *http.ServeMux) {
+	mux.Handle("/fn/{name}", g)
+	mux.Handle("/fn/{name}/{path...}", g)
+}
+
+// ServeHTTP invokes the function named in the path.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	req := &function.Request{
+		Method: r.Method, Path: "/" + r.PathValue("path"), RawQuery: r.URL.RawQuery,
+		Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
+	}
+	buf, err := g.readBody(w, r)
+	if buf != nil {
+		defer g.bufs.Put(buf)
+		req.Body = buf.Bytes()
+	}
+	if err != nil {
+		apierror.Write(w, r, g.log, err)
+		return
+	}
+	resp, rec, err := g.inv.Invoke(r.Context(), function.DefaultProject, name, "http", req)
+	if rec != nil {
+		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
+	}
+	if err != nil {
+		apierror.Write(w, r, g.log, InvokeError(name, err))
+		return
+	}
+	WriteResponse(w, resp)
+}
+
+// readBody reads the request body into a pooled buffer, bounded.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
+	if r.ContentLength > g.maxRequestBytes {
+		return nil, tooLarge(g.maxRequestBytes)
+	}
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	buf := g.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxRequestBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return buf, tooLarge(g.maxRequestBytes)
+	}
+	if err != nil {
+		return buf, apierror.BadRequest("reading the request body: %v", err)
+	}
+	return buf, nil
+}
+
+func tooLarge(limit int64) error {
+	return apierror.New(http.StatusRequestEntityTooLarge, "request_too_large",
+		"request body is larger than the limit of %d bytes", limit)
+}
+
+// InvokeError maps an invocation error to its HTTP error.
+func InvokeError(name string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return apierror.NotFound("function_not_found", "no function named %q", name)
+	case errors.Is(err, function.ErrThrottled):
+		e := apierror.New(http.StatusTooManyRequests, "throttled", "function %q is at its concurrency limit; retry later", name)
+		e.Header = http.Header{"Retry-After": {"1"}}
+		return e
+	case errors.Is(err, function.ErrTimeout):
+		return apierror.New(http.StatusGatewayTimeout, "function_timeout", "function %q timed out", name)
+	case errors.Is(err, function.ErrOutOfMemory):
+		return apierror.New(http.StatusBadGateway, "function_out_of_memory", "function %q ran out of memory", name)
+	case errors.Is(err, function.ErrResponseTooLarge):
+		return apierror.New(http.StatusBadGateway, "response_too_large", "function %q: %v", name, err)
+	case errors.Is(err, function.ErrInvalid):
+		return apierror.New(http.StatusBadGateway, "function_invalid", "function %q can't run: %v", name, err)
+	case errors.Is(err, function.ErrFunction):
+		return apierror.New(http.StatusBadGateway, "function_error", "function %q failed: %v", name, err)
+	case errors.Is(err, context.Canceled):
+		return apierror.New(499, "client_closed_request", "the client went away")
+	}
+	return err
+}
+
+// hopHeaders are not a function's to set.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Te", "Trailer", "Content-Length"}
+
+// WriteResponse writes a function's response.
+func WriteResponse(w http.ResponseWriter, resp *function.Response) {
+	h := w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+}
+
+// Body reads a bounded body; shared with the control API's invoke.
+func Body(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, tooLarge(limit)
+	}
+	return b, nil
+}

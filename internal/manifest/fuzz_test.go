@@ -1,0 +1,46 @@
+package manifest
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hostless/hostless/internal/function"
+)
+
+// FuzzParse checks that no input panics Parse, that every error wraps
+// function.ErrInvalid, and that a manifest Parse accepts is one a deploy
+// accepts. Seeds are in testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	ref := "sha256:" + strings.Repeat("0", 64)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Parse(data, "/app")
+		if err != nil {
+			if !errors.Is(err, function.ErrInvalid) {
+				t.Fatalf("error does not wrap function.ErrInvalid: %v", err)
+			}
+			return
+		}
+		if len(m.Functions) == 0 || len(m.Order) != len(m.Functions) || !slices.IsSorted(m.Order) {
+			t.Fatalf("Order %v for %d functions", m.Order, len(m.Functions))
+		}
+		for _, name := range m.Order {
+			fn := m.Functions[name]
+			if err := function.ValidName(name); err != nil {
+				t.Fatalf("accepted an invalid name: %v", err)
+			}
+			if fn == nil || fn.Name != name {
+				t.Fatalf("Functions[%q] = %+v", name, fn)
+			}
+			if !filepath.IsAbs(fn.Code) || !filepath.IsAbs(fn.BuildDir) {
+				t.Fatalf("%s: relative paths: Code %q, BuildDir %q", name, fn.Code, fn.BuildDir)
+			}
+			spec := fn.Spec(ref)
+			if err := spec.Validate(); err != nil {
+				t.Fatalf("%s: accepted a spec a deploy rejects: %v", name, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,506 @@
+// Package manifest reads hostless.yaml, the file that says which functions an
+// app has and where their code is. Parse checks syntax and every field
+// without touching the disk; Load reads the file; CheckCode looks at the code.
+//
+// Package manifest must never import the store, the runtimes or HTTP: the CLI
+// turns a Manifest into deploy requests.
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hostless/hostless/internal/function"
+)
+
+// Limits on manifests and the code they name.
+const (
+	MaxManifestBytes = 4 << 20
+	MaxCodeBytes     = 256 << 20
+	MaxFunctions     = 1000
+	// maxErrors bounds how many problems one Parse reports.
+	maxErrors = 20
+)
+
+// wasmMagic starts every WebAssembly binary module: "\0asm" and version 1.
+const wasmMagic = "\x00asm\x01\x00\x00\x00"
+
+// Manifest is a parsed hostless.yaml.
+type Manifest struct {
+	Dir       string               // absolute directory of the manifest; relative paths start here
+	Functions map[string]*Function // by name
+	Order     []string             // function names, sorted
+}
+
+// Function is one entry under functions:.
+type Function struct {
+	Name     string
+	Runtime  string
+	Code     string // absolute path of the module
+	Contract string
+	Memory   int           // MB; 0 means the default
+	Timeout  time.Duration // 0 means the default
+	Env      map[string]string
+	Build    string // shell command that produces Code, or ""
+	BuildDir string // absolute directory Build runs in
+
+	code string // Code as written in the manifest, for messages
+}
+
+// fields are the keys a function entry accepts, in the order errors are
+// reported.
+var fields = []string{"runtime", "code", "contract", "memory", "timeout", "env", "build", "dir"}
+
+// placeholderCode stands in for the code's hash when Parse validates a
+// function with the same rules a deploy applies.
+var placeholderCode = "sha256:" + strings.Repeat("0", 64)
+
+// Load reads and parses the manifest at path.
+func Load(path string) (*Manifest, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("load manifest: %w", err)
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, fmt.Errorf("load manifest: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("load manifest: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("load manifest: %s is not a regular file", abs)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxManifestBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("load manifest: %w", err)
+	}
+	m, err := Parse(data, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	return m, nil
+}
+
+// Parse parses a manifest whose relative paths start at dir. It checks the
+// YAML and every field, reporting each problem with the function and field
+// it is in, but reads no files. Errors wrap function.ErrInvalid.
+func Parse(data []byte, dir string) (*Manifest, error) {
+	if len(data) > MaxManifestBytes {
+		return nil, fmt.Errorf("%w: manifest is larger than %d MiB", function.ErrInvalid, MaxManifestBytes>>20)
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("manifest directory: %w", err)
+	}
+	// The document is decoded into a yaml.Node and walked by hand rather
+	// than decoded into a struct with KnownFields(true), for two reasons:
+	// errors name the function, the field and the line (a struct decode names
+	// a Go type and a line), and aliases are never expanded.
+	// A yaml.Node keeps an alias as a pointer, and the walk reads bounded
+	// scalars from it, so a document that repeats one anchor many times (an
+	// alias bomb) costs what its bytes cost, within MaxFunctions functions of
+	// MaxEnvVars variables each.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: no functions in manifest", function.ErrInvalid)
+	} else if err != nil {
+		return nil, fmt.Errorf("%w: manifest: %v", function.ErrInvalid, err)
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: manifest has more than one YAML document (remove the '---' separator)", function.ErrInvalid)
+	}
+
+	p := parser{m: &Manifest{Dir: dir, Functions: map[string]*Function{}}}
+	p.manifest(&doc)
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	if len(p.m.Functions) == 0 {
+		return nil, fmt.Errorf("%w: no functions in manifest", function.ErrInvalid)
+	}
+	p.m.Order = slices.Sorted(maps.Keys(p.m.Functions))
+	return p.m, nil
+}
+
+// parser collects the problems of one manifest.
+type parser struct {
+	m    *Manifest
+	errs []error
+}
+
+// Error is one problem in a manifest. It wraps function.ErrInvalid.
+type Error struct {
+	Function string // "" for a problem outside any function
+	Line     int    // 0 when unknown
+	Msg      string // names the field
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Function != "" {
+		fmt.Fprintf(&b, "function %q: ", short(e.Function))
+	}
+	b.WriteString(e.Msg)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, " (line %d)", e.Line)
+	}
+	return b.String()
+}
+
+// Unwrap returns function.ErrInvalid.
+func (e *Error) Unwrap() error { return function.ErrInvalid }
+
+func (p *parser) fail(fn string, n *yaml.Node, format string, args ...any) {
+	switch {
+	case len(p.errs) < maxErrors:
+		line := 0
+		if n != nil {
+			line = n.Line
+		}
+		p.errs = append(p.errs, &Error{Function: fn, Line: line, Msg: fmt.Sprintf(format, args...)})
+	case len(p.errs) == maxErrors:
+		p.errs = append(p.errs, fmt.Errorf("%w: too many problems; stopped after %d", function.ErrInvalid, maxErrors))
+	}
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// isNull reports whether n is absent or an explicit null ("key:" with no value).
+func isNull(n *yaml.Node) bool {
+	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+func (p *parser) manifest(doc *yaml.Node) {
+	root := doc
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		root = doc.Content[0]
+	}
+	root = resolve(root)
+	if isNull(root) {
+		return // Parse reports "no functions in manifest"
+	}
+	if root.Kind != yaml.MappingNode {
+		p.fail("", root, "manifest must be a mapping with a functions key")
+		return
+	}
+	var functions *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := resolve(root.Content[i]), root.Content[i+1]
+		switch {
+		case k.Kind != yaml.ScalarNode || k.Value != "functions":
+			p.fail("", k, "unknown field %q (accepted: functions)", short(keyName(k)))
+		case functions != nil:
+			p.fail("", k, "field %q appears twice", "functions")
+		default:
+			functions = resolve(v)
+		}
+	}
+	if isNull(functions) {
+		return
+	}
+	if functions.Kind != yaml.MappingNode {
+		p.fail("", functions, "functions must be a mapping of function names to functions")
+		return
+	}
+	if len(functions.Content)/2 > MaxFunctions {
+		p.fail("", functions, "manifest has %d functions (at most %d)", len(functions.Content)/2, MaxFunctions)
+		return
+	}
+	for i := 0; i+1 < len(functions.Content); i += 2 {
+		k, v := resolve(functions.Content[i]), functions.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			p.fail("", k, "function names must be strings")
+			continue
+		}
+		name := k.Value
+		if _, dup := p.m.Functions[name]; dup {
+			p.fail(name, k, "function defined twice")
+			continue
+		}
+		if err := function.ValidName(name); err != nil {
+			p.fail(name, k, "name is not a DNS label (1-63 characters of a-z, 0-9 and '-', not starting or ending with '-')")
+			// Keep checking the fields: every problem at once.
+		}
+		if fn := p.function(name, k, resolve(v)); fn != nil {
+			p.m.Functions[name] = fn
+		}
+	}
+}
+
+// keyName renders a key for a message, whatever its kind.
+func keyName(k *yaml.Node) string {
+	if k.Kind == yaml.ScalarNode {
+		return k.Value
+	}
+	return "<non-string key>"
+}
+
+// function parses one function entry, returning nil if it has problems.
+// It reads scalars from the nodes rather than decoding them, with a bound on
+// each, so aliases that repeat one big value many times cost nothing.
+func (p *parser) function(name string, at, n *yaml.Node) *Function {
+	before := len(p.errs)
+	fn := &Function{Name: name}
+	if isNull(n) {
+		n = &yaml.Node{Kind: yaml.MappingNode, Line: at.Line}
+	}
+	if n.Kind != yaml.MappingNode {
+		p.fail(name, n, "must be a mapping of fields (%s)", strings.Join(fields, ", "))
+		return nil
+	}
+	values := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), n.Content[i+1]
+		key := keyName(k)
+		switch {
+		case k.Tag == "!!merge":
+			p.fail(name, k, "merge keys (<<) are not supported; repeat the fields")
+		case k.Kind != yaml.ScalarNode || !slices.Contains(fields, key):
+			p.fail(name, k, "unknown field %q (accepted: %s)", short(key), strings.Join(fields, ", "))
+		case values[key] != nil:
+			p.fail(name, k, "field %q appears twice", key)
+		default:
+			values[key] = v // unresolved: messages give the line where it is used
+		}
+	}
+
+	fn.Runtime = p.scalar(name, "runtime", values, maxNameBytes)
+	fn.code = p.scalar(name, "code", values, maxPathBytes)
+	fn.Contract = p.scalar(name, "contract", values, maxNameBytes)
+	memory := p.scalar(name, "memory", values, maxNameBytes)
+	timeout := p.scalar(name, "timeout", values, maxNameBytes)
+	fn.Env = p.env(name, values["env"])
+	fn.Build = p.scalar(name, "build", values, maxBuildBytes)
+	dir := p.scalar(name, "dir", values, maxPathBytes)
+	if len(p.errs) > before {
+		return nil
+	}
+
+	if fn.Runtime == "" {
+		p.fail(name, at, "runtime is required (accepted: %s)", function.RuntimeWasm)
+	}
+	switch {
+	case fn.code == "":
+		p.fail(name, at, "code is required: the path of the module, relative to the manifest")
+	case strings.IndexByte(fn.code, 0) >= 0:
+		p.fail(name, values["code"], "code %q contains a NUL byte", short(fn.code))
+	default:
+		fn.Code = abs(p.m.Dir, fn.code)
+	}
+	switch {
+	case strings.IndexByte(dir, 0) >= 0:
+		p.fail(name, values["dir"], "dir %q contains a NUL byte", short(dir))
+	case dir == "":
+		fn.BuildDir = p.m.Dir
+	default:
+		fn.BuildDir = abs(p.m.Dir, dir)
+	}
+	if memory != "" {
+		// A YAML float decodes into an int truncated: accept only integers.
+		if n := resolve(values["memory"]); n.Tag != "!!int" || n.Decode(&fn.Memory) != nil {
+			p.fail(name, values["memory"], "memory %q must be a whole number of MB", short(memory))
+		}
+	}
+	if timeout != "" {
+		d, err := time.ParseDuration(timeout)
+		if err != nil {
+			p.fail(name, values["timeout"], "timeout %q is not a duration such as \"5s\"", short(timeout))
+		}
+		fn.Timeout = d
+	}
+	if len(p.errs) > before {
+		return nil
+	}
+	// One set of rules: the ones a deploy applies to the spec.
+	spec := fn.Spec(placeholderCode)
+	if err := spec.Validate(); err != nil {
+		msg := strings.TrimPrefix(err.Error(), function.ErrInvalid.Error()+": ")
+		p.fail(name, fieldNode(values, msg, at), "%s", msg)
+		return nil
+	}
+	return fn
+}
+
+// Bounds on single values, checked before anything copies or scans them.
+const (
+	maxNameBytes  = 256
+	maxPathBytes  = 4096
+	maxBuildBytes = 64 << 10
+)
+
+// scalar returns the value of a scalar field, "" if it is absent or null.
+func (p *parser) scalar(fn, field string, values map[string]*yaml.Node, max int) string {
+	at := values[field]
+	v := resolve(at)
+	switch {
+	case isNull(v):
+		return ""
+	case v.Kind != yaml.ScalarNode:
+		p.fail(fn, at, "%s must be a single value, not a list or mapping", field)
+		return ""
+	case len(v.Value) > max:
+		p.fail(fn, at, "%s is %d bytes (at most %d)", field, len(v.Value), max)
+		return ""
+	}
+	return v.Value
+}
+
+// env reads the env mapping, bounded by the limits a spec has.
+func (p *parser) env(fn string, at *yaml.Node) map[string]string {
+	v := resolve(at)
+	if isNull(v) {
+		return nil
+	}
+	if v.Kind != yaml.MappingNode {
+		p.fail(fn, at, "env must be a mapping of names to strings")
+		return nil
+	}
+	if len(v.Content)/2 > function.MaxEnvVars {
+		p.fail(fn, at, "env has %d variables (at most %d)", len(v.Content)/2, function.MaxEnvVars)
+		return nil
+	}
+	env := make(map[string]string, len(v.Content)/2)
+	size := 0
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := resolve(v.Content[i]), resolve(v.Content[i+1])
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			p.fail(fn, k, "env names must be strings")
+			return nil
+		}
+		if _, dup := env[k.Value]; dup {
+			p.fail(fn, k, "env %s appears twice", short(k.Value))
+			return nil
+		}
+		value := ""
+		switch {
+		case isNull(val):
+		case val.Kind != yaml.ScalarNode:
+			p.fail(fn, val, "env %s must be a string, not a list or mapping", short(k.Value))
+			return nil
+		default:
+			value = val.Value
+		}
+		if size += len(k.Value) + len(value); size > function.MaxEnvBytes {
+			p.fail(fn, at, "env is more than %d bytes", function.MaxEnvBytes)
+			return nil
+		}
+		env[k.Value] = value
+	}
+	return env
+}
+
+// short truncates s for a message.
+func short(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
+
+// fieldNode finds the node of the field a validation message starts with,
+// for its line.
+func fieldNode(values map[string]*yaml.Node, msg string, fallback *yaml.Node) *yaml.Node {
+	field, _, _ := strings.Cut(msg, " ")
+	if n := values[field]; n != nil {
+		return n
+	}
+	return fallback
+}
+
+// abs resolves path against dir unless it is absolute.
+func abs(dir, path string) string {
+	if filepath.IsAbs(path) {
+		return filepath.Clean(path)
+	}
+	return filepath.Join(dir, path)
+}
+
+// Spec returns the function's spec with code codeRef ("sha256:<hex>"),
+// defaults filled in.
+func (f *Function) Spec(codeRef string) function.Spec {
+	s := function.Spec{
+		Runtime:  f.Runtime,
+		Code:     codeRef,
+		Contract: f.Contract,
+		MemoryMB: f.Memory,
+		Timeout:  function.Duration(f.Timeout),
+		Env:      maps.Clone(f.Env),
+	}
+	s.Normalize()
+	return s
+}
+
+// CheckCode checks that the function's code is a regular file of at most
+// MaxCodeBytes that starts with the WebAssembly magic number. It does not
+// validate the module further: the runtime does that when it compiles it.
+func (f *Function) CheckCode() error {
+	shown := f.code
+	if shown == "" {
+		shown = f.Code
+	}
+	fail := func(format string, args ...any) error {
+		msg := fmt.Sprintf(format, args...)
+		if shown != f.Code {
+			msg += " (" + f.Code + ")"
+		}
+		return fmt.Errorf("function %q: code %q: %s", f.Name, shown, msg)
+	}
+	// Stat before Open: opening a FIFO would block.
+	fi, err := os.Stat(f.Code)
+	if err != nil {
+		return fail("%s", pathErr(err))
+	}
+	switch {
+	case fi.IsDir():
+		return fail("is a directory, not a WebAssembly module")
+	case !fi.Mode().IsRegular():
+		return fail("is not a regular file")
+	case fi.Size() > MaxCodeBytes:
+		return fail("is %d bytes (at most %d MiB)", fi.Size(), MaxCodeBytes>>20)
+	}
+	r, err := os.Open(f.Code)
+	if err != nil {
+		return fail("%s", pathErr(err))
+	}
+	defer r.Close()
+	var magic [len(wasmMagic)]byte
+	if _, err := io.ReadFull(r, magic[:]); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fail("%s", pathErr(err))
+	}
+	if string(magic[:]) != wasmMagic {
+		return fail("not a WebAssembly module (bad magic)")
+	}
+	return nil
+}
+
+// pathErr renders a file error without repeating the path.
+func pathErr(err error) string {
+	if errors.Is(err, os.ErrNotExist) {
+		return "no such file"
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

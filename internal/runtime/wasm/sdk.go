@@ -1,0 +1,216 @@
+package wasm
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/hostless/hostless/internal/function"
+)
+
+// sdkInstance is a warm reactor built with the Go SDK. One goroutine uses
+// it at a time.
+type sdkInstance struct {
+	mod            api.Module
+	buffer, handle api.Function
+	mem            api.Memory
+	stdout, stderr *lineWriter
+	sleep          *sleeper
+	stack          []uint64
+	enc            []byte
+	limitPages     uint32
+	recycleAt      uint64
+	maxOut         int
+	broken         bool
+}
+
+func (r *Runtime) startSDK(ctx context.Context, rt wazero.Runtime, c *code, v *function.Version, base wazero.ModuleConfig) (*sdkInstance, error) {
+	i := &sdkInstance{
+		stdout:     &lineWriter{stream: "stdout"},
+		stderr:     &lineWriter{stream: "stderr"},
+		sleep:      &sleeper{},
+		stack:      make([]uint64, 1),
+		limitPages: c.key.pages,
+		recycleAt:  uint64(float64(uint64(c.key.pages)*65536) * DefaultRecycleFraction),
+		maxOut:     r.cfg.MaxResponseBytes,
+	}
+	i.sleep.set(ctx.Done())
+	cfg := base.WithStartFunctions("_initialize").WithStdout(i.stdout).WithStderr(i.stderr).WithNanosleep(i.sleep.sleep)
+	mod, err := rt.InstantiateModule(ctx, c.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: start instance: %v", function.ErrFunction, classify(ctx, err, nil, 0, i.stderr.sawOOM))
+	}
+	i.mod = mod
+	i.buffer = mod.ExportedFunction("hostless_buffer")
+	i.handle = mod.ExportedFunction("hostless_handle")
+	i.mem = mod.Memory()
+	if i.buffer == nil || i.handle == nil || i.mem == nil {
+		_ = mod.Close(ctx)
+		return nil, fmt.Errorf("%w: module lacks the SDK exports or memory", function.ErrInvalid)
+	}
+	return i, nil
+}
+
+// Invoke runs one request through hostless_handle.
+func (i *sdkInstance) Invoke(ctx context.Context, req *function.Request, logs function.Logs) (*function.Response, error) {
+	if i.broken {
+		return nil, errors.New("instance is not reusable")
+	}
+	i.stdout.logs, i.stderr.logs = logs, logs
+	i.stderr.sawOOM = false
+	i.sleep.set(ctx.Done())
+	defer func() {
+		i.stdout.flush()
+		i.stderr.flush()
+		i.stdout.logs, i.stderr.logs = nil, nil
+	}()
+	i.enc = encodeRequest(i.enc[:0], req)
+	n := uint64(len(i.enc))
+	i.stack[0] = n
+	if err := i.buffer.CallWithStack(ctx, i.stack); err != nil {
+		return nil, i.fail(ctx, err)
+	}
+	if !i.mem.Write(uint32(i.stack[0]), i.enc) {
+		i.broken = true
+		return nil, fmt.Errorf("%w: guest buffer out of bounds", function.ErrFunction)
+	}
+	i.stack[0] = n
+	if err := i.handle.CallWithStack(ctx, i.stack); err != nil {
+		return nil, i.fail(ctx, err)
+	}
+	ptr, size := uint32(i.stack[0]>>32), uint32(i.stack[0])
+	if uint64(i.mem.Size()) > i.recycleAt {
+		i.broken = true // linear memory never shrinks: start afresh next time
+	}
+	if int64(size) > int64(i.maxOut) {
+		return nil, fmt.Errorf("%w: %d bytes (limit %d)", function.ErrResponseTooLarge, size, i.maxOut)
+	}
+	b, ok := i.mem.Read(ptr, size)
+	if !ok {
+		i.broken = true
+		return nil, fmt.Errorf("%w: response out of bounds", function.ErrFunction)
+	}
+	resp, err := decodeResponse(b)
+	if err != nil {
+		i.broken = true
+		return nil, fmt.Errorf("%w: %v", function.ErrFunction, err)
+	}
+	return resp, nil
+}
+
+func (i *sdkInstance) fail(ctx context.Context, err error) error {
+	i.broken = true
+	return classify(ctx, err, i.mem, i.limitPages, i.stderr.sawOOM)
+}
+
+// Reusable reports whether the instance may serve again.
+func (i *sdkInstance) Reusable() bool { return !i.broken }
+
+// Close closes the module.
+func (i *sdkInstance) Close(ctx context.Context) error {
+	i.broken = true
+	return i.mod.Close(ctx)
+}
+
+func appendU32(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
+
+func appendStr(b []byte, s string) []byte { return append(appendU32(b, uint32(len(s))), s...) }
+
+// encodeRequest encodes req in the SDK's ABI (see sdk/go).
+func encodeRequest(b []byte, req *function.Request) []byte {
+	b = appendStr(b, req.Method)
+	b = appendStr(b, req.Path)
+	b = appendStr(b, req.RawQuery)
+	b = appendStr(b, req.Host)
+	b = appendStr(b, req.RemoteAddr)
+	n := 0
+	for _, vs := range req.Header {
+		n += len(vs)
+	}
+	b = appendU32(b, uint32(n))
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			b = appendStr(b, k)
+			b = appendStr(b, v)
+		}
+	}
+	b = appendU32(b, uint32(len(req.Body)))
+	return append(b, req.Body...)
+}
+
+var errTruncated = errors.New("malformed SDK response: truncated")
+
+// decodeResponse decodes a response from guest memory, copying what it keeps.
+func decodeResponse(b []byte) (*function.Response, error) {
+	u32 := func() (uint32, bool) {
+		if len(b) < 4 {
+			return 0, false
+		}
+		v := binary.LittleEndian.Uint32(b)
+		b = b[4:]
+		return v, true
+	}
+	bytesField := func() ([]byte, bool) {
+		n, ok := u32()
+		if !ok || uint64(n) > uint64(len(b)) {
+			return nil, false
+		}
+		v := b[:n]
+		b = b[n:]
+		return v, true
+	}
+	status, ok := u32()
+	if !ok {
+		return nil, errTruncated
+	}
+	if status < 100 || status > 999 {
+		return nil, fmt.Errorf("malformed SDK response: status %d", status)
+	}
+	n, ok := u32()
+	if !ok || uint64(n)*8 > uint64(len(b)) {
+		return nil, errTruncated
+	}
+	h := make(http.Header, n)
+	for range n {
+		k, ok1 := bytesField()
+		v, ok2 := bytesField()
+		if !ok1 || !ok2 {
+			return nil, errTruncated
+		}
+		if !validHeader(k, v) {
+			return nil, fmt.Errorf("malformed SDK response: invalid header %q", k)
+		}
+		key := http.CanonicalHeaderKey(string(k))
+		h[key] = append(h[key], string(v))
+	}
+	body, ok := bytesField()
+	if !ok {
+		return nil, errTruncated
+	}
+	return &function.Response{Status: int(status), Header: h, Body: append([]byte(nil), body...)}, nil
+}
+
+// validHeader rejects names that are not tokens and values with control
+// characters, so a function cannot split the platform's response.
+func validHeader(k, v []byte) bool {
+	if len(k) == 0 {
+		return false
+	}
+	for _, c := range k {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	for _, c := range v {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,266 @@
+// Package scheduler keeps pools of instances per version: it hands out a
+// warm instance or starts one (a cold start), bounds how many run at once
+// per function, queues callers for a bounded time and then throttles them,
+// and stops instances that stay idle (scale to zero).
+//
+// It knows runtimes only through function.Runtime, and nothing of HTTP or
+// stores.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hostless/hostless/internal/function"
+)
+
+// Defaults of Config.
+const (
+	DefaultIdleTimeout    = 5 * time.Minute
+	DefaultMaxConcurrency = 64
+	DefaultQueueTimeout   = 10 * time.Second
+)
+
+// Config bounds the scheduler. The zero value of each field means its default.
+type Config struct {
+	// IdleTimeout stops an instance idle for this long.
+	IdleTimeout time.Duration
+	// MaxConcurrency caps the concurrent invocations of one version.
+	MaxConcurrency int
+	// QueueTimeout is how long a call waits for a free slot before it is
+	// throttled.
+	QueueTimeout time.Duration
+}
+
+// Scheduler owns the pools. Create it with New, then Start the reaper.
+type Scheduler struct {
+	cfg  Config
+	rt   function.Runtime
+	mu   sync.Mutex
+	pool map[string]*pool
+	stop chan struct{}
+	done chan struct{}
+}
+
+// New allocates a scheduler over a runtime.
+func New(rt function.Runtime, cfg Config) *Scheduler {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxConcurrency <= 0 {
+		cfg.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = DefaultQueueTimeout
+	}
+	return &Scheduler{cfg: cfg, rt: rt, pool: map[string]*pool{}}
+}
+
+type idle struct {
+	inst function.Instance
+	at   time.Time
+}
+
+type pool struct {
+	slots   chan struct{} // one token per running invocation
+	mu      sync.Mutex
+	idle    []idle // a stack: the most recently used is warmest
+	retired bool
+}
+
+// Lease is an instance checked out of its pool for one invocation.
+type Lease struct {
+	Instance function.Instance
+	// Cold is set when the instance was started for this call.
+	Cold bool
+	Info function.StartInfo
+	pool *pool
+	s    *Scheduler
+}
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("scheduler closed")
+
+func (s *Scheduler) poolFor(v *function.Version) (*pool, error) {
+	key := v.Key()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pool == nil {
+		return nil, ErrClosed
+	}
+	p, ok := s.pool[key]
+	if !ok {
+		p = &pool{slots: make(chan struct{}, s.cfg.MaxConcurrency)}
+		s.pool[key] = p
+	}
+	return p, nil
+}
+
+// Acquire returns a warm instance of v or starts one. It waits up to the
+// queue timeout for a slot when v is at its concurrency limit, then
+// returns an error matching function.ErrThrottled. Cold starts run under
+// startCtx's deadline.
+func (s *Scheduler) Acquire(ctx, startCtx context.Context, v *function.Version) (*Lease, error) {
+	p, err := s.poolFor(v)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		t := time.NewTimer(s.cfg.QueueTimeout)
+		select {
+		case p.slots <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			return nil, fmt.Errorf("%w: %s is at its limit of %d", function.ErrThrottled, v.Function, cap(p.slots))
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		inst := p.idle[n-1].inst
+		p.idle[n-1] = idle{}
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return &Lease{Instance: inst, pool: p, s: s}, nil
+	}
+	p.mu.Unlock()
+	inst, info, err := s.rt.Start(startCtx, v)
+	if err != nil {
+		<-p.slots
+		return nil, err
+	}
+	return &Lease{Instance: inst, Cold: true, Info: info, pool: p, s: s}, nil
+}
+
+// Release returns the instance to its pool, or closes it when it failed,
+// can't be reused or its version was retired.
+func (l *Lease) Release() {
+	p := l.pool
+	keep := l.Instance.Reusable()
+	if keep {
+		p.mu.Lock()
+		if p.retired {
+			keep = false
+		} else {
+			p.idle = append(p.idle, idle{inst: l.Instance, at: time.Now()})
+		}
+		p.mu.Unlock()
+	}
+	if !keep {
+		_ = l.Instance.Close(context.Background())
+	}
+	<-p.slots
+}
+
+// Retire stops the idle instances of a version that no longer serves; busy
+// ones stop when they are released.
+func (s *Scheduler) Retire(v *function.Version) {
+	s.mu.Lock()
+	p := s.pool[v.Key()]
+	delete(s.pool, v.Key())
+	s.mu.Unlock()
+	if p != nil {
+		p.retire()
+	}
+}
+
+func (p *pool) retire() {
+	p.mu.Lock()
+	p.retired = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, i := range idle {
+		_ = i.inst.Close(context.Background())
+	}
+}
+
+// Start runs the reaper that stops idle instances.
+func (s *Scheduler) Start() {
+	s.stop = make(chan struct{})
+	s.done = make(chan struct{})
+	every := max(s.cfg.IdleTimeout/4, 10*time.Millisecond)
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case now := <-t.C:
+				s.reap(now)
+			}
+		}
+	}()
+}
+
+// reap stops instances idle longer than the idle timeout.
+func (s *Scheduler) reap(now time.Time) {
+	s.mu.Lock()
+	pools := make([]*pool, 0, len(s.pool))
+	for _, p := range s.pool {
+		pools = append(pools, p)
+	}
+	s.mu.Unlock()
+	for _, p := range pools {
+		var stale []idle
+		p.mu.Lock()
+		// The stack's bottom is the least recently used.
+		n := 0
+		for n < len(p.idle) && now.Sub(p.idle[n].at) >= s.cfg.IdleTimeout {
+			n++
+		}
+		if n > 0 {
+			stale = append(stale, p.idle[:n]...)
+			p.idle = append(p.idle[:0], p.idle[n:]...)
+		}
+		p.mu.Unlock()
+		for _, i := range stale {
+			_ = i.inst.Close(context.Background())
+		}
+	}
+}
+
+// Stats counts instances.
+type Stats struct {
+	Idle, Busy int
+}
+
+// Stats returns instance counts across pools.
+func (s *Scheduler) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st Stats
+	for _, p := range s.pool {
+		p.mu.Lock()
+		st.Idle += len(p.idle)
+		p.mu.Unlock()
+		st.Busy += len(p.slots)
+	}
+	return st
+}
+
+// Close stops the reaper and every idle instance. Busy instances close as
+// they are released.
+func (s *Scheduler) Close() {
+	if s.stop != nil {
+		close(s.stop)
+		<-s.done
+		s.stop = nil
+	}
+	s.mu.Lock()
+	pools := s.pool
+	s.pool = nil
+	s.mu.Unlock()
+	for _, p := range pools {
+		p.retire()
+	}
+}

@@ -1,0 +1,205 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/store"
+)
+
+// InsertInvocations writes records and their Logs in one transaction: the
+// records in one pipelined batch, then the log lines of the records actually
+// inserted with COPY. A record whose (project, ID) is already stored is
+// skipped together with its logs, so redelivering a batch after a lost
+// acknowledgement is harmless.
+//
+// Inserts hold an advisory lock until they commit. Sequence values are
+// otherwise handed out in one order and made visible in another, and a
+// follower reading "lines after seq N" would skip lines committed late with
+// a smaller seq.
+func (db *DB) InsertInvocations(ctx context.Context, recs []function.Invocation) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		return insertInvocations(ctx, tx, recs)
+	})
+	if err != nil {
+		return fmt.Errorf("insert %d invocations: %w", len(recs), err)
+	}
+	return nil
+}
+
+func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocation) error {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockLogs)
+	for i := range recs {
+		r := &recs[i]
+		b.Queue(`INSERT INTO invocations
+			(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (project, id) DO NOTHING`,
+			r.Project, r.ID, r.Function, r.Version, r.Trigger, r.Start.UTC(), int64(r.Duration), r.BilledMS,
+			r.MemoryMB, r.Cold, r.Status, r.Error, r.HTTPStatus)
+	}
+	br := tx.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("lock: %w", err)
+	}
+	var lines [][]any
+	for i := range recs {
+		r := &recs[i]
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return fmt.Errorf("invocation %s: %w", r.ID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			continue // a duplicate: its logs are stored already
+		}
+		for _, l := range r.Logs {
+			lines = append(lines, []any{r.Project, r.ID, r.Function, r.Version, l.Time.UTC(), l.Stream, l.Line})
+		}
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	// COPY inserts rows in order, so seq follows the order of the lines.
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"logs"},
+		[]string{"project", "invocation_id", "function", "version", "logged_at", "stream", "line"},
+		pgx.CopyFromRows(lines))
+	if err != nil {
+		return fmt.Errorf("logs: %w", err)
+	}
+	return nil
+}
+
+const invocationColumns = `project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status`
+
+func scanInvocation(row pgx.Row) (function.Invocation, error) {
+	var r function.Invocation
+	var dur int64
+	if err := row.Scan(&r.Project, &r.ID, &r.Function, &r.Version, &r.Trigger, &r.Start, &dur,
+		&r.BilledMS, &r.MemoryMB, &r.Cold, &r.Status, &r.Error, &r.HTTPStatus); err != nil {
+		return function.Invocation{}, err
+	}
+	r.Start, r.Duration = r.Start.UTC(), time.Duration(dur)
+	return r, nil
+}
+
+// query builds a statement with numbered parameters.
+type query struct {
+	sql  strings.Builder
+	args []any
+}
+
+// arg appends a parameter and returns its placeholder.
+func (q *query) arg(v any) string {
+	q.args = append(q.args, v)
+	return "$" + strconv.Itoa(len(q.args))
+}
+
+// ListInvocations returns records newest first (by ID, which sorts by
+// time), without logs.
+func (db *DB) ListInvocations(ctx context.Context, f store.InvocationFilter) ([]function.Invocation, error) {
+	var q query
+	q.sql.WriteString(`SELECT ` + invocationColumns + ` FROM invocations WHERE project = ` + q.arg(f.Project))
+	if f.Function != "" {
+		q.sql.WriteString(` AND function = ` + q.arg(f.Function))
+	}
+	if f.Before != "" {
+		q.sql.WriteString(` AND id < ` + q.arg(f.Before))
+	}
+	q.sql.WriteString(` ORDER BY id DESC LIMIT ` + q.arg(limit(f.Limit)))
+	rows, err := db.pool.Query(ctx, q.sql.String(), q.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list invocations: %w", err)
+	}
+	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (function.Invocation, error) { return scanInvocation(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list invocations: %w", err)
+	}
+	return recs, nil
+}
+
+// GetInvocation returns one record with its log lines in order, or
+// store.ErrNotFound.
+func (db *DB) GetInvocation(ctx context.Context, project, id string) (function.Invocation, error) {
+	r, err := db.getInvocation(ctx, project, id)
+	if err != nil {
+		return function.Invocation{}, fmt.Errorf("get invocation %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func (db *DB) getInvocation(ctx context.Context, project, id string) (function.Invocation, error) {
+	// The record and its lines are committed together, so two reads outside
+	// a transaction see both or neither.
+	r, err := scanInvocation(db.pool.QueryRow(ctx,
+		`SELECT `+invocationColumns+` FROM invocations WHERE project = $1 AND id = $2`, project, id))
+	if err != nil {
+		return function.Invocation{}, notFound(err)
+	}
+	rows, err := db.pool.Query(ctx,
+		`SELECT seq, logged_at, stream, line FROM logs WHERE project = $1 AND invocation_id = $2 ORDER BY seq`, project, id)
+	if err != nil {
+		return function.Invocation{}, err
+	}
+	r.Logs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (function.LogLine, error) {
+		var l function.LogLine
+		err := row.Scan(&l.Seq, &l.Time, &l.Stream, &l.Line)
+		l.Time = l.Time.UTC()
+		return l, err
+	})
+	if err != nil {
+		return function.Invocation{}, err
+	}
+	if len(r.Logs) == 0 {
+		r.Logs = nil
+	}
+	return r, nil
+}
+
+// ListLogs returns log lines oldest first: those after f.AfterSeq, or, when
+// it is 0, the newest f.Limit lines.
+func (db *DB) ListLogs(ctx context.Context, f store.LogFilter) ([]function.LogLine, error) {
+	var q query
+	q.sql.WriteString(`SELECT seq, invocation_id, function, version, logged_at, stream, line FROM logs WHERE project = ` + q.arg(f.Project))
+	if f.Function != "" {
+		q.sql.WriteString(` AND function = ` + q.arg(f.Function))
+	}
+	tail := f.AfterSeq <= 0
+	if tail {
+		q.sql.WriteString(` ORDER BY seq DESC`)
+	} else {
+		q.sql.WriteString(` AND seq > ` + q.arg(f.AfterSeq) + ` ORDER BY seq`)
+	}
+	q.sql.WriteString(` LIMIT ` + q.arg(limit(f.Limit)))
+	rows, err := db.pool.Query(ctx, q.sql.String(), q.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list logs: %w", err)
+	}
+	lines, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (function.LogLine, error) {
+		var l function.LogLine
+		err := row.Scan(&l.Seq, &l.InvocationID, &l.Function, &l.Version, &l.Time, &l.Stream, &l.Line)
+		l.Time = l.Time.UTC()
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list logs: %w", err)
+	}
+	if tail {
+		slices.Reverse(lines)
+	}
+	return lines, nil
+}

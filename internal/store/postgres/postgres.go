@@ -1,0 +1,198 @@
+// Package postgres implements store.Store on PostgreSQL through a pgx/v5
+// connection pool, for clusters of nodes that share one database.
+//
+// The schema lives in whatever schema the URL's search_path names
+// (postgres://host/db?search_path=hostless); nodes migrate it at Open under
+// an advisory lock, so only one of them applies each migration.
+//
+// Package postgres is the only package that imports pgx. It must never import
+// HTTP, runtimes or the scheduler.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hostless/hostless/internal/store"
+)
+
+var _ store.Store = (*DB)(nil)
+
+// Advisory lock keys (pg_advisory_xact_lock). They are database-wide, so
+// every schema in one database shares them.
+const (
+	lockMigrate int64 = 0x686f73746c657300 + iota // "hostless\x00"
+	lockLogs
+)
+
+// DB is a store in a PostgreSQL database. It is safe for concurrent use.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to the database at url, a postgres:// URL or DSN that pgx
+// accepts (pool_* parameters size the pool; search_path picks the schema),
+// and applies pending migrations. Close the returned DB when done.
+func Open(ctx context.Context, url string) (*DB, error) {
+	db := &DB{}
+	if err := db.open(ctx, url); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	return db, nil
+}
+
+func (db *DB) open(ctx context.Context, url string) error {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return err // pgx redacts the password in its parse errors
+	}
+	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return err
+	}
+	if err := db.pool.Ping(ctx); err != nil {
+		return err
+	}
+	return db.migrate(ctx)
+}
+
+// migrate applies, in one transaction and under an advisory lock, the
+// migrations not yet recorded in schema_migrations. Version n is
+// migrations[n-1]; never edit or reorder released entries, only append.
+func (db *DB) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockMigrate); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)`); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		var cur int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if cur > len(migrations) {
+			return fmt.Errorf("migrate: schema version %d is newer than this binary knows (%d)", cur, len(migrations))
+		}
+		for i := cur; i < len(migrations); i++ {
+			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, i+1); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		return nil
+	})
+}
+
+// migrations build the schema. Settings carry a project too; platform-wide
+// settings use the empty project. Names and IDs sort by bytes (COLLATE "C"),
+// as in SQLite, whatever the database's locale: invocation IDs sort by time
+// only in byte order.
+var migrations = []string{
+	`CREATE TABLE functions (
+		project    text        NOT NULL,
+		name       text        COLLATE "C" NOT NULL,
+		version    integer     NOT NULL,
+		created_at timestamptz NOT NULL,
+		updated_at timestamptz NOT NULL,
+		PRIMARY KEY (project, name)
+	)`,
+	`CREATE TABLE versions (
+		project    text        NOT NULL,
+		function   text        COLLATE "C" NOT NULL,
+		version    integer     NOT NULL,
+		spec       jsonb       NOT NULL,
+		created_at timestamptz NOT NULL,
+		PRIMARY KEY (project, function, version),
+		FOREIGN KEY (project, function) REFERENCES functions (project, name) ON DELETE CASCADE
+	)`,
+	`CREATE TABLE settings (
+		project text NOT NULL,
+		key     text NOT NULL,
+		value   text NOT NULL,
+		PRIMARY KEY (project, key)
+	)`,
+	`CREATE TABLE invocations (
+		project      text        NOT NULL,
+		id           text        COLLATE "C" NOT NULL,
+		function     text        NOT NULL,
+		version      integer     NOT NULL,
+		trigger_kind text        NOT NULL,
+		started_at   timestamptz NOT NULL,
+		duration_ns  bigint      NOT NULL,
+		billed_ms    bigint      NOT NULL,
+		memory_mb    integer     NOT NULL,
+		cold         boolean     NOT NULL,
+		status       text        NOT NULL,
+		error        text        NOT NULL,
+		http_status  integer     NOT NULL,
+		PRIMARY KEY (project, id)
+	)`,
+	`CREATE INDEX invocations_function ON invocations (project, function, id)`,
+	`CREATE TABLE logs (
+		seq           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		project       text        NOT NULL,
+		invocation_id text        NOT NULL,
+		function      text        NOT NULL,
+		version       integer     NOT NULL,
+		logged_at     timestamptz NOT NULL,
+		stream        text        NOT NULL,
+		line          text        NOT NULL
+	)`,
+	`CREATE INDEX logs_invocation ON logs (project, invocation_id, seq)`,
+	`CREATE INDEX logs_project ON logs (project, seq)`,
+	`CREATE INDEX logs_function ON logs (project, function, seq)`,
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres store: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool; it works after a failed Open.
+func (db *DB) Close() error {
+	if db.pool != nil {
+		db.pool.Close()
+	}
+	return nil
+}
+
+// now is the time stamped on writes, at timestamptz's microsecond precision,
+// so what PutFunction returns equals what a later read returns.
+func now() time.Time {
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// limit applies the store's default and cap to a requested limit.
+func limit(n int) int {
+	switch {
+	case n <= 0:
+		return 100
+	case n > 1000:
+		return 1000
+	}
+	return n
+}
+
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}

@@ -1,0 +1,133 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/store"
+	"github.com/hostless/hostless/internal/store/storetest"
+)
+
+// testURL returns the server the tests use, or skips the test.
+func testURL(t testing.TB) string {
+	u := os.Getenv("HOSTLESS_TEST_POSTGRES")
+	if u == "" {
+		t.Skip("HOSTLESS_TEST_POSTGRES is not set (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	return u
+}
+
+// open opens a store in a new schema of the test server, dropped when the
+// test ends.
+func open(t testing.TB) *DB {
+	t.Helper()
+	ctx := context.Background()
+	base := testURL(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "hl_test_" + hex.EncodeToString(b[:])
+	admin := func(sql string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin(`CREATE SCHEMA ` + schema)
+	t.Cleanup(func() { admin(`DROP SCHEMA ` + schema + ` CASCADE`) })
+
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	db, err := Open(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestStore(t *testing.T) {
+	testURL(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
+}
+
+func TestOpenFails(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if db, err := Open(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1"); err == nil {
+		db.Close()
+		t.Fatal("Open of a closed port succeeded")
+	}
+	if _, err := Open(ctx, "not a url ::"); err == nil {
+		t.Fatal("Open of a bad URL succeeded")
+	}
+	var db DB
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close of an unopened DB: %v", err)
+	}
+}
+
+func TestMigrateOnce(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	// Migrating an up-to-date schema applies nothing and fails nothing.
+	if err := db.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n, maxV int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &maxV); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(migrations) || maxV != len(migrations) {
+		t.Fatalf("schema_migrations has %d rows up to %d, want %d", n, maxV, len(migrations))
+	}
+}
+
+func BenchmarkInsertInvocations(b *testing.B) {
+	db := open(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if err := db.InsertInvocations(ctx, benchBatch(&n)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+}
+
+// benchBatch makes 256 records of 2 log lines each.
+func benchBatch(n *int) []function.Invocation {
+	recs := make([]function.Invocation, 256)
+	t := time.Now().UTC()
+	for i := range recs {
+		*n++
+		recs[i] = function.Invocation{
+			ID: function.NewID(t), Project: function.DefaultProject, Function: "bench", Version: 1,
+			Trigger: "http", Start: t, Duration: time.Millisecond, BilledMS: 1, MemoryMB: 128,
+			Status: function.StatusOK, HTTPStatus: 200,
+			Logs: []function.LogLine{
+				{Time: t, Stream: "stdout", Line: "handling request GET /"},
+				{Time: t, Stream: "stderr", Line: "done in 1ms"},
+			},
+		}
+	}
+	return recs
+}

@@ -1,0 +1,29 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+)
+
+// Settings are platform-wide: they are stored under the empty project.
+
+// GetSetting returns a platform setting, or store.ErrNotFound.
+func (db *DB) GetSetting(ctx context.Context, key string) (string, error) {
+	var v string
+	err := db.pool.QueryRow(ctx, `SELECT value FROM settings WHERE project = '' AND key = $1`, key).Scan(&v)
+	if err != nil {
+		return "", fmt.Errorf("get setting %s: %w", key, notFound(err))
+	}
+	return v, nil
+}
+
+// PutSettingIfAbsent stores value under key unless key exists, and reports
+// whether it stored it.
+func (db *DB) PutSettingIfAbsent(ctx context.Context, key, value string) (bool, error) {
+	tag, err := db.pool.Exec(ctx,
+		`INSERT INTO settings (project, key, value) VALUES ('', $1, $2) ON CONFLICT (project, key) DO NOTHING`, key, value)
+	if err != nil {
+		return false, fmt.Errorf("put setting %s: %w", key, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -1,0 +1,270 @@
+// Package sqlite implements store.Store on SQLite, through the pure-Go driver
+// modernc.org/sqlite, so the binary still cross-compiles with CGO_ENABLED=0.
+//
+// A store is a directory of two database files: meta.db holds functions,
+// versions and settings; telemetry.db holds invocation records and their log
+// lines, so that a flood of telemetry never blocks a deploy. Each file has one
+// writer connection (transactions begin IMMEDIATE, so writers queue on the Go
+// side instead of failing with SQLITE_BUSY) and a separate read-only pool.
+// Times are stored as INTEGER Unix nanoseconds in UTC.
+//
+// Package sqlite must never import HTTP, runtimes, the scheduler or pgx.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/hostless/hostless/internal/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+var _ store.Store = (*DB)(nil)
+
+// DB is a store in a directory of SQLite files. It is safe for concurrent use.
+type DB struct {
+	dir string
+	// Each file has one writer connection and a pool of read-only ones.
+	metaW, metaR *sql.DB
+	telW, telR   *sql.DB
+}
+
+// Open opens (creating if needed) the store in dir and applies any pending
+// schema migrations. Close the returned DB when done.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	db := &DB{dir: dir}
+	if err := db.open(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+func (db *DB) open(ctx context.Context) error {
+	if err := os.MkdirAll(db.dir, 0o700); err != nil {
+		return err
+	}
+	var err error
+	if db.metaW, db.metaR, err = openFile(ctx, filepath.Join(db.dir, "meta.db"), metaMigrations); err != nil {
+		return err
+	}
+	if db.telW, db.telR, err = openFile(ctx, filepath.Join(db.dir, "telemetry.db"), telemetryMigrations); err != nil {
+		return err
+	}
+	return nil
+}
+
+// openFile opens the writer and the reader pool of one database file and
+// migrates it. On error, it closes what it opened.
+func openFile(ctx context.Context, path string, migrations []string) (w, r *sql.DB, err error) {
+	common := url.Values{}
+	common.Add("_pragma", "busy_timeout(5000)")
+	common.Add("_pragma", "foreign_keys(1)")
+	common.Add("_pragma", "synchronous(NORMAL)")
+
+	wq := cloneValues(common)
+	wq.Add("_pragma", "journal_mode(WAL)")
+	wq.Set("_txlock", "immediate")
+	w, err = sql.Open("sqlite", path+"?"+wq.Encode())
+	if err != nil {
+		return nil, nil, err
+	}
+	// One writer: SQLite allows one at a time anyway, and queueing in the
+	// pool is cheaper and fairer than spinning on SQLITE_BUSY.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w, migrations); err != nil {
+		_ = w.Close()
+		return nil, nil, fmt.Errorf("migrate %s: %w", filepath.Base(path), err)
+	}
+
+	rq := cloneValues(common)
+	rq.Add("_pragma", "query_only(1)")
+	r, err = sql.Open("sqlite", path+"?"+rq.Encode())
+	if err != nil {
+		_ = w.Close()
+		return nil, nil, err
+	}
+	n := max(4, runtime.NumCPU())
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	if err := r.PingContext(ctx); err != nil {
+		_ = w.Close()
+		_ = r.Close()
+		return nil, nil, err
+	}
+	return w, r, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}
+
+// migrate applies, in one transaction, the migrations not yet recorded in
+// schema_migrations. Version n is migrations[n-1]; never edit or reorder
+// released entries, only append.
+func migrate(ctx context.Context, w *sql.DB, migrations []string) error {
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return err
+	}
+	var cur int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+		return err
+	}
+	if cur > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this binary knows (%d)", cur, len(migrations))
+	}
+	for i := cur; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, i+1); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// metaMigrations build meta.db. Settings carry a project too; platform-wide
+// settings use the empty project.
+var metaMigrations = []string{
+	`CREATE TABLE functions (
+		project    TEXT    NOT NULL,
+		name       TEXT    NOT NULL,
+		version    INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (project, name)
+	) WITHOUT ROWID`,
+	`CREATE TABLE versions (
+		project    TEXT    NOT NULL,
+		function   TEXT    NOT NULL,
+		version    INTEGER NOT NULL,
+		spec       TEXT    NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (project, function, version),
+		FOREIGN KEY (project, function) REFERENCES functions (project, name) ON DELETE CASCADE
+	) WITHOUT ROWID`,
+	`CREATE TABLE settings (
+		project TEXT NOT NULL,
+		key     TEXT NOT NULL,
+		value   TEXT NOT NULL,
+		PRIMARY KEY (project, key)
+	) WITHOUT ROWID`,
+}
+
+// telemetryMigrations build telemetry.db.
+var telemetryMigrations = []string{
+	`CREATE TABLE invocations (
+		project      TEXT    NOT NULL,
+		id           TEXT    NOT NULL,
+		function     TEXT    NOT NULL,
+		version      INTEGER NOT NULL,
+		trigger_kind TEXT    NOT NULL,
+		started_at   INTEGER NOT NULL,
+		duration_ns  INTEGER NOT NULL,
+		billed_ms    INTEGER NOT NULL,
+		memory_mb    INTEGER NOT NULL,
+		cold         INTEGER NOT NULL,
+		status       TEXT    NOT NULL,
+		error        TEXT    NOT NULL,
+		http_status  INTEGER NOT NULL,
+		PRIMARY KEY (project, id)
+	) WITHOUT ROWID`,
+	`CREATE INDEX invocations_function ON invocations (project, function, id)`,
+	`CREATE TABLE logs (
+		seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+		project       TEXT    NOT NULL,
+		invocation_id TEXT    NOT NULL,
+		function      TEXT    NOT NULL,
+		version       INTEGER NOT NULL,
+		logged_at     INTEGER NOT NULL,
+		stream        TEXT    NOT NULL,
+		line          TEXT    NOT NULL
+	)`,
+	`CREATE INDEX logs_invocation ON logs (project, invocation_id, seq)`,
+	`CREATE INDEX logs_project ON logs (project, seq)`,
+	`CREATE INDEX logs_function ON logs (project, function, seq)`,
+}
+
+// Ping checks that both files answer.
+func (db *DB) Ping(ctx context.Context) error {
+	for _, d := range []*sql.DB{db.metaW, db.metaR, db.telW, db.telR} {
+		if err := d.PingContext(ctx); err != nil {
+			return fmt.Errorf("ping sqlite store: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes every handle that Open opened; it works after a failed Open.
+func (db *DB) Close() error {
+	var errs []error
+	for _, d := range []*sql.DB{db.metaR, db.telR, db.metaW, db.telW} {
+		if d != nil {
+			errs = append(errs, d.Close())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close sqlite store: %w", err)
+	}
+	return nil
+}
+
+// unixNano and fromUnixNano map times to stored integers; the zero time is 0.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// now is the time stamped on writes, at the microsecond precision every
+// store keeps.
+func now() time.Time {
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// limit applies the store's default and cap to a requested limit.
+func limit(n int) int {
+	switch {
+	case n <= 0:
+		return 100
+	case n > 1000:
+		return 1000
+	}
+	return n
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}

@@ -1,0 +1,177 @@
+package hostless
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+)
+
+// decoder reads the request encoding of the ABI.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errShort = errors.New("hostless: truncated request")
+
+func (d *decoder) u32() uint32 {
+	if d.err != nil || len(d.b) < 4 {
+		d.err = errShort
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.b)
+	d.b = d.b[4:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.u32()
+	if d.err != nil || uint32(len(d.b)) < n {
+		d.err = errShort
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str() string { return string(d.bytes()) }
+
+// decodeRequest builds an *http.Request by hand: httptest.NewRequest and
+// http.ReadRequest cost three times as much inside wasm.
+func decodeRequest(b []byte) (*http.Request, error) {
+	d := decoder{b: b}
+	method, path, query, host, remote := d.str(), d.str(), d.str(), d.str(), d.str()
+	n := d.u32()
+	if d.err == nil && uint64(n)*8 > uint64(len(d.b)) {
+		d.err = errShort
+	}
+	var h http.Header
+	if d.err == nil {
+		h = make(http.Header, n)
+		for i := uint32(0); i < n && d.err == nil; i++ {
+			k, v := d.str(), d.str()
+			h[k] = append(h[k], v)
+		}
+	}
+	body := d.bytes()
+	if d.err != nil {
+		return nil, d.err
+	}
+	uri := path
+	if query != "" {
+		uri += "?" + query
+	}
+	r := &http.Request{
+		Method:        method,
+		URL:           &url.URL{Path: path, RawQuery: query},
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Host:          host,
+		RemoteAddr:    remote,
+		RequestURI:    uri,
+	}
+	if len(body) == 0 {
+		r.Body = http.NoBody
+	}
+	return r.WithContext(context.Background()), nil
+}
+
+// responseWriter buffers a response; it is reused across requests.
+type responseWriter struct {
+	header      http.Header
+	status      int
+	wroteHeader bool
+	body        bytes.Buffer
+	out         []byte
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.body.Write(p)
+}
+
+func (w *responseWriter) WriteString(s string) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.body.WriteString(s)
+}
+
+// Flush is a no-op: responses are buffered by the platform.
+func (w *responseWriter) Flush() {}
+
+func (w *responseWriter) reset() {
+	w.header = make(http.Header, 4)
+	w.status = http.StatusOK
+	w.wroteHeader = false
+	w.body.Reset()
+}
+
+func appendU32(b []byte, v uint32) []byte {
+	return binary.LittleEndian.AppendUint32(b, v)
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(appendU32(b, uint32(len(s))), s...)
+}
+
+// encode writes the response encoding of the ABI into w.out.
+func (w *responseWriter) encode() []byte {
+	if w.header.Get("Content-Type") == "" && w.body.Len() > 0 {
+		w.header.Set("Content-Type", http.DetectContentType(w.body.Bytes()))
+	}
+	b := w.out[:0]
+	b = appendU32(b, uint32(w.status))
+	n := 0
+	for _, vs := range w.header {
+		n += len(vs)
+	}
+	b = appendU32(b, uint32(n))
+	for k, vs := range w.header {
+		for _, v := range vs {
+			b = appendStr(b, k)
+			b = appendStr(b, v)
+		}
+	}
+	b = appendU32(b, uint32(w.body.Len()))
+	b = append(b, w.body.Bytes()...)
+	w.out = b
+	return b
+}
+
+// serve runs the handler on one encoded request and returns the encoded
+// response. A handler that panics is not recovered: the instance's state
+// may be broken, so the guest traps, the platform answers 502 and never
+// reuses the instance.
+func serve(req []byte, w *responseWriter) []byte {
+	w.reset()
+	r, err := decodeRequest(req)
+	if err != nil {
+		w.status = http.StatusBadRequest
+		w.body.WriteString(err.Error())
+		return w.encode()
+	}
+	handler.ServeHTTP(w, r)
+	return w.encode()
+}

@@ -1,0 +1,70 @@
+// Package hostless is the guest SDK for Hostless WebAssembly functions
+// written in Go. A function is an ordinary net/http handler:
+//
+//	package main
+//
+//	import (
+//		"fmt"
+//		"net/http"
+//
+//		hostless "github.com/hostless/hostless/sdk/go"
+//	)
+//
+//	func init() {
+//		hostless.HandleFunc(func(w http.ResponseWriter, r *http.Request) {
+//			fmt.Fprintf(w, "Hello, %s!\n", r.URL.Query().Get("name"))
+//		})
+//	}
+//
+//	func main() {}
+//
+// built as a WASI reactor:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o hello.wasm .
+//
+// A reactor's main never runs, so handlers register in init. One instance
+// serves request after request (its globals survive between calls), one at a
+// time; what a handler writes to os.Stdout or os.Stderr becomes the
+// invocation's log lines.
+//
+// The package has no dependencies beyond the standard library. On other
+// targets than wasip1 it only records the handler, so a function's package
+// still builds and its handler can be tested with net/http/httptest.
+//
+// # ABI
+//
+// The host talks to the guest through two exports (version 1 of the ABI):
+//
+//	hostless_buffer(size i32) i32   returns a pointer to at least size bytes of guest memory
+//	hostless_handle(size i32) i64   handles the request of size bytes the host wrote there;
+//	                                returns ptr<<32 | len of the encoded response
+//
+// A request is encoded as strings (a little-endian uint32 length, then the
+// bytes): method, path, raw query, host, remote address, then a uint32
+// header count and as many name/value string pairs (one pair per value),
+// then the body as a string. A response is a uint32 status, a uint32 header
+// count and pairs, then the body as a string. The host enforces every limit
+// (time, memory, sizes); the guest trusts what the host sends.
+package hostless
+
+import "net/http"
+
+var handler http.Handler = http.NotFoundHandler()
+
+// Handle sets the handler for every request to this function. Call it from
+// init.
+func Handle(h http.Handler) {
+	if h == nil {
+		panic("hostless: nil handler")
+	}
+	handler = h
+}
+
+// HandleFunc sets a handler function for every request to this function.
+// Call it from init.
+func HandleFunc(f func(http.ResponseWriter, *http.Request)) {
+	Handle(http.HandlerFunc(f))
+}
+
+// Handler returns the handler set with Handle, for tests on the host.
+func Handler() http.Handler { return handler }

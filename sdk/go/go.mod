@@ -1,0 +1,3 @@
+module github.com/hostless/hostless/sdk/go
+
+go 1.24

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hostless/hostless/internal/app"
+	"github.com/hostless/hostless/internal/config"
+)
+
+// serverFlags binds the flags `serve` and `up` share.
+func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", config.DefaultAddr, "HTTP listen address HOST:PORT (env HOSTLESS_ADDR)")
+	f.StringVar(&cfg.DataDir, "data", config.DefaultDataDir, "data directory (env HOSTLESS_DATA)")
+	f.StringVar(&cfg.Postgres, "postgres", "", "store metadata and telemetry in PostgreSQL at this URL (env HOSTLESS_POSTGRES)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM), to serve HTTPS")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "stop instances idle this long (default 5m)")
+	f.IntVar(&cfg.MaxConcurrency, "max-concurrency", 0, "concurrent invocations per function (default 64)")
+	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", config.DefaultShutdownGrace, "how long in-flight invocations may finish after SIGTERM")
+	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
+}
+
+// resolveConfig applies HOSTLESS_* variables where no flag was given:
+// flags override the environment, which overrides the defaults.
+func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
+	var env config.Config
+	env.ApplyEnv(os.Getenv)
+	for flag, v := range map[string]struct{ dst, env *string }{
+		"addr": {&cfg.Addr, &env.Addr}, "data": {&cfg.DataDir, &env.DataDir}, "postgres": {&cfg.Postgres, &env.Postgres},
+		"tls-cert": {&cfg.TLSCert, &env.TLSCert}, "tls-key": {&cfg.TLSKey, &env.TLSKey},
+	} {
+		if !cmd.Flags().Changed(flag) && *v.env != "" {
+			*v.dst = *v.env
+		}
+	}
+	cfg.AdminKey = env.AdminKey
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+func newServe() *cobra.Command {
+	cfg := config.Config{}
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the platform",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			resolveConfig(cmd, &cfg)
+			a := app.New(cfg, newLogger(logFormat, os.Stderr))
+			if err := start(cmd.Context(), a); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "hostless serving on %s\n", a.URL())
+			return wait(a, cfg.ShutdownGrace, cmd.ErrOrStderr())
+		},
+	}
+	serverFlags(cmd, &cfg, &logFormat)
+	return cmd
+}
+
+// start starts the app and shows a generated admin key once.
+func start(ctx context.Context, a *app.App) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := a.Start(ctx); err != nil {
+		_ = a.Close(context.Background())
+		return err
+	}
+	if a.GeneratedKey != "" {
+		fmt.Fprintf(os.Stderr, "\nGenerated an admin key. It is shown only this once; only its hash is stored:\n\n    export HOSTLESS_ADMIN_KEY=%s\n\n", a.GeneratedKey)
+	}
+	return nil
+}
+
+// wait serves until SIGINT or SIGTERM, then drains for up to grace.
+func wait(a *app.App, grace time.Duration, out io.Writer) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case s := <-sig:
+		fmt.Fprintf(out, "%s: draining in-flight invocations (up to %.0fs)\n", s, grace.Seconds())
+	case err := <-a.Served():
+		_ = a.Close(context.Background())
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return a.Shutdown(ctx)
+}

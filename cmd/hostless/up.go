@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hostless/hostless/internal/app"
+	"github.com/hostless/hostless/internal/config"
+	"github.com/hostless/hostless/internal/deploy"
+	"github.com/hostless/hostless/internal/manifest"
+)
+
+func newUp() *cobra.Command {
+	cfg := config.Config{}
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "up [DIR]",
+		Short: "Run the platform with the app in DIR deployed (builds its code if needed)",
+		Long: "up builds the functions of DIR/hostless.yaml when their code is missing or older than\n" +
+			"their sources, starts the platform, deploys the app and prints its URLs.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			path := dir
+			if st, err := os.Stat(dir); err == nil && st.IsDir() {
+				path = filepath.Join(dir, "hostless.yaml")
+			}
+			m, err := manifest.Load(path)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if err := deploy.Build(cmd.Context(), m, deploy.BuildIfStale, out); err != nil {
+				return err
+			}
+			resolveConfig(cmd, &cfg)
+			a := app.New(cfg, newLogger(logFormat, os.Stderr))
+			// up deploys with a key that lives as long as this process.
+			key := app.NewKey()
+			a.ExtraKeys = []string{key}
+			if err := start(cmd.Context(), a); err != nil {
+				return err
+			}
+			if _, err := deploy.Apply(cmd.Context(), newClient(a.URL(), key), m, out); err != nil {
+				_ = a.Close(cmd.Context())
+				return err
+			}
+			fmt.Fprintf(out, "\nhostless is up on %s\n", a.URL())
+			for _, name := range m.Order {
+				fmt.Fprintf(out, "  %s/fn/%s\n", a.URL(), name)
+			}
+			try := m.Order[0]
+			if _, ok := m.Functions["hello"]; ok {
+				try = "hello?name=Ada"
+			}
+			fmt.Fprintf(out, "\nTry: curl '%s/fn/%s'\nPress Ctrl-C to stop.\n", a.URL(), try)
+			return wait(a, cfg.ShutdownGrace, cmd.ErrOrStderr())
+		},
+	}
+	serverFlags(cmd, &cfg, &logFormat)
+	return cmd
+}

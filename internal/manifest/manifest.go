@@ -225,6 +225,7 @@ func (p *parser) manifest(doc *yaml.Node) {
 		p.fail("", functions, "manifest has %d functions (at most %d)", len(functions.Content)/2, MaxFunctions)
 		return
 	}
+	seen := make(map[string]bool, len(functions.Content)/2)
 	for i := 0; i+1 < len(functions.Content); i += 2 {
 		k, v := resolve(functions.Content[i]), functions.Content[i+1]
 		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
@@ -232,10 +233,11 @@ func (p *parser) manifest(doc *yaml.Node) {
 			continue
 		}
 		name := k.Value
-		if _, dup := p.m.Functions[name]; dup {
+		if seen[name] {
 			p.fail(name, k, "function defined twice")
 			continue
 		}
+		seen[name] = true
 		if err := function.ValidName(name); err != nil {
 			p.fail(name, k, "name is not a DNS label (1-63 characters of a-z, 0-9 and '-', not starting or ending with '-')")
 			// Keep checking the fields: every problem at once.

@@ -150,6 +150,7 @@ func TestParseErrors(t *testing.T) {
 		{"name with underscore", "functions:\n  my_fn:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "my_fn": name is not a DNS label`}},
 		{"non-string name", "functions:\n  [a]:\n    runtime: wasm\n    code: a.wasm\n", []string{"function names must be strings"}},
 		{"duplicate function", fn("") + "  hello:\n    runtime: wasm\n    code: b.wasm\n", []string{`function "hello": function defined twice`, "line 5"}},
+		{"duplicate of a bad function", "functions:\n  hello:\n    runtime: node\n  hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "hello": code is required`, `function "hello": function defined twice`}},
 		{"function not a mapping", "functions:\n  hello: hello.wasm\n", []string{`function "hello": must be a mapping of fields`}},
 		{"function null", "functions:\n  hello:\n", []string{`function "hello": runtime is required`, `function "hello": code is required`}},
 		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, contract, memory, timeout, env, build, dir", "line 5"}},

@@ -2,7 +2,6 @@ package hostless
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -82,7 +81,9 @@ func decodeRequest(b []byte) (*http.Request, error) {
 	if len(body) == 0 {
 		r.Body = http.NoBody
 	}
-	return r.WithContext(context.Background()), nil
+	// No WithContext: a nil context reads as context.Background(), and the
+	// copy costs an allocation on every call.
+	return r, nil
 }
 
 // responseWriter buffers a response; it is reused across requests.
@@ -122,7 +123,10 @@ func (w *responseWriter) WriteString(s string) (int, error) {
 func (w *responseWriter) Flush() {}
 
 func (w *responseWriter) reset() {
-	w.header = make(http.Header, 4)
+	if w.header == nil {
+		w.header = make(http.Header, 4)
+	}
+	clear(w.header)
 	w.status = http.StatusOK
 	w.wroteHeader = false
 	w.body.Reset()

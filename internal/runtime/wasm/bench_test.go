@@ -1,0 +1,105 @@
+package wasm
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/wasmtest"
+)
+
+type discardLogs struct{}
+
+func (discardLogs) Line(string, []byte) {}
+
+func helloVersion(b *testing.B, mods *modules) *function.Version {
+	ref := mods.add(wasmtest.ReadFile(b, wasmtest.Build(b, "examples/hello", "./hello", true)))
+	return version("hello", ref, 64, map[string]string{"GREETING": "Hello"})
+}
+
+// BenchmarkSDKWarmInvoke is one warm call of the example hello function,
+// runtime only: encode, guest handler, decode.
+func BenchmarkSDKWarmInvoke(b *testing.B) {
+	mods := &modules{}
+	v := helloVersion(b, mods)
+	rt := New(Config{CacheDir: wasmtest.CompilationCacheDir(b), Artifacts: mods.get})
+	if err := rt.Open(); err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	inst, _, err := rt.Start(context.Background(), v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &function.Request{Method: "GET", Path: "/", RawQuery: "name=Ada", Host: "127.0.0.1:8080",
+		RemoteAddr: "127.0.0.1:5000", Header: http.Header{"User-Agent": {"Go-http-client/1.1"}, "Accept-Encoding": {"gzip"}}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := inst.Invoke(ctx, r, discardLogs{})
+		if err != nil || resp.Status != 200 {
+			b.Fatal(err)
+		}
+		if !inst.Reusable() { // recycle past the memory high-water mark, as the scheduler does
+			inst.Close(ctx)
+			if inst, _, err = rt.Start(ctx, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkColdStart measures the two cold starts for a Go SDK guest and
+// for a tiny hand-written module:
+//   - code-cold: compiled code is not in memory; it loads from the on-disk
+//     compilation cache, then an instance starts.
+//   - instance-cold: compiled code is in memory; a new instance starts.
+//
+// For the tiny CGI module a start is followed by its one invocation, since
+// a command module runs when it is instantiated.
+func BenchmarkColdStart(b *testing.B) {
+	ctx := context.Background()
+	mods := &modules{}
+	goV := helloVersion(b, mods)
+	tinyV := version("tiny", mods.add(wasmtest.Tiny("Content-Type: text/plain\n\ntiny\n")), 1, nil)
+	rt := New(Config{CacheDir: wasmtest.CompilationCacheDir(b), Artifacts: mods.get})
+	if err := rt.Open(); err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	r := &function.Request{Method: "GET", Path: "/", Header: http.Header{}}
+	run := func(b *testing.B, v *function.Version, evict bool) {
+		if err := rt.Prepare(ctx, v); err != nil { // fill the disk cache
+			b.Fatal(err)
+		}
+		var load, init time.Duration
+		for b.Loop() {
+			if evict {
+				rt.Evict(ctx)
+			}
+			inst, info, err := rt.Start(ctx, v)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if info.CodeCold != evict {
+				b.Fatalf("CodeCold = %v, want %v", info.CodeCold, evict)
+			}
+			load += info.Load
+			init += info.Init
+			if _, ok := inst.(*cgiInstance); ok {
+				if _, err := inst.Invoke(ctx, r, discardLogs{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			inst.Close(ctx)
+		}
+		b.ReportMetric(float64(load.Microseconds())/float64(b.N), "load-µs/op")
+		b.ReportMetric(float64(init.Microseconds())/float64(b.N), "init-µs/op")
+	}
+	b.Run("go-sdk/code-cold", func(b *testing.B) { run(b, goV, true) })
+	b.Run("go-sdk/instance-cold", func(b *testing.B) { run(b, goV, false) })
+	b.Run("tiny/code-cold", func(b *testing.B) { run(b, tinyV, true) })
+	b.Run("tiny/instance-cold", func(b *testing.B) { run(b, tinyV, false) })
+}

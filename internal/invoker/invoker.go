@@ -31,8 +31,10 @@ type Invoker struct {
 	log   *slog.Logger
 
 	mu    sync.RWMutex
-	cache map[string]entry // project/name -> serving version
+	cache map[fnKey]entry // serving versions
 }
+
+type fnKey struct{ project, name string }
 
 type entry struct {
 	v       *function.Version // nil: not found
@@ -41,12 +43,12 @@ type entry struct {
 
 // New wires an invoker.
 func New(fns store.Functions, rt function.Runtime, sched *scheduler.Scheduler, rec *telemetry.Recorder, log *slog.Logger) *Invoker {
-	return &Invoker{fns: fns, rt: rt, sched: sched, rec: rec, log: log, cache: map[string]entry{}}
+	return &Invoker{fns: fns, rt: rt, sched: sched, rec: rec, log: log, cache: map[fnKey]entry{}}
 }
 
 // Resolve returns the version serving a function, from memory when it can.
 func (iv *Invoker) Resolve(ctx context.Context, project, name string) (*function.Version, error) {
-	key := project + "/" + name
+	key := fnKey{project, name}
 	iv.mu.RLock()
 	e, ok := iv.cache[key]
 	iv.mu.RUnlock()
@@ -82,7 +84,7 @@ func (iv *Invoker) Resolve(ctx context.Context, project, name string) (*function
 // next call resolves it again, the old version's idle instances stop, and
 // the new version compiles in the background.
 func (iv *Invoker) Changed(project, name string) {
-	key := project + "/" + name
+	key := fnKey{project, name}
 	iv.mu.Lock()
 	old := iv.cache[key]
 	delete(iv.cache, key)

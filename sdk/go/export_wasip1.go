@@ -10,17 +10,16 @@ var (
 )
 
 // hostlessBuffer returns a pointer to at least size bytes for the host to
-// write a request into.
+// write a request into. The buffer stays valid, at the same address, until
+// the next call: the host writes smaller requests into it without asking
+// again.
 //
 //go:wasmexport hostless_buffer
 func hostlessBuffer(size int32) int32 {
-	if int(size) > cap(inBuf) {
-		inBuf = make([]byte, size)
+	if int(size) > cap(inBuf) || cap(inBuf) == 0 {
+		inBuf = make([]byte, max(int(size), 1))
 	}
-	inBuf = inBuf[:size]
-	if size == 0 {
-		inBuf = inBuf[:1]
-	}
+	inBuf = inBuf[:cap(inBuf)]
 	return int32(uintptr(unsafe.Pointer(&inBuf[0])))
 }
 
@@ -29,6 +28,9 @@ func hostlessBuffer(size int32) int32 {
 //
 //go:wasmexport hostless_handle
 func hostlessHandle(size int32) int64 {
+	if int(size) > len(inBuf) {
+		size = int32(len(inBuf)) // the host broke the ABI; decoding will fail
+	}
 	out := serve(inBuf[:size], &rw)
 	if len(out) == 0 {
 		return 0

@@ -2,9 +2,12 @@ package wasm
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero"
 
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/wasmtest"
@@ -98,8 +101,31 @@ func BenchmarkColdStart(b *testing.B) {
 		b.ReportMetric(float64(load.Microseconds())/float64(b.N), "load-µs/op")
 		b.ReportMetric(float64(init.Microseconds())/float64(b.N), "init-µs/op")
 	}
+	// baseline is the guest's own start-up: raw wazero instantiating the
+	// same compiled code with a minimal config (and running the tiny
+	// module's _start). instance-cold minus baseline is the platform's cost.
+	baseline := func(b *testing.B, v *function.Version, start string) {
+		c, _, err := rt.load(ctx, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wrt, err := rt.runtimeFor(ctx, c.key.pages)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions(start).WithStdout(io.Discard)
+		for b.Loop() {
+			mod, err := wrt.InstantiateModule(ctx, c.compiled, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			mod.Close(ctx)
+		}
+	}
 	b.Run("go-sdk/code-cold", func(b *testing.B) { run(b, goV, true) })
 	b.Run("go-sdk/instance-cold", func(b *testing.B) { run(b, goV, false) })
+	b.Run("go-sdk/guest-startup-baseline", func(b *testing.B) { baseline(b, goV, "_initialize") })
 	b.Run("tiny/code-cold", func(b *testing.B) { run(b, tinyV, true) })
 	b.Run("tiny/instance-cold", func(b *testing.B) { run(b, tinyV, false) })
+	b.Run("tiny/guest-startup-baseline", func(b *testing.B) { baseline(b, tinyV, "_start") })
 }

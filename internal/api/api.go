@@ -294,6 +294,7 @@ type digestReader struct {
 	want string
 	n    int64
 	max  int64
+	got  string // the content's digest, when it did not match
 }
 
 func (d *digestReader) Read(p []byte) (int, error) {
@@ -305,7 +306,8 @@ func (d *digestReader) Read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		if got := "sha256:" + hex.EncodeToString(d.h.Sum(nil)); got != d.want {
-			return n, fmt.Errorf("%w: content hashes to %s", errDigest, got)
+			d.got = got
+			return n, errDigest
 		}
 	}
 	return n, err
@@ -334,7 +336,7 @@ func (a *API) putArtifact(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, errTooBig):
 		return apierror.New(http.StatusRequestEntityTooLarge, "artifact_too_large", "artifact is larger than the limit of %d bytes", a.cfg.MaxArtifactBytes)
 	case errors.Is(err, errDigest):
-		return apierror.BadRequest("artifact %s: %v", ref, err)
+		return apierror.BadRequest("artifact %s: the content does not match its name: it hashes to %s", ref, dr.got)
 	case err != nil:
 		return fmt.Errorf("store artifact %s: %w", ref, err)
 	}

@@ -106,6 +106,11 @@ func (a *testApp) deploy(name, path string, spec function.Spec) client.PutResult
 	if spec.Runtime == "" {
 		spec.Runtime = function.RuntimeWasm
 	}
+	if spec.Timeout == 0 {
+		// On a machine with a cold compilation cache a first call waits
+		// seconds for its Go guest to compile, under the function's timeout.
+		spec.Timeout = function.Duration(time.Minute)
+	}
 	spec.Code = ref
 	res, err := a.c.PutFunction(ctx, name, spec)
 	if err != nil {
@@ -243,6 +248,7 @@ func (s scenario) run(t *testing.T, a *testApp) {
 		method = http.MethodGet
 	}
 	resp, body := a.do(method, s.path, s.body, s.headers)
+	t.Logf("%s %s: %d %s", method, s.path, resp.StatusCode, truncate(body))
 	if resp.StatusCode != s.status {
 		t.Fatalf("%s %s: status %d, want %d; body %s", method, s.path, resp.StatusCode, s.status, truncate(body))
 	}

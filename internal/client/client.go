@@ -152,7 +152,13 @@ func (c *Client) UploadArtifact(ctx context.Context, path string) (string, error
 	if resp.StatusCode == http.StatusOK {
 		return ref, nil
 	}
-	if resp.StatusCode != http.StatusNotFound {
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+	case http.StatusUnauthorized:
+		return "", &Error{Status: resp.StatusCode, Code: "unauthorized", Message: "no admin key: set HOSTLESS_ADMIN_KEY or --key"}
+	case http.StatusForbidden:
+		return "", &Error{Status: resp.StatusCode, Code: "forbidden", Message: "the admin key is not valid for this server"}
+	default:
 		return "", &Error{Status: resp.StatusCode, Code: "http_error", Message: "checking artifact " + ref}
 	}
 	f, err := os.Open(path)

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -138,12 +139,26 @@ func BilledMillis(d time.Duration) int64 {
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
-// NewID returns a 26-character, time-ordered, random invocation ID: 48 bits
-// of milliseconds then 80 random bits, in Crockford's base32 (as ULID does),
-// so IDs sort by time.
+// lastID is the nanosecond stamp of the last ID this process made.
+var lastID atomic.Int64
+
+// NewID returns a 26-character invocation ID: 64 bits of Unix nanoseconds,
+// made strictly increasing within the process, then 64 random bits, in
+// Crockford's base32. IDs sort by time, and two IDs of one process never
+// tie.
 func NewID(t time.Time) string {
+	ns := t.UnixNano()
+	for {
+		last := lastID.Load()
+		if ns <= last {
+			ns = last + 1
+		}
+		if lastID.CompareAndSwap(last, ns) {
+			break
+		}
+	}
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
-	_, _ = rand.Read(b[6:])
+	binary.BigEndian.PutUint64(b[:8], uint64(ns))
+	_, _ = rand.Read(b[8:])
 	return idEncoding.EncodeToString(b[:])
 }

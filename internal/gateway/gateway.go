@@ -116,11 +116,13 @@ func InvokeError(name string, err error) error {
 	case errors.Is(err, function.ErrOutOfMemory):
 		return apierror.New(http.StatusBadGateway, "function_out_of_memory", "function %q ran out of memory", name)
 	case errors.Is(err, function.ErrResponseTooLarge):
-		return apierror.New(http.StatusBadGateway, "response_too_large", "function %q: %v", name, err)
+		return apierror.New(http.StatusBadGateway, "response_too_large", "function %q answered more than the response size limit", name)
 	case errors.Is(err, function.ErrInvalid):
-		return apierror.New(http.StatusBadGateway, "function_invalid", "function %q can't run: %v", name, err)
+		return apierror.New(http.StatusBadGateway, "function_invalid", "function %q can't run: its code is not a valid module for its contract; the invocation record has the details", name)
 	case errors.Is(err, function.ErrFunction):
-		return apierror.New(http.StatusBadGateway, "function_error", "function %q failed: %v", name, err)
+		// What the guest printed or trapped with stays in the record: it may
+		// carry internals that an anonymous caller must not see.
+		return apierror.New(http.StatusBadGateway, "function_error", "function %q failed; the invocation record has the details", name)
 	case errors.Is(err, context.Canceled):
 		return apierror.New(499, "client_closed_request", "the client went away")
 	}

@@ -8,6 +8,7 @@ package invoker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -125,6 +126,10 @@ func (iv *Invoker) Invoke(ctx context.Context, project, name, trigger string, re
 
 	lease, err := iv.sched.Acquire(ctx, tctx, v)
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) && !errors.Is(err, function.ErrTimeout) {
+			// The timeout ran out while the code compiled or the instance started.
+			err = fmt.Errorf("%w: starting an instance took longer than the timeout (%s)", function.ErrTimeout, timeout)
+		}
 		return nil, iv.finish(rec, start, nil, nil, err), err
 	}
 	rec.Cold = lease.Cold

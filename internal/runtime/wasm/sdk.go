@@ -50,7 +50,7 @@ func (r *Runtime) startSDK(ctx context.Context, rt wazero.Runtime, c *code, v *f
 	cfg := base.WithStartFunctions("_initialize").WithStdout(i.stdout).WithStderr(i.stderr).WithNanosleep(i.sleep.sleep)
 	mod, err := rt.InstantiateModule(ctx, c.compiled, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: start instance: %v", function.ErrFunction, classify(ctx, err, nil, 0, i.stderr.sawOOM))
+		return nil, fmt.Errorf("start instance: %w", classify(ctx, err, nil, 0, i.stderr.sawOOM))
 	}
 	i.mod = mod
 	i.buffer = mod.ExportedFunction("hostless_buffer")

@@ -88,11 +88,21 @@ func drive(b *testing.B, url string) {
 		}
 		return nil
 	}
-	for range 200 { // warm instances and connections
-		if err := get(); err != nil {
-			b.Fatal(err)
-		}
+	// Warm 16 instances and connections, as many as the clients below.
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if err := get(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
 	}
+	wg.Wait()
 	var mu sync.Mutex
 	var lat []time.Duration
 	b.SetParallelism(8) // 8 x GOMAXPROCS(2) = 16 clients here

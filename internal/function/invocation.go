@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
-	"sync/atomic"
 	"time"
 )
 
@@ -139,24 +138,11 @@ func BilledMillis(d time.Duration) int64 {
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
-// lastID is the nanosecond stamp of the last ID this process made.
-var lastID atomic.Int64
-
-// NewID returns a 26-character invocation ID: 64 bits of Unix nanoseconds,
-// made strictly increasing within the process, then 64 random bits, in
-// Crockford's base32. IDs sort by time, and two IDs of one process never
-// tie.
+// NewID returns a 26-character invocation ID for an invocation started at
+// t: 64 bits of Unix nanoseconds then 64 random bits, in Crockford's
+// base32. IDs sort by start time, to the nanosecond.
 func NewID(t time.Time) string {
 	ns := t.UnixNano()
-	for {
-		last := lastID.Load()
-		if ns <= last {
-			ns = last + 1
-		}
-		if lastID.CompareAndSwap(last, ns) {
-			break
-		}
-	}
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(ns))
 	_, _ = rand.Read(b[8:])

@@ -38,7 +38,9 @@ type Config struct {
 	CodeCacheBytes int64 `yaml:"code_cache_bytes" json:"code_cache_bytes"`
 	// IdleTimeout stops idle instances (default 5m).
 	IdleTimeout time.Duration `yaml:"idle_timeout" json:"idle_timeout"`
-	// MaxConcurrency caps one function's concurrent invocations (default 64).
+	// MaxConcurrency caps the concurrent invocations of one version of a
+	// function (default 64); during a redeploy the old version's in-flight
+	// calls finish beside the new one's.
 	MaxConcurrency int `yaml:"max_concurrency" json:"max_concurrency"`
 	// QueueTimeout is how long a call waits at the limit before a 429 (default 10s).
 	QueueTimeout time.Duration `yaml:"queue_timeout" json:"queue_timeout"`

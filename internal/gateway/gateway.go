@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/hostless/hostless/internal/apierror"
@@ -129,13 +130,20 @@ func InvokeError(name string, err error) error {
 	return err
 }
 
+const platformPrefix = "X-Hostless-"
+
 // hopHeaders are not a function's to set.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Te", "Trailer", "Content-Length"}
 
-// WriteResponse writes a function's response.
+// WriteResponse writes a function's response. Headers in the platform's
+// own namespace (X-Hostless-*) are the platform's: a function can't set
+// or spoof them.
 func WriteResponse(w http.ResponseWriter, resp *function.Response) {
 	h := w.Header()
 	for k, vs := range resp.Header {
+		if len(k) >= len(platformPrefix) && strings.EqualFold(k[:len(platformPrefix)], platformPrefix) {
+			continue
+		}
 		h[k] = vs
 	}
 	for _, k := range hopHeaders {

@@ -170,14 +170,15 @@ func (l *Logs) Line(stream string, line []byte) {
 	if l.truncated {
 		return
 	}
-	if len(l.Lines) >= l.maxLines || l.bytes+len(line) > l.maxBytes {
+	text := clean(line)
+	if len(l.Lines) >= l.maxLines || l.bytes+len(text) > l.maxBytes {
 		l.truncated = true
 		l.Lines = append(l.Lines, function.LogLine{Time: time.Now().UTC(), Stream: "platform",
 			Line: "log output truncated: more than the per-invocation limit"})
 		return
 	}
-	l.bytes += len(line)
-	l.Lines = append(l.Lines, function.LogLine{Time: time.Now().UTC(), Stream: stream, Line: clean(line)})
+	l.bytes += len(text)
+	l.Lines = append(l.Lines, function.LogLine{Time: time.Now().UTC(), Stream: stream, Line: text})
 }
 
 // clean makes a line storable everywhere: valid UTF-8 without NUL bytes

@@ -1,0 +1,139 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hostless/hostless/internal/config"
+)
+
+func TestDefault(t *testing.T) {
+	t.Parallel()
+	c := config.Default()
+	want := config.Config{
+		Addr:             "127.0.0.1:8080",
+		DataDir:          ".hostless",
+		MaxRequestBytes:  6 << 20,
+		MaxResponseBytes: 6 << 20,
+		MaxArtifactBytes: 256 << 20,
+		CodeCacheBytes:   512 << 20,
+		ShutdownGrace:    30 * time.Second,
+	}
+	if c != want {
+		t.Errorf("Default() = %+v, want %+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v", err)
+	}
+}
+
+func TestValidateFillsDefaultsKeepsValues(t *testing.T) {
+	t.Parallel()
+	c := config.Config{Addr: ":9000", MaxRequestBytes: 1024}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":9000" || c.MaxRequestBytes != 1024 {
+		t.Errorf("Validate changed set values: %+v", c)
+	}
+	if c.DataDir != config.DefaultDataDir || c.MaxResponseBytes != config.DefaultMaxResponseBytes || c.ShutdownGrace != config.DefaultShutdownGrace {
+		t.Errorf("Validate did not fill the defaults: %+v", c)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  config.Config
+		want []string // fragments the error must contain; none means valid
+	}{
+		{name: "zero value", cfg: config.Config{}},
+		{name: "port only", cfg: config.Config{Addr: ":8080"}},
+		{name: "ipv6", cfg: config.Config{Addr: "[::1]:8080"}},
+		{name: "random port", cfg: config.Config{Addr: "127.0.0.1:0"}},
+		{name: "no port", cfg: config.Config{Addr: "localhost"}, want: []string{`addr "localhost"`, "HOST:PORT"}},
+		{name: "url for addr", cfg: config.Config{Addr: "http://x:1/"}, want: []string{"addr", "HOST:PORT"}},
+		{name: "tls both", cfg: config.Config{TLSCert: "c.pem", TLSKey: "k.pem"}},
+		{name: "tls cert only", cfg: config.Config{TLSCert: "c.pem"}, want: []string{"tls-cert", "tls-key"}},
+		{name: "tls key only", cfg: config.Config{TLSKey: "k.pem"}, want: []string{"tls-cert", "tls-key"}},
+		{name: "postgres url", cfg: config.Config{Postgres: "postgres://u@h/db"}},
+		{name: "postgresql url", cfg: config.Config{Postgres: "postgresql://u@h/db"}},
+		{name: "mysql url", cfg: config.Config{Postgres: "mysql://u@h/db"}, want: []string{"postgres", "postgres://"}},
+		{name: "bare dsn", cfg: config.Config{Postgres: "host=h dbname=d"}, want: []string{"postgres"}},
+		{name: "admin key of 16", cfg: config.Config{AdminKey: strings.Repeat("k", 16)}},
+		{name: "admin key of 15", cfg: config.Config{AdminKey: strings.Repeat("k", 15)}, want: []string{"HOSTLESS_ADMIN_KEY", "16"}},
+		{name: "negative size", cfg: config.Config{MaxArtifactBytes: -1}, want: []string{"size limits"}},
+		{name: "negative duration", cfg: config.Config{QueueTimeout: -time.Second}, want: []string{"durations"}},
+		{
+			name: "every problem at once",
+			cfg:  config.Config{Addr: "nope", TLSCert: "c", Postgres: "sqlite://x", AdminKey: "short", CodeCacheBytes: -1, IdleTimeout: -1},
+			want: []string{"addr", "tls-cert", "postgres", "HOSTLESS_ADMIN_KEY", "size limits", "durations"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := tt.cfg
+			err := c.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Errorf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want an error naming %q", tt.want)
+			}
+			for _, frag := range tt.want {
+				if !strings.Contains(err.Error(), frag) {
+					t.Errorf("error %q does not name %q", err, frag)
+				}
+			}
+			if strings.Contains(err.Error(), tt.cfg.AdminKey) && tt.cfg.AdminKey != "" {
+				t.Errorf("error %q shows the admin key", err)
+			}
+		})
+	}
+}
+
+func TestApplyEnv(t *testing.T) {
+	t.Parallel()
+	base := config.Config{Addr: "file:1", DataDir: "/file/data", Postgres: "postgres://file", TLSCert: "file.crt", TLSKey: "file.key", AdminKey: "file-admin-key-0123"}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want config.Config
+	}{
+		{name: "nothing set", env: nil, want: base},
+		{
+			name: "every variable",
+			env: map[string]string{
+				"HOSTLESS_ADDR": "0.0.0.0:80", "HOSTLESS_DATA": "/var/lib/hostless", "HOSTLESS_POSTGRES": "postgres://env",
+				"HOSTLESS_TLS_CERT": "env.crt", "HOSTLESS_TLS_KEY": "env.key", "HOSTLESS_ADMIN_KEY": "env-admin-key-0123456",
+			},
+			want: config.Config{Addr: "0.0.0.0:80", DataDir: "/var/lib/hostless", Postgres: "postgres://env", TLSCert: "env.crt", TLSKey: "env.key", AdminKey: "env-admin-key-0123456"},
+		},
+		{
+			name: "empty values don't override",
+			env:  map[string]string{"HOSTLESS_ADDR": "", "HOSTLESS_DATA": "/env"},
+			want: func() config.Config { c := base; c.DataDir = "/env"; return c }(),
+		},
+		{
+			name: "other variables are ignored",
+			env:  map[string]string{"ADDR": "x:1", "HOSTLESS_addr": "y:2", "HOSTLESS_MAX_CONCURRENCY": "3"},
+			want: base,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := base
+			c.ApplyEnv(func(k string) string { return tt.env[k] })
+			if c != tt.want {
+				t.Errorf("after ApplyEnv: %+v, want %+v", c, tt.want)
+			}
+		})
+	}
+}

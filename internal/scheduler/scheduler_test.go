@@ -1,0 +1,491 @@
+package scheduler_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/runtime/wasm"
+	"github.com/hostless/hostless/internal/scheduler"
+	"github.com/hostless/hostless/internal/wasmtest"
+)
+
+// The tests share one wasm runtime and one SDK guest: compiling a Go guest
+// under -race costs seconds, so the package compiles it once.
+var (
+	shared     sharedRuntime
+	sharedOnce sync.Once
+)
+
+type sharedRuntime struct {
+	rt     *wasm.Runtime
+	sdkRef string
+}
+
+// memoryMB is the one memory limit every version here uses: the runtime
+// compiles code once per limit.
+const memoryMB = 64
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.rt != nil {
+		_ = shared.rt.Close(context.Background())
+	}
+	os.Exit(code)
+}
+
+// modules serves artifacts from memory, by code reference.
+type modules struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (ms *modules) add(b []byte) string {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	sum := sha256.Sum256(b)
+	ref := "sha256:" + hex.EncodeToString(sum[:])
+	if ms.m == nil {
+		ms.m = map[string][]byte{}
+	}
+	ms.m[ref] = b
+	return ref
+}
+
+func (ms *modules) get(_ context.Context, ref string) (io.ReadCloser, error) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	b, ok := ms.m[ref]
+	if !ok {
+		return nil, function.ErrNotFound
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// runtime returns the package's shared runtime, built on first use.
+func runtime(t *testing.T) sharedRuntime {
+	t.Helper()
+	sharedOnce.Do(func() {
+		mods := &modules{}
+		ref := mods.add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
+		rt := wasm.New(wasm.Config{CacheDir: wasmtest.CompilationCacheDir(t), Artifacts: mods.get})
+		if err := rt.Open(); err != nil {
+			t.Fatal(err)
+		}
+		v := version("warmup", ref)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := rt.Prepare(ctx, v); err != nil {
+			_ = rt.Close(context.Background())
+			t.Fatalf("compile the SDK guest: %v", err)
+		}
+		shared = sharedRuntime{rt: rt, sdkRef: ref}
+	})
+	if shared.rt == nil {
+		t.Fatal("the shared runtime failed to start in an earlier test")
+	}
+	return shared
+}
+
+func version(name, ref string) *function.Version {
+	v := &function.Version{Project: function.DefaultProject, Function: name, Number: 1, CreatedAt: time.Now(),
+		Spec: function.Spec{Runtime: function.RuntimeWasm, Code: ref, MemoryMB: memoryMB}}
+	v.Spec.Normalize()
+	return v
+}
+
+// newScheduler returns a scheduler over the shared runtime and a version
+// of the SDK guest of its own, and closes the scheduler when the test ends.
+func newScheduler(t *testing.T, cfg scheduler.Config) (*scheduler.Scheduler, *function.Version) {
+	t.Helper()
+	sr := runtime(t)
+	s := scheduler.New(sr.rt, cfg)
+	t.Cleanup(s.Close)
+	return s, version(t.Name(), sr.sdkRef)
+}
+
+func acquire(t *testing.T, s *scheduler.Scheduler, v *function.Version) *scheduler.Lease {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := s.Acquire(ctx, ctx, v)
+	if err != nil {
+		t.Fatalf("acquire: %v", err)
+	}
+	return l
+}
+
+// call invokes path on a lease's instance and returns the body.
+func call(t *testing.T, l *scheduler.Lease, path string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := l.Instance.Invoke(ctx, &function.Request{Method: http.MethodGet, Path: path, Header: http.Header{}}, nil)
+	if err != nil {
+		return "", err
+	}
+	return string(resp.Body), nil
+}
+
+func mustCall(t *testing.T, l *scheduler.Lease, path string) string {
+	t.Helper()
+	body, err := call(t, l, path)
+	if err != nil {
+		t.Fatalf("invoke %s: %v", path, err)
+	}
+	return body
+}
+
+func wantStats(t *testing.T, s *scheduler.Scheduler, want scheduler.Stats) {
+	t.Helper()
+	if got := s.Stats(); got != want {
+		t.Errorf("stats = %+v, want %+v", got, want)
+	}
+}
+
+func TestWarmReuse(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{})
+
+	first := acquire(t, s, v)
+	if !first.Cold {
+		t.Error("first acquire: Cold = false, want a cold start")
+	}
+	if got := mustCall(t, first, "/"); got != "calls=1" {
+		t.Errorf("first call = %q, want calls=1", got)
+	}
+	wantStats(t, s, scheduler.Stats{Busy: 1})
+	first.Release()
+	wantStats(t, s, scheduler.Stats{Idle: 1})
+
+	second := acquire(t, s, v)
+	defer second.Release()
+	if second.Cold {
+		t.Error("second acquire: Cold = true, want the warm instance")
+	}
+	if second.Instance != first.Instance {
+		t.Error("second acquire returned a different instance")
+	}
+	// The guest's globals survived: it is the same running instance.
+	if got := mustCall(t, second, "/"); got != "calls=2" {
+		t.Errorf("second call = %q, want calls=2", got)
+	}
+}
+
+func TestSeparateVersionsSeparatePools(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{})
+	v2 := *v
+	v2.Number = 2
+
+	l := acquire(t, s, v)
+	l.Release()
+	l2 := acquire(t, s, &v2)
+	defer l2.Release()
+	if !l2.Cold {
+		t.Error("another version reused an instance of version 1")
+	}
+	wantStats(t, s, scheduler.Stats{Idle: 1, Busy: 1})
+}
+
+func TestThrottleAfterQueueTimeout(t *testing.T) {
+	t.Parallel()
+	const queue = 200 * time.Millisecond
+	s, v := newScheduler(t, scheduler.Config{MaxConcurrency: 2, QueueTimeout: queue})
+	a, b := acquire(t, s, v), acquire(t, s, v)
+	defer a.Release()
+	defer b.Release()
+
+	start := time.Now()
+	l, err := s.Acquire(context.Background(), context.Background(), v)
+	waited := time.Since(start)
+	if err == nil {
+		l.Release()
+		t.Fatal("third acquire at the limit of 2 succeeded")
+	}
+	if !errors.Is(err, function.ErrThrottled) {
+		t.Fatalf("err = %v, want function.ErrThrottled", err)
+	}
+	if waited < queue || waited > queue+2*time.Second {
+		t.Errorf("throttled after %v, want about the queue timeout of %v", waited, queue)
+	}
+	wantStats(t, s, scheduler.Stats{Busy: 2})
+}
+
+func TestQueuedCallerGetsReleasedSlot(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{MaxConcurrency: 2, QueueTimeout: 10 * time.Second})
+	a, b := acquire(t, s, v), acquire(t, s, v)
+	defer b.Release()
+
+	type result struct {
+		l   *scheduler.Lease
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		l, err := s.Acquire(context.Background(), context.Background(), v)
+		got <- result{l, err}
+	}()
+	select {
+	case r := <-got:
+		if r.err == nil {
+			r.l.Release()
+		}
+		t.Fatalf("acquire at the limit returned at once (err %v), want it to wait", r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	released := time.Now()
+	a.Release()
+	select {
+	case r := <-got:
+		if r.err != nil {
+			t.Fatalf("queued acquire: %v", r.err)
+		}
+		defer r.l.Release()
+		if d := time.Since(released); d > 2*time.Second {
+			t.Errorf("queued caller went through %v after the release", d)
+		}
+		if r.l.Cold || r.l.Instance != a.Instance {
+			t.Error("queued caller did not get the instance just released")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("queued acquire still waiting 5s after a slot was released")
+	}
+}
+
+func TestConcurrencyNeverExceedsLimit(t *testing.T) {
+	t.Parallel()
+	const limit, callers = 3, 12
+	s, v := newScheduler(t, scheduler.Config{MaxConcurrency: limit, QueueTimeout: 30 * time.Second})
+
+	var running, peak atomic.Int32
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for range callers {
+		wg.Go(func() {
+			l, err := s.Acquire(context.Background(), context.Background(), v)
+			if err != nil {
+				errs <- err
+				return
+			}
+			n := running.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			_, err = call(t, l, "/sleep?d=20ms")
+			running.Add(-1)
+			l.Release()
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if p := peak.Load(); p > limit {
+		t.Errorf("%d invocations ran at once, limit %d", p, limit)
+	}
+	st := s.Stats()
+	if st.Busy != 0 || st.Idle < 1 || st.Idle > limit {
+		t.Errorf("stats after all released = %+v, want Busy 0 and 1 to %d idle", st, limit)
+	}
+}
+
+func TestFailedInstanceIsNotReused(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{})
+	l := acquire(t, s, v)
+	if _, err := call(t, l, "/panic"); !errors.Is(err, function.ErrFunction) {
+		t.Fatalf("/panic: err = %v, want function.ErrFunction", err)
+	}
+	if l.Instance.Reusable() {
+		t.Fatal("instance still reusable after a trap")
+	}
+	l.Release()
+	wantStats(t, s, scheduler.Stats{})
+
+	next := acquire(t, s, v)
+	defer next.Release()
+	if !next.Cold {
+		t.Error("acquire after a failure: Cold = false, want a new instance")
+	}
+	if next.Instance == l.Instance {
+		t.Error("the failed instance was handed out again")
+	}
+	if got := mustCall(t, next, "/"); got != "calls=1" {
+		t.Errorf("new instance answered %q, want calls=1", got)
+	}
+}
+
+func TestStartFailureFreesTheSlot(t *testing.T) {
+	t.Parallel()
+	s, _ := newScheduler(t, scheduler.Config{MaxConcurrency: 1, QueueTimeout: 5 * time.Second})
+	missing := version("missing", "sha256:"+hex.EncodeToString(make([]byte, 32)))
+	for i := range 3 {
+		start := time.Now()
+		_, err := s.Acquire(context.Background(), context.Background(), missing)
+		if !errors.Is(err, function.ErrNotFound) {
+			t.Fatalf("acquire %d: err = %v, want the runtime's not-found error", i, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("acquire %d took %v: a failed start kept its slot", i, d)
+		}
+	}
+	wantStats(t, s, scheduler.Stats{})
+}
+
+func TestIdleInstancesAreReaped(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{IdleTimeout: 100 * time.Millisecond})
+	s.Start()
+
+	l := acquire(t, s, v)
+	mustCall(t, l, "/")
+	l.Release()
+	wantStats(t, s, scheduler.Stats{Idle: 1})
+
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().Idle != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle instance not reaped after 5s: %+v", s.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// (The reaper closes the instance on its own goroutine, so the test
+	// doesn't touch the old instance again.)
+
+	next := acquire(t, s, v)
+	defer next.Release()
+	if !next.Cold {
+		t.Error("acquire after scale to zero: Cold = false, want a cold start")
+	}
+	if got := mustCall(t, next, "/"); got != "calls=1" {
+		t.Errorf("new instance answered %q, want calls=1", got)
+	}
+}
+
+func TestBusyInstancesAreNotReaped(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{IdleTimeout: 50 * time.Millisecond})
+	s.Start()
+	l := acquire(t, s, v)
+	time.Sleep(200 * time.Millisecond) // several reaper rounds
+	if !l.Instance.Reusable() {
+		t.Fatal("the reaper closed an instance in use")
+	}
+	if got := mustCall(t, l, "/"); got != "calls=1" {
+		t.Errorf("busy instance answered %q, want calls=1", got)
+	}
+	l.Release()
+}
+
+func TestRetire(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{})
+	idle, busy := acquire(t, s, v), acquire(t, s, v)
+	idle.Release()
+	wantStats(t, s, scheduler.Stats{Idle: 1, Busy: 1})
+
+	s.Retire(v)
+	if idle.Instance.Reusable() {
+		t.Error("Retire did not close the idle instance")
+	}
+	if !busy.Instance.Reusable() {
+		t.Error("Retire closed an instance in use")
+	}
+	if got := mustCall(t, busy, "/"); got != "calls=1" {
+		t.Errorf("busy instance after Retire answered %q, want calls=1", got)
+	}
+	busy.Release()
+	if busy.Instance.Reusable() {
+		t.Error("a lease released after Retire was not closed")
+	}
+	wantStats(t, s, scheduler.Stats{})
+
+	next := acquire(t, s, v)
+	defer next.Release()
+	if !next.Cold || next.Instance == busy.Instance || next.Instance == idle.Instance {
+		t.Error("acquire after Retire reused a retired instance")
+	}
+}
+
+func TestClose(t *testing.T) {
+	t.Parallel()
+	sr := runtime(t)
+	s := scheduler.New(sr.rt, scheduler.Config{IdleTimeout: time.Hour})
+	s.Start()
+	v := version(t.Name(), sr.sdkRef)
+	idle, busy := acquire(t, s, v), acquire(t, s, v)
+	idle.Release()
+
+	s.Close()
+	if idle.Instance.Reusable() {
+		t.Error("Close did not close the idle instance")
+	}
+	wantStats(t, s, scheduler.Stats{})
+	if _, err := s.Acquire(context.Background(), context.Background(), v); !errors.Is(err, scheduler.ErrClosed) {
+		t.Errorf("acquire after Close: err = %v, want ErrClosed", err)
+	}
+	busy.Release()
+	if busy.Instance.Reusable() {
+		t.Error("a lease released after Close was not closed")
+	}
+	s.Close() // a second Close is harmless
+	s.Retire(v)
+}
+
+func TestCloseWithoutStart(t *testing.T) {
+	t.Parallel()
+	s := scheduler.New(runtime(t).rt, scheduler.Config{})
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close of a scheduler never started did not return")
+	}
+}
+
+func TestCancelWhileQueued(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{MaxConcurrency: 1, QueueTimeout: time.Minute})
+	held := acquire(t, s, v)
+	defer held.Release()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	l, err := s.Acquire(ctx, context.Background(), v)
+	if err == nil {
+		l.Release()
+		t.Fatal("acquire succeeded at the limit")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if errors.Is(err, function.ErrThrottled) {
+		t.Error("a cancelled caller was reported as throttled")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("cancelled acquire returned after %v, want promptly", d)
+	}
+	wantStats(t, s, scheduler.Stats{Busy: 1})
+}

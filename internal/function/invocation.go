@@ -67,7 +67,9 @@ type Runtime interface {
 	// Prepare readies v's code (compile, cache) ahead of the first call.
 	// It is idempotent and safe to call in the background.
 	Prepare(ctx context.Context, v *Version) error
-	// Start starts a new instance of v.
+	// Start starts a new instance of v. Loading v's code is bounded by the
+	// runtime; starting the instance by v's timeout, as Lambda keeps init
+	// apart from the invocation's own timeout.
 	Start(ctx context.Context, v *Version) (Instance, StartInfo, error)
 }
 

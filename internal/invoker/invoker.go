@@ -8,7 +8,6 @@ package invoker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -120,19 +119,13 @@ func (iv *Invoker) Invoke(ctx context.Context, project, name, trigger string, re
 		ID: function.NewID(start), Project: project, Function: name, Version: v.Number,
 		Trigger: trigger, Start: start.UTC(), MemoryMB: v.Spec.MemoryMB,
 	}
-	timeout := time.Duration(v.Spec.Timeout)
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	lease, err := iv.sched.Acquire(ctx, tctx, v)
+	lease, err := iv.sched.Acquire(ctx, v)
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) && !errors.Is(err, function.ErrTimeout) {
-			// The timeout ran out while the code compiled or the instance started.
-			err = fmt.Errorf("%w: starting an instance took longer than the timeout (%s)", function.ErrTimeout, timeout)
-		}
 		return nil, iv.finish(rec, start, nil, nil, err), err
 	}
 	rec.Cold = lease.Cold
+	tctx, cancel := context.WithTimeout(ctx, time.Duration(v.Spec.Timeout))
+	defer cancel()
 	logs := telemetry.NewLogs()
 	resp, err := lease.Instance.Invoke(tctx, req, logs)
 	lease.Release()

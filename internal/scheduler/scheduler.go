@@ -101,9 +101,8 @@ func (s *Scheduler) poolFor(v *function.Version) (*pool, error) {
 
 // Acquire returns a warm instance of v or starts one. It waits up to the
 // queue timeout for a slot when v is at its concurrency limit, then
-// returns an error matching function.ErrThrottled. Cold starts run under
-// startCtx's deadline.
-func (s *Scheduler) Acquire(ctx, startCtx context.Context, v *function.Version) (*Lease, error) {
+// returns an error matching function.ErrThrottled.
+func (s *Scheduler) Acquire(ctx context.Context, v *function.Version) (*Lease, error) {
 	p, err := s.poolFor(v)
 	if err != nil {
 		return nil, err
@@ -131,7 +130,7 @@ func (s *Scheduler) Acquire(ctx, startCtx context.Context, v *function.Version) 
 		return &Lease{Instance: inst, pool: p, s: s}, nil
 	}
 	p.mu.Unlock()
-	inst, info, err := s.rt.Start(startCtx, v)
+	inst, info, err := s.rt.Start(ctx, v)
 	if err != nil {
 		<-p.slots
 		return nil, err

@@ -118,7 +118,7 @@ func acquire(t *testing.T, s *scheduler.Scheduler, v *function.Version) *schedul
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := s.Acquire(ctx, ctx, v)
+	l, err := s.Acquire(ctx, v)
 	if err != nil {
 		t.Fatalf("acquire: %v", err)
 	}
@@ -207,7 +207,7 @@ func TestThrottleAfterQueueTimeout(t *testing.T) {
 	defer b.Release()
 
 	start := time.Now()
-	l, err := s.Acquire(context.Background(), context.Background(), v)
+	l, err := s.Acquire(context.Background(), v)
 	waited := time.Since(start)
 	if err == nil {
 		l.Release()
@@ -234,7 +234,7 @@ func TestQueuedCallerGetsReleasedSlot(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		l, err := s.Acquire(context.Background(), context.Background(), v)
+		l, err := s.Acquire(context.Background(), v)
 		got <- result{l, err}
 	}()
 	select {
@@ -275,7 +275,7 @@ func TestConcurrencyNeverExceedsLimit(t *testing.T) {
 	errs := make(chan error, callers)
 	for range callers {
 		wg.Go(func() {
-			l, err := s.Acquire(context.Background(), context.Background(), v)
+			l, err := s.Acquire(context.Background(), v)
 			if err != nil {
 				errs <- err
 				return
@@ -341,7 +341,7 @@ func TestStartFailureFreesTheSlot(t *testing.T) {
 	missing := version("missing", "sha256:"+hex.EncodeToString(make([]byte, 32)))
 	for i := range 3 {
 		start := time.Now()
-		_, err := s.Acquire(context.Background(), context.Background(), missing)
+		_, err := s.Acquire(context.Background(), missing)
 		if !errors.Is(err, function.ErrNotFound) {
 			t.Fatalf("acquire %d: err = %v, want the runtime's not-found error", i, err)
 		}
@@ -441,7 +441,7 @@ func TestClose(t *testing.T) {
 		t.Error("Close did not close the idle instance")
 	}
 	wantStats(t, s, scheduler.Stats{})
-	if _, err := s.Acquire(context.Background(), context.Background(), v); !errors.Is(err, scheduler.ErrClosed) {
+	if _, err := s.Acquire(context.Background(), v); !errors.Is(err, scheduler.ErrClosed) {
 		t.Errorf("acquire after Close: err = %v, want ErrClosed", err)
 	}
 	busy.Release()
@@ -473,7 +473,7 @@ func TestCancelWhileQueued(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
-	l, err := s.Acquire(ctx, context.Background(), v)
+	l, err := s.Acquire(ctx, v)
 	if err == nil {
 		l.Release()
 		t.Fatal("acquire succeeded at the limit")

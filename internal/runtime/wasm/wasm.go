@@ -43,6 +43,11 @@ const (
 	// DefaultRecycleFraction is the share of its memory limit past which an
 	// instance is recycled: wasm linear memory never shrinks.
 	DefaultRecycleFraction = 0.75
+	// LoadTimeout bounds how long a start waits for its code to load or
+	// compile. It is separate from the function's timeout, which bounds
+	// the instance's start and the call: compiling a new version once is
+	// the platform's work, as Lambda keeps init apart from the timeout.
+	LoadTimeout = 2 * time.Minute
 	// compiledSizeFactor estimates the memory of compiled code from the
 	// module's size: wazero's machine code plus metadata measured about
 	// 2x the .wasm for Go guests.
@@ -172,7 +177,8 @@ func (r *Runtime) Prepare(ctx context.Context, v *function.Version) error {
 }
 
 // load returns v's compiled code, compiling it (code-cold) if it is not in
-// memory. Concurrent loads of one code wait for one compilation.
+// memory. Concurrent loads of one code wait for one compilation, for at
+// most LoadTimeout.
 func (r *Runtime) load(ctx context.Context, v *function.Version) (*code, bool, error) {
 	key := codeKey{ref: v.Spec.Code, pages: pagesFor(v.Spec.MemoryMB)}
 	r.mu.Lock()
@@ -185,10 +191,14 @@ func (r *Runtime) load(ctx context.Context, v *function.Version) (*code, bool, e
 			r.lru.MoveToFront(c.elem)
 		}
 		r.mu.Unlock()
+		t := time.NewTimer(LoadTimeout)
+		defer t.Stop()
 		select {
 		case <-c.ready:
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
+		case <-t.C:
+			return nil, false, fmt.Errorf("loading code %s took longer than %s", v.Spec.Code, LoadTimeout)
 		}
 		if c.err != nil {
 			return nil, false, c.err
@@ -203,7 +213,9 @@ func (r *Runtime) load(ctx context.Context, v *function.Version) (*code, bool, e
 	if err == nil {
 		// Compile under a context of its own: one caller giving up must
 		// not fail the others waiting for this code.
-		err = r.compile(context.WithoutCancel(ctx), rt, c, v)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), LoadTimeout)
+		err = r.compile(cctx, rt, c, v)
+		cancel()
 	}
 	r.mu.Lock()
 	c.err = err
@@ -314,7 +326,8 @@ func detectContract(cm wazero.CompiledModule, want string) (string, error) {
 	return "", fmt.Errorf("%w: module exports neither hostless_handle (sdk) nor _start (cgi)", function.ErrInvalid)
 }
 
-// Start starts an instance of v.
+// Start starts an instance of v: it loads v's code (bounded by
+// LoadTimeout), then starts the instance within v's timeout.
 func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Instance, function.StartInfo, error) {
 	var info function.StartInfo
 	t0 := time.Now()
@@ -322,6 +335,8 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 	if err != nil {
 		return nil, info, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(v.Spec.Timeout))
+	defer cancel()
 	info.CodeCold = cold
 	info.Load = time.Since(t0)
 	r.mu.Lock()

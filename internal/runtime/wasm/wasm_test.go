@@ -357,3 +357,31 @@ func TestConcurrentStartsCompileOnce(t *testing.T) {
 		t.Errorf("%d of 4 concurrent starts were code-cold, want 1", n)
 	}
 }
+
+// TestCompileIsNotChargedToTheTimeout: a first call waits for its code to
+// compile, however long that takes within LoadTimeout; the function's own
+// timeout then bounds the instance start and the call.
+func TestCompileIsNotChargedToTheTimeout(t *testing.T) {
+	mods := &modules{}
+	ref := mods.add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
+	rt := New(Config{Artifacts: mods.get}) // no disk cache: a full compile, over a second
+	if err := rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	v := version("quick", ref, 64, nil)
+	v.Spec.Timeout = function.Duration(100 * time.Millisecond)
+	start := time.Now()
+	inst, info, err := rt.Start(context.Background(), v)
+	if err != nil {
+		t.Fatalf("start after %s: %v", time.Since(start), err)
+	}
+	defer inst.Close(context.Background())
+	if !info.CodeCold || info.Load < 100*time.Millisecond {
+		t.Logf("compile was quicker than the timeout (%s); the test proves less", info.Load)
+	}
+	resp, _, err := invoke(t, inst, req("GET", "/", "", ""), 100*time.Millisecond)
+	if err != nil || resp.Status != 200 {
+		t.Fatalf("invoke: %v %v", resp, err)
+	}
+}

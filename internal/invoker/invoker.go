@@ -22,6 +22,13 @@ import (
 // a flood of requests to names that don't exist doesn't reach the store.
 const negativeTTL = time.Second
 
+// maxNegative bounds the remembered unknown names; past it they are all
+// forgotten at once, so a client naming endless functions can't grow it.
+const maxNegative = 4096
+
+// compileWorkers bounds the background compiles after deploys.
+const compileWorkers = 2
+
 // Invoker resolves and runs invocations.
 type Invoker struct {
 	fns   store.Functions
@@ -30,8 +37,14 @@ type Invoker struct {
 	rec   *telemetry.Recorder
 	log   *slog.Logger
 
-	mu    sync.RWMutex
-	cache map[fnKey]entry // serving versions
+	mu       sync.RWMutex
+	cache    map[fnKey]entry  // serving versions
+	gen      map[fnKey]uint64 // bumped by Changed: a resolve that raced a change doesn't cache
+	negative int              // not-found entries in cache
+
+	compiles chan struct{} // slots for background compiles
+	wg       sync.WaitGroup
+	stop     chan struct{}
 }
 
 type fnKey struct{ project, name string }
@@ -43,7 +56,26 @@ type entry struct {
 
 // New wires an invoker.
 func New(fns store.Functions, rt function.Runtime, sched *scheduler.Scheduler, rec *telemetry.Recorder, log *slog.Logger) *Invoker {
-	return &Invoker{fns: fns, rt: rt, sched: sched, rec: rec, log: log, cache: map[fnKey]entry{}}
+	return &Invoker{fns: fns, rt: rt, sched: sched, rec: rec, log: log, cache: map[fnKey]entry{},
+		gen: map[fnKey]uint64{}, compiles: make(chan struct{}, compileWorkers), stop: make(chan struct{})}
+}
+
+// Wait waits for in-flight invocations and background compiles to end, or
+// for ctx; background compiles still queued are dropped.
+func (iv *Invoker) Wait(ctx context.Context) error {
+	select {
+	case <-iv.stop:
+	default:
+		close(iv.stop)
+	}
+	done := make(chan struct{})
+	go func() { iv.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Resolve returns the version serving a function, from memory when it can.
@@ -51,6 +83,7 @@ func (iv *Invoker) Resolve(ctx context.Context, project, name string) (*function
 	key := fnKey{project, name}
 	iv.mu.RLock()
 	e, ok := iv.cache[key]
+	gen := iv.gen[key]
 	iv.mu.RUnlock()
 	if ok {
 		if e.v != nil {
@@ -62,22 +95,47 @@ func (iv *Invoker) Resolve(ctx context.Context, project, name string) (*function
 	}
 	fn, err := iv.fns.GetFunction(ctx, project, name)
 	if errors.Is(err, store.ErrNotFound) {
-		iv.mu.Lock()
-		iv.cache[key] = entry{expires: time.Now().Add(negativeTTL)}
-		iv.mu.Unlock()
+		iv.remember(key, gen, entry{expires: time.Now().Add(negativeTTL)})
 		return nil, err
 	}
 	if err != nil {
 		return nil, err
 	}
 	v, err := iv.fns.GetVersion(ctx, project, name, fn.Version)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, err // deleted between the two reads
+	}
 	if err != nil {
 		return nil, err
 	}
-	iv.mu.Lock()
-	iv.cache[key] = entry{v: &v}
-	iv.mu.Unlock()
+	iv.remember(key, gen, entry{v: &v})
 	return &v, nil
+}
+
+// remember caches what a resolve found, unless the function changed since
+// the resolve began: then what it read may be stale.
+func (iv *Invoker) remember(key fnKey, gen uint64, e entry) {
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	if iv.gen[key] != gen {
+		return
+	}
+	if e.v == nil {
+		if iv.negative >= maxNegative {
+			for k, old := range iv.cache {
+				if old.v == nil {
+					delete(iv.cache, k)
+				}
+			}
+			iv.negative = 0
+		}
+		if old, ok := iv.cache[key]; !ok || old.v != nil {
+			iv.negative++
+		}
+	} else if old, ok := iv.cache[key]; ok && old.v == nil {
+		iv.negative--
+	}
+	iv.cache[key] = e
 }
 
 // Changed tells the invoker that a function was deployed or deleted: the
@@ -86,13 +144,25 @@ func (iv *Invoker) Resolve(ctx context.Context, project, name string) (*function
 func (iv *Invoker) Changed(project, name string) {
 	key := fnKey{project, name}
 	iv.mu.Lock()
-	old := iv.cache[key]
+	old, had := iv.cache[key]
+	if had && old.v == nil {
+		iv.negative--
+	}
 	delete(iv.cache, key)
+	iv.gen[key]++
 	iv.mu.Unlock()
 	if old.v != nil {
 		iv.sched.Retire(old.v)
 	}
+	iv.wg.Add(1)
 	go func() {
+		defer iv.wg.Done()
+		select {
+		case iv.compiles <- struct{}{}:
+			defer func() { <-iv.compiles }()
+		case <-iv.stop:
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		v, err := iv.Resolve(ctx, project, name)
@@ -110,6 +180,11 @@ func (iv *Invoker) Changed(project, name string) {
 // errors, and always the record it left (nil only when the function does
 // not exist).
 func (iv *Invoker) Invoke(ctx context.Context, project, name, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
+	if function.ValidName(name) != nil {
+		return nil, nil, store.ErrNotFound // no such name can exist: don't ask the store
+	}
+	iv.wg.Add(1)
+	defer iv.wg.Done()
 	v, err := iv.Resolve(ctx, project, name)
 	if err != nil {
 		return nil, nil, err

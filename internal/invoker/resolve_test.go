@@ -1,0 +1,88 @@
+package invoker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/scheduler"
+	"github.com/hostless/hostless/internal/store"
+	"github.com/hostless/hostless/internal/store/sqlite"
+)
+
+// pausingStore is a real store whose GetVersion can be held after it read:
+// the window between a resolve's reads and its caching.
+type pausingStore struct {
+	store.Store
+	pause           atomic.Bool // the next GetVersion pauses, once
+	reached, resume chan struct{}
+}
+
+func (p *pausingStore) GetVersion(ctx context.Context, project, name string, version int) (function.Version, error) {
+	fn, err := p.Store.GetVersion(ctx, project, name, version)
+	if p.pause.CompareAndSwap(true, false) {
+		p.reached <- struct{}{}
+		<-p.resume
+	}
+	return fn, err
+}
+
+func newResolver(t *testing.T) (*Invoker, *pausingStore) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ps := &pausingStore{Store: db}
+	sched := scheduler.New(nil, scheduler.Config{})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return New(ps, nil, sched, nil, log), ps
+}
+
+func TestUnknownNamesStayBounded(t *testing.T) {
+	iv, _ := newResolver(t)
+	for i := range 3 * maxNegative {
+		if _, err := iv.Resolve(context.Background(), "default", fmt.Sprintf("nope-%d", i)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	iv.mu.RLock()
+	n, neg := len(iv.cache), iv.negative
+	iv.mu.RUnlock()
+	if n > maxNegative || neg != n {
+		t.Errorf("cache holds %d entries (%d counted negative), want at most %d", n, neg, maxNegative)
+	}
+}
+
+func TestResolveRacingADeleteDoesNotCacheTheOldVersion(t *testing.T) {
+	iv, ps := newResolver(t)
+	ctx := context.Background()
+	spec := function.Spec{Runtime: "wasm", Code: "sha256:" + fmt.Sprintf("%064d", 1)}
+	spec.Normalize()
+	if _, err := ps.PutFunction(ctx, "default", "f", spec); err != nil {
+		t.Fatal(err)
+	}
+	ps.reached, ps.resume = make(chan struct{}), make(chan struct{})
+	ps.pause.Store(true)
+	done := make(chan error, 1)
+	go func() { _, err := iv.Resolve(ctx, "default", "f"); done <- err }()
+	<-ps.reached // the resolve has read version 1
+	if err := ps.DeleteFunction(ctx, "default", "f"); err != nil {
+		t.Fatal(err)
+	}
+	iv.Changed("default", "f")
+	close(ps.resume)
+	<-done
+	if err := iv.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iv.Resolve(ctx, "default", "f"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after delete, Resolve err = %v, want not found", err)
+	}
+}

@@ -97,9 +97,9 @@ func wait(a *app.App, grace time.Duration, out io.Writer) error {
 	select {
 	case s := <-sig:
 		fmt.Fprintf(out, "%s: draining in-flight invocations (up to %.0fs)\n", s, grace.Seconds())
-	case err := <-a.Served():
+	case <-a.Served():
 		_ = a.Close(context.Background())
-		return err
+		return a.ServeErr()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()

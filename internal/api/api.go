@@ -428,6 +428,9 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if limit == 0 {
+		limit = 100 // as the store reads 0; follow compares against it
+	}
 	var after int64
 	s := q.Get("after")
 	if id := r.Header.Get("Last-Event-ID"); id != "" {

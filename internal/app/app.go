@@ -57,7 +57,8 @@ type App struct {
 	ln       net.Listener
 	ready    atomic.Bool
 	draining chan struct{}
-	served   chan error
+	served   chan struct{} // closed when the HTTP server stops serving
+	serveErr error
 
 	// GeneratedKey is the admin key generated at first start, if this
 	// start generated one; it is shown once and only its hash is kept.
@@ -69,7 +70,7 @@ func New(cfg config.Config, log *slog.Logger) *App {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &App{cfg: cfg, log: log, draining: make(chan struct{}), served: make(chan error, 1)}
+	return &App{cfg: cfg, log: log, draining: make(chan struct{}), served: make(chan struct{})}
 }
 
 // Start opens the stores, starts the workers and listens. On error, Close
@@ -131,25 +132,34 @@ func (a *App) Start(ctx context.Context) error {
 	mux.Handle("/", apierror.Wrap(a.log, func(w http.ResponseWriter, r *http.Request) error {
 		return apierror.NotFound("not_found", "nothing at %s; functions are at /fn/{name}, the API at /v1", r.URL.Path)
 	}))
-	a.srv = &http.Server{
+	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	a.ln, err = net.Listen("tcp", a.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", a.cfg.Addr, err)
-	}
+	var tlsCfg *tls.Config
 	if a.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(a.cfg.TLSCert, a.cfg.TLSKey)
 		if err != nil {
 			return fmt.Errorf("tls: %w", err)
 		}
-		a.ln = tls.NewListener(a.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	}
-	go func() { a.served <- a.srv.Serve(a.ln) }()
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.cfg.Addr, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	a.ln = ln
+	a.srv = srv
+	go func() {
+		a.serveErr = srv.Serve(ln)
+		close(a.served)
+	}()
 	a.ready.Store(true)
 	return nil
 }
@@ -157,7 +167,9 @@ func (a *App) Start(ctx context.Context) error {
 func (a *App) artifact(ctx context.Context, code string) (io.ReadCloser, error) {
 	rc, _, err := a.blobs.Get(ctx, function.ArtifactKey(code))
 	if errors.Is(err, blob.ErrNotFound) {
-		return nil, fmt.Errorf("artifact %s: %w", code, function.ErrNotFound)
+		// Not function.ErrNotFound: the function exists, its code is lost,
+		// and that is the server's fault, not the caller's.
+		return nil, fmt.Errorf("artifact %s is missing from the blob store", code)
 	}
 	return rc, err
 }
@@ -226,11 +238,26 @@ func (a *App) URL() string {
 	return scheme + "://" + a.ln.Addr().String()
 }
 
-// Served returns the server's exit: nil after a clean Shutdown.
-func (a *App) Served() <-chan error { return a.served }
+// Served is closed when the HTTP server stops; ServeErr then says why.
+func (a *App) Served() <-chan struct{} { return a.served }
 
-// Shutdown drains: the app stops accepting requests, in-flight invocations
-// finish (until ctx ends), records are flushed, then everything closes.
+// ServeErr is the HTTP server's error once Served is closed: nil or
+// http.ErrServerClosed after Shutdown.
+func (a *App) ServeErr() error {
+	<-a.served
+	if errors.Is(a.serveErr, http.ErrServerClosed) {
+		return nil
+	}
+	return a.serveErr
+}
+
+// flushTimeout bounds the last flush of records at shutdown, whatever is
+// left of the grace period.
+const flushTimeout = 10 * time.Second
+
+// Shutdown drains: the app stops accepting requests and in-flight
+// invocations finish, until ctx ends; then connections close (cancelling
+// what still runs), records are flushed and everything closes.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.ready.Store(false)
 	select {
@@ -243,17 +270,32 @@ func (a *App) Shutdown(ctx context.Context) error {
 		if err := a.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("drain: %w", err))
 		}
-		if err := <-a.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, err)
-		}
-		a.served <- nil
 	}
-	return errors.Join(append(errs, a.Close(ctx))...)
+	return errors.Join(append(errs, a.Close(context.Background()))...)
 }
 
-// Close releases every part; it works after a partial Start.
+// Close releases every part; it works after a partial Start. In-flight
+// requests are cancelled, then awaited for up to flushTimeout, and the
+// records they left are written.
 func (a *App) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
 	var errs []error
+	if a.srv != nil {
+		_ = a.srv.Close() // cancels the contexts of requests still running
+		if err := a.ServeErr(); err != nil {
+			errs = append(errs, err)
+		}
+		a.srv = nil
+	} else if a.ln != nil {
+		errs = append(errs, a.ln.Close())
+	}
+	a.ln = nil
+	if a.inv != nil {
+		if err := a.inv.Wait(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("wait for invocations: %w", err))
+		}
+	}
 	if a.sched != nil {
 		a.sched.Close()
 	}
@@ -268,9 +310,6 @@ func (a *App) Close(ctx context.Context) error {
 	if a.store != nil {
 		errs = append(errs, a.store.Close())
 		a.store = nil
-	}
-	if a.ln != nil && a.srv == nil {
-		errs = append(errs, a.ln.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -501,6 +501,47 @@ func TestGracefulDrain(t *testing.T) {
 	}
 }
 
+// TestShutdownAfterTheGrace: when the grace period ends before an
+// invocation does, shutdown cancels it, still flushes its record, and a
+// second shutdown (the test's cleanup) is harmless.
+func TestShutdownAfterTheGrace(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	cfg := newConfig(t)
+	a := startApp(t, cfg)
+	a.deploy("stuck", g.sdk, function.Spec{Contract: function.ContractSDK, Timeout: function.Duration(time.Minute)})
+	if status, _, _ := a.invoke("GET", "/fn/stuck/echo", nil); status != 201 {
+		t.Fatalf("warm up: %d", status)
+	}
+	ids := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(a.base + "/fn/stuck/spin")
+		if err != nil {
+			ids <- ""
+			return
+		}
+		resp.Body.Close()
+		ids <- resp.Header.Get("X-Hostless-Invocation-Id")
+	}()
+	waitFor(t, "the invocation to be in flight", func() bool { return a.sched.Stats().Busy > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := a.Shutdown(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("shutdown past its grace: err = %v, want the drain's deadline", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("shutdown took %s with a 300ms grace: the spinning call was not cancelled", took)
+	}
+	<-ids // the client's connection was closed
+	b := startApp(t, cfg)
+	recs := b.records("stuck", 2)
+	if len(recs) != 2 || recs[0].Status != function.StatusError || !strings.Contains(recs[0].Error, "cancel") {
+		t.Errorf("records after a cut shutdown: %+v", recs)
+	}
+}
+
 // TestRedeploy changes a function's env: the next call sees the new value.
 func TestRedeploy(t *testing.T) {
 	t.Parallel()

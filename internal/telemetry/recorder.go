@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -30,19 +31,23 @@ const (
 type Config struct {
 	Batch      int           // records per write
 	FlushEvery time.Duration // longest a record waits
-	Queue      int           // records buffered before Record blocks
+	Queue      int           // records buffered; past it Record drops and counts
 }
 
 // Recorder batches invocation records into the store.
 type Recorder struct {
-	cfg   Config
-	st    store.Invocations
-	log   *slog.Logger
-	ch    chan *function.Invocation
-	done  chan struct{}
-	mu    sync.Mutex
-	subs  map[chan struct{}]struct{}
-	close sync.Once
+	cfg  Config
+	st   store.Invocations
+	log  *slog.Logger
+	ch   chan *function.Invocation
+	quit chan struct{}
+	done chan struct{}
+
+	dropped  atomic.Int64
+	lastWarn atomic.Int64 // unix seconds of the last warning about drops
+	mu       sync.Mutex
+	subs     map[chan struct{}]struct{}
+	close    sync.Once
 }
 
 // New allocates a recorder; Start begins writing.
@@ -57,17 +62,40 @@ func New(st store.Invocations, log *slog.Logger, cfg Config) *Recorder {
 		cfg.Queue = DefaultQueue
 	}
 	return &Recorder{cfg: cfg, st: st, log: log, ch: make(chan *function.Invocation, cfg.Queue),
-		done: make(chan struct{}), subs: map[chan struct{}]struct{}{}}
+		quit: make(chan struct{}), done: make(chan struct{}), subs: map[chan struct{}]struct{}{}}
 }
 
 // Start runs the writer goroutine.
 func (r *Recorder) Start() { go r.run() }
 
-// Record queues a record. It blocks only when the queue is full (the store
-// can't keep up), which slows callers rather than dropping records.
+// Record queues a record and never blocks: invocations must not wait on
+// telemetry. When the queue is full (the store is down or can't keep up)
+// or the recorder is closed, the record is dropped, counted and warned
+// about.
 func (r *Recorder) Record(rec *function.Invocation) {
-	r.ch <- rec
+	select {
+	case <-r.quit:
+		r.drop()
+		return
+	default:
+	}
+	select {
+	case r.ch <- rec:
+	default:
+		r.drop()
+	}
 }
+
+func (r *Recorder) drop() {
+	n := r.dropped.Add(1)
+	now := time.Now().Unix()
+	if last := r.lastWarn.Load(); now-last >= 10 && r.lastWarn.CompareAndSwap(last, now) {
+		r.log.Warn("dropping invocation records: the store is not keeping up", "dropped_total", n)
+	}
+}
+
+// Dropped counts the records dropped since start.
+func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
 
 func (r *Recorder) run() {
 	defer close(r.done)
@@ -83,11 +111,7 @@ func (r *Recorder) run() {
 	}
 	for {
 		select {
-		case rec, ok := <-r.ch:
-			if !ok {
-				flush()
-				return
-			}
+		case rec := <-r.ch:
 			batch = append(batch, *rec)
 			if len(batch) >= r.cfg.Batch {
 				flush()
@@ -95,6 +119,19 @@ func (r *Recorder) run() {
 		case <-t.C:
 			flush()
 			t.Reset(r.cfg.FlushEvery)
+		case <-r.quit:
+			for { // write what is queued, then stop
+				select {
+				case rec := <-r.ch:
+					batch = append(batch, *rec)
+					if len(batch) >= r.cfg.Batch {
+						flush()
+					}
+				default:
+					flush()
+					return
+				}
+			}
 		}
 	}
 }
@@ -141,9 +178,10 @@ func (r *Recorder) Subscribe() (<-chan struct{}, func()) {
 	}
 }
 
-// Close writes what is queued and stops. Record must not be called after.
+// Close writes what is queued and stops; records that arrive later are
+// dropped and counted.
 func (r *Recorder) Close(ctx context.Context) error {
-	r.close.Do(func() { close(r.ch) })
+	r.close.Do(func() { close(r.quit) })
 	select {
 	case <-r.done:
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -364,5 +365,38 @@ func TestCleanedLinesAreStorable(t *testing.T) {
 	}
 	if len(got.Logs) != 1 || got.Logs[0].Line != "bad \uFFFD\uFFFD bytes" {
 		t.Errorf("stored logs = %+v, want the cleaned line", got.Logs)
+	}
+}
+
+func TestRecordNeverBlocksAndCountsDrops(t *testing.T) {
+	db := openStore(t)
+	r := telemetry.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.Config{Queue: 2})
+	// Not started: nothing drains the queue, as when the store hangs.
+	done := make(chan struct{})
+	go func() {
+		for i := range 5 {
+			r.Record(record("full", i, 0))
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Record blocked on a full queue")
+	}
+	if got := r.Dropped(); got != 3 {
+		t.Errorf("Dropped = %d, want 3 (queue of 2, 5 records)", got)
+	}
+	r.Start()
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.Record(record("late", 0, 0)) // after Close: dropped, no panic
+	if got := r.Dropped(); got != 4 {
+		t.Errorf("Dropped after a late record = %d, want 4", got)
+	}
+	recs, err := db.ListInvocations(context.Background(), store.InvocationFilter{Project: "default", Function: "full"})
+	if err != nil || len(recs) != 2 {
+		t.Errorf("stored %d records (%v), want the 2 queued ones flushed on Close", len(recs), err)
 	}
 }

@@ -80,6 +80,9 @@ func (i *cgiInstance) Invoke(ctx context.Context, req *function.Request, logs fu
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", function.ErrFunction, err)
 	}
+	if err := finalStatus(resp); err != nil {
+		return nil, err
+	}
 	if len(resp.Body) > i.maxOut {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", function.ErrResponseTooLarge, len(resp.Body), i.maxOut)
 	}

@@ -112,6 +112,9 @@ func (i *sdkInstance) Invoke(ctx context.Context, req *function.Request, logs fu
 		i.broken = true
 		return nil, fmt.Errorf("%w: %v", function.ErrFunction, err)
 	}
+	if err := finalStatus(resp); err != nil {
+		return nil, err
+	}
 	return resp, nil
 }
 

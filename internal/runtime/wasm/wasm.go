@@ -198,7 +198,7 @@ func (r *Runtime) load(ctx context.Context, v *function.Version) (*code, bool, e
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
 		case <-t.C:
-			return nil, false, fmt.Errorf("loading code %s took longer than %s", v.Spec.Code, LoadTimeout)
+			return nil, false, fmt.Errorf("%w: loading code %s took longer than %s", function.ErrTimeout, v.Spec.Code, LoadTimeout)
 		}
 		if c.err != nil {
 			return nil, false, c.err
@@ -438,13 +438,22 @@ func (w *lineWriter) flush() {
 	w.partial = w.partial[:0]
 }
 
+// finalStatus checks that a function answered a final HTTP status: a 1xx
+// (101 Switching Protocols above all) would hijack the client's connection.
+func finalStatus(resp *function.Response) error {
+	if resp.Status < 200 || resp.Status > 599 {
+		return fmt.Errorf("%w: status %d is not a final HTTP status (200-599)", function.ErrFunction, resp.Status)
+	}
+	return nil
+}
+
 // classify turns a failed call into the domain's errors.
 func classify(ctx context.Context, err error, mem api.Memory, limitPages uint32, sawOOM bool) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if errors.Is(ctxErr, context.DeadlineExceeded) {
 			return function.ErrTimeout
 		}
-		return fmt.Errorf("%w: invocation cancelled", function.ErrFunction)
+		return fmt.Errorf("invocation cancelled by its caller: %w", ctxErr)
 	}
 	oom := sawOOM
 	if mem != nil && limitPages > 0 {

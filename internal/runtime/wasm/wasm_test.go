@@ -385,3 +385,36 @@ func TestCompileIsNotChargedToTheTimeout(t *testing.T) {
 		t.Fatalf("invoke: %v %v", resp, err)
 	}
 }
+
+func TestOnlyFinalStatuses(t *testing.T) {
+	mods := &modules{}
+	rt := New(Config{Artifacts: mods.get})
+	if err := rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	for _, tc := range []struct {
+		name, out string
+		ok        bool
+	}{
+		{"101 would hijack the connection", "Status: 101 Switching Protocols\nUpgrade: evil\n\n", false},
+		{"103 early hints", "Status: 103 Early Hints\n\n", false},
+		{"600", "Status: 600 Odd\n\n", false},
+		{"200", "Status: 200 OK\n\nfine", true},
+		{"599", "Status: 599 Edge\n\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inst, _, err := rt.Start(context.Background(), version("st", mods.add(wasmtest.Tiny(tc.out)), 1, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = invoke(t, inst, req("GET", "/", "", ""), 5*time.Second)
+			if tc.ok != (err == nil) {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+			if !tc.ok && !errors.Is(err, function.ErrFunction) {
+				t.Errorf("err = %v, want a function error", err)
+			}
+		})
+	}
+}

@@ -22,6 +22,7 @@ type cgiInstance struct {
 	base    wazero.ModuleConfig
 	maxOut  int
 	used    bool
+	release func() // drops the instance's reference to its code
 }
 
 // cappedBuffer fails writes past its limit, so a guest can't make the
@@ -90,4 +91,4 @@ func (i *cgiInstance) Invoke(ctx context.Context, req *function.Request, logs fu
 }
 
 func (i *cgiInstance) Reusable() bool              { return false }
-func (i *cgiInstance) Close(context.Context) error { return nil }
+func (i *cgiInstance) Close(context.Context) error { i.release(); return nil }

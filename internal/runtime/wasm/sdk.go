@@ -34,6 +34,7 @@ type sdkInstance struct {
 	recycleAt      uint64
 	maxOut         int
 	broken         bool
+	release        func() // drops the instance's reference to its code
 }
 
 func (r *Runtime) startSDK(ctx context.Context, rt wazero.Runtime, c *code, v *function.Version, base wazero.ModuleConfig) (*sdkInstance, error) {
@@ -129,7 +130,9 @@ func (i *sdkInstance) Reusable() bool { return !i.broken }
 // Close closes the module.
 func (i *sdkInstance) Close(ctx context.Context) error {
 	i.broken = true
-	return i.mod.Close(ctx)
+	err := i.mod.Close(ctx)
+	i.release()
+	return err
 }
 
 func appendU32(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }

@@ -101,6 +101,8 @@ type code struct {
 	size     int64
 	elem     *list.Element
 	loadTime time.Duration
+	refs     int  // starts and instances using compiled; guarded by Runtime.mu
+	evicted  bool // out of the LRU: close compiled when refs reaches 0
 }
 
 // New allocates a runtime; Open acquires its resources.
@@ -172,13 +174,26 @@ func (r *Runtime) runtimeFor(ctx context.Context, pages uint32) (wazero.Runtime,
 
 // Prepare compiles v's module ahead of its first call.
 func (r *Runtime) Prepare(ctx context.Context, v *function.Version) error {
-	_, _, err := r.load(ctx, v)
+	c, _, err := r.load(ctx, v)
+	if err == nil {
+		r.release(c)
+	}
 	return err
 }
 
+// release drops a reference load took; evicted code closes with its last.
+func (r *Runtime) release(c *code) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c.refs--
+	if c.refs == 0 && c.evicted {
+		_ = c.compiled.Close(context.Background())
+	}
+}
+
 // load returns v's compiled code, compiling it (code-cold) if it is not in
-// memory. Concurrent loads of one code wait for one compilation, for at
-// most LoadTimeout.
+// memory, with a reference the caller must release. Concurrent loads of one
+// code wait for one compilation, for at most LoadTimeout.
 func (r *Runtime) load(ctx context.Context, v *function.Version) (*code, bool, error) {
 	key := codeKey{ref: v.Spec.Code, pages: pagesFor(v.Spec.MemoryMB)}
 	r.mu.Lock()
@@ -190,22 +205,25 @@ func (r *Runtime) load(ctx context.Context, v *function.Version) (*code, bool, e
 		if c.elem != nil {
 			r.lru.MoveToFront(c.elem)
 		}
+		c.refs++
 		r.mu.Unlock()
 		t := time.NewTimer(LoadTimeout)
 		defer t.Stop()
 		select {
 		case <-c.ready:
 		case <-ctx.Done():
+			r.unref(c)
 			return nil, false, ctx.Err()
 		case <-t.C:
+			r.unref(c)
 			return nil, false, fmt.Errorf("%w: loading code %s took longer than %s", function.ErrTimeout, v.Spec.Code, LoadTimeout)
 		}
 		if c.err != nil {
-			return nil, false, c.err
+			return nil, false, c.err // failed code was never compiled: nothing to release
 		}
 		return c, false, nil
 	}
-	c := &code{key: key, ready: make(chan struct{})}
+	c := &code{key: key, ready: make(chan struct{}), refs: 1}
 	r.codes[key] = c
 	rt, err := r.runtimeFor(ctx, key.pages)
 	r.mu.Unlock()
@@ -265,15 +283,30 @@ func (r *Runtime) compile(ctx context.Context, rt wazero.Runtime, c *code, v *fu
 	return nil
 }
 
+// unref drops a reference taken on code that is still loading.
+func (r *Runtime) unref(c *code) {
+	r.mu.Lock()
+	c.refs--
+	r.mu.Unlock()
+}
+
 // evictLocked drops least recently used code past the budget, keeping at
-// least the newest. Instances already started keep working: wazero lets a
-// compiled module close under its instances.
+// least the newest.
 func (r *Runtime) evictLocked(ctx context.Context) {
 	for r.used > r.cfg.CodeBudget && r.lru.Len() > 1 {
-		c := r.lru.Remove(r.lru.Back()).(*code)
-		c.elem = nil
-		delete(r.codes, c.key)
-		r.used -= c.size
+		r.evictOneLocked(ctx, r.lru.Back())
+	}
+}
+
+// evictOneLocked takes code out of memory's accounting; the compiled module
+// closes now if nothing uses it, or when its last start or instance ends.
+func (r *Runtime) evictOneLocked(ctx context.Context, e *list.Element) {
+	c := r.lru.Remove(e).(*code)
+	c.elem = nil
+	c.evicted = true
+	delete(r.codes, c.key)
+	r.used -= c.size
+	if c.refs == 0 {
 		_ = c.compiled.Close(ctx)
 	}
 }
@@ -291,11 +324,7 @@ func (r *Runtime) Evict(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for r.lru.Len() > 0 {
-		c := r.lru.Remove(r.lru.Back()).(*code)
-		c.elem = nil
-		delete(r.codes, c.key)
-		r.used -= c.size
-		_ = c.compiled.Close(ctx)
+		r.evictOneLocked(ctx, r.lru.Back())
 	}
 }
 
@@ -335,6 +364,7 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 	if err != nil {
 		return nil, info, err
 	}
+	release := sync.OnceFunc(func() { r.release(c) }) // by the instance's Close
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(v.Spec.Timeout))
 	defer cancel()
 	info.CodeCold = cold
@@ -343,6 +373,7 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 	rt, err := r.runtimeFor(ctx, c.key.pages)
 	r.mu.Unlock()
 	if err != nil {
+		release()
 		return nil, info, err
 	}
 	base := wazero.NewModuleConfig().
@@ -358,12 +389,20 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 	var inst function.Instance
 	switch c.contract {
 	case function.ContractSDK:
-		inst, err = r.startSDK(ctx, rt, c, v, base)
+		var si *sdkInstance
+		if si, err = r.startSDK(ctx, rt, c, v, base); err == nil {
+			si.release = release
+			inst = si
+		}
 	default:
-		inst = &cgiInstance{rt: rt, code: c, version: v, base: base, maxOut: r.cfg.MaxResponseBytes}
+		inst = &cgiInstance{rt: rt, code: c, version: v, base: base, maxOut: r.cfg.MaxResponseBytes, release: release}
 	}
 	info.Init = time.Since(t1)
-	return inst, info, err
+	if err != nil {
+		release()
+		return nil, info, err
+	}
+	return inst, info, nil
 }
 
 // sleeper is an instance's nanosleep: a guest blocked in a sleep wakes

@@ -418,3 +418,31 @@ func TestOnlyFinalStatuses(t *testing.T) {
 		})
 	}
 }
+
+// TestEvictionSparesCodeInUse: code evicted from memory while an instance
+// holds it keeps working for that instance (a CGI instance compiles into
+// a new module at every call), and a new start loads it afresh.
+func TestEvictionSparesCodeInUse(t *testing.T) {
+	mods := &modules{}
+	rt := New(Config{Artifacts: mods.get})
+	if err := rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	v := version("held", mods.add(wasmtest.Tiny("Content-Type: text/plain\n\nheld")), 1, nil)
+	inst, _, err := rt.Start(context.Background(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Evict(context.Background())
+	resp, _, err := invoke(t, inst, req("GET", "/", "", ""), 5*time.Second)
+	if err != nil || string(resp.Body) != "held" {
+		t.Fatalf("instance of evicted code: %v %v", resp, err)
+	}
+	inst.Close(context.Background())
+	inst2, info, err := rt.Start(context.Background(), v)
+	if err != nil || !info.CodeCold {
+		t.Fatalf("start after eviction: cold=%v err=%v", info.CodeCold, err)
+	}
+	inst2.Close(context.Background())
+}

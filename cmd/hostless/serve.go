@@ -61,24 +61,34 @@ func newServe() *cobra.Command {
 		Short: "Run the platform",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext(cmd)
+			defer stop()
 			resolveConfig(cmd, &cfg)
 			a := app.New(cfg, newLogger(logFormat, os.Stderr))
-			if err := start(cmd.Context(), a); err != nil {
+			if err := start(ctx, a); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "hostless serving on %s\n", a.URL())
-			return wait(a, cfg.ShutdownGrace, cmd.ErrOrStderr())
+			return wait(ctx, stop, a, cfg.ShutdownGrace, cmd.ErrOrStderr())
 		},
 	}
 	serverFlags(cmd, &cfg, &logFormat)
 	return cmd
 }
 
-// start starts the app and shows a generated admin key once.
-func start(ctx context.Context, a *app.App) error {
+// signalContext is cancelled by the first SIGINT or SIGTERM, from the
+// command's start: a signal during a build or start aborts it cleanly.
+// After stop, a second signal ends the process at once.
+func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+}
+
+// start starts the app and shows a generated admin key once.
+func start(ctx context.Context, a *app.App) error {
 	if err := a.Start(ctx); err != nil {
 		_ = a.Close(context.Background())
 		return err
@@ -89,19 +99,18 @@ func start(ctx context.Context, a *app.App) error {
 	return nil
 }
 
-// wait serves until SIGINT or SIGTERM, then drains for up to grace.
-func wait(a *app.App, grace time.Duration, out io.Writer) error {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
+// wait serves until ctx ends (SIGINT or SIGTERM), then drains for up to
+// grace; a second signal during the drain ends the process at once.
+func wait(ctx context.Context, stop context.CancelFunc, a *app.App, grace time.Duration, out io.Writer) error {
 	select {
-	case s := <-sig:
-		fmt.Fprintf(out, "%s: draining in-flight invocations (up to %.0fs)\n", s, grace.Seconds())
+	case <-ctx.Done():
+		stop() // the next signal takes its default action
+		fmt.Fprintf(out, "signal: draining in-flight invocations (up to %.0fs; signal again to stop now)\n", grace.Seconds())
 	case <-a.Served():
 		_ = a.Close(context.Background())
 		return a.ServeErr()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	dctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	return a.Shutdown(ctx)
+	return a.Shutdown(dctx)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,8 @@ func newUp() *cobra.Command {
 			"their sources, starts the platform, deploys the app and prints its URLs.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext(cmd)
+			defer stop()
 			dir := "."
 			if len(args) == 1 {
 				dir = args[0]
@@ -36,7 +39,7 @@ func newUp() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if err := deploy.Build(cmd.Context(), m, deploy.BuildIfStale, out); err != nil {
+			if err := deploy.Build(ctx, m, deploy.BuildIfStale, out); err != nil {
 				return err
 			}
 			resolveConfig(cmd, &cfg)
@@ -44,11 +47,11 @@ func newUp() *cobra.Command {
 			// up deploys with a key that lives as long as this process.
 			key := app.NewKey()
 			a.ExtraKeys = []string{key}
-			if err := start(cmd.Context(), a); err != nil {
+			if err := start(ctx, a); err != nil {
 				return err
 			}
-			if _, err := deploy.Apply(cmd.Context(), newClient(a.URL(), key), m, out); err != nil {
-				_ = a.Close(cmd.Context())
+			if _, err := deploy.Apply(ctx, newClient(a.URL(), key), m, out); err != nil {
+				_ = a.Close(context.Background())
 				return err
 			}
 			fmt.Fprintf(out, "\nhostless is up on %s\n", a.URL())
@@ -60,7 +63,7 @@ func newUp() *cobra.Command {
 				try = "hello?name=Ada"
 			}
 			fmt.Fprintf(out, "\nTry: curl '%s/fn/%s'\nPress Ctrl-C to stop.\n", a.URL(), try)
-			return wait(a, cfg.ShutdownGrace, cmd.ErrOrStderr())
+			return wait(ctx, stop, a, cfg.ShutdownGrace, cmd.ErrOrStderr())
 		},
 	}
 	serverFlags(cmd, &cfg, &logFormat)

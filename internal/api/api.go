@@ -32,6 +32,12 @@ import (
 // maxJSONBytes bounds control API request bodies other than artifacts.
 const maxJSONBytes = 1 << 20
 
+// Bounds on how long a client may take to send a body.
+const (
+	jsonReadTimeout     = 30 * time.Second
+	artifactReadTimeout = 10 * time.Minute
+)
+
 // Invoker is what the API needs of the invoker.
 type Invoker interface {
 	gateway.Invoker
@@ -107,6 +113,11 @@ func (a *API) auth(h apierror.Handler) apierror.Handler {
 		sum := HashKey(tok)
 		for _, want := range a.cfg.KeyHashes {
 			if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+				timeout := jsonReadTimeout
+				if strings.HasPrefix(r.URL.Path, "/v1/artifacts/") {
+					timeout = artifactReadTimeout
+				}
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 				return h(w, r)
 			}
 		}

@@ -36,6 +36,13 @@ import (
 	"github.com/hostless/hostless/internal/telemetry"
 )
 
+// The parts fit the interfaces their consumers declare.
+var (
+	_ api.Invoker     = (*invoker.Invoker)(nil)
+	_ api.Followers   = (*telemetry.Recorder)(nil)
+	_ gateway.Invoker = (*invoker.Invoker)(nil)
+)
+
 // adminKeySetting is where the hash of a generated admin key is stored.
 const adminKeySetting = "admin_key_sha256"
 

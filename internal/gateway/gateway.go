@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hostless/hostless/internal/apierror"
 	"github.com/hostless/hostless/internal/function"
@@ -21,6 +22,10 @@ import (
 
 // DefaultMaxRequestBytes is Lambda's synchronous payload limit.
 const DefaultMaxRequestBytes = 6 << 20
+
+// BodyReadTimeout bounds how long a client may take to send a request
+// body, so a slow sender can't hold a goroutine and a buffer for ever.
+const BodyReadTimeout = 30 * time.Second
 
 // Invoker runs invocations (the invoker package's Invoker).
 type Invoker interface {
@@ -85,6 +90,7 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffe
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(BodyReadTimeout))
 	buf := g.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxRequestBytes))

@@ -200,6 +200,8 @@ type Logs struct {
 	truncated bool
 }
 
+var _ function.Logs = (*Logs)(nil)
+
 // NewLogs returns a collector with the default bounds.
 func NewLogs() *Logs { return &Logs{maxLines: DefaultMaxLogLines, maxBytes: DefaultMaxLogBytes} }
 

@@ -14,6 +14,11 @@ import (
 	"github.com/hostless/hostless/internal/function"
 )
 
+var (
+	_ function.Instance = (*sdkInstance)(nil)
+	_ function.Instance = (*cgiInstance)(nil)
+)
+
 // minGuestBuffer is the least request buffer asked of a guest. The guest
 // keeps its buffer (a global) between calls, and Go's collector doesn't move
 // objects, so the pointer stays valid until the next hostless_buffer call.

@@ -53,22 +53,25 @@ func (db *DB) open(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if db.metaW, db.metaR, err = openFile(ctx, filepath.Join(db.dir, "meta.db"), metaMigrations); err != nil {
+	if db.metaW, db.metaR, err = openFile(ctx, filepath.Join(db.dir, "meta.db"), metaMigrations, "FULL"); err != nil {
 		return err
 	}
-	if db.telW, db.telR, err = openFile(ctx, filepath.Join(db.dir, "telemetry.db"), telemetryMigrations); err != nil {
+	if db.telW, db.telR, err = openFile(ctx, filepath.Join(db.dir, "telemetry.db"), telemetryMigrations, "NORMAL"); err != nil {
 		return err
 	}
 	return nil
 }
 
 // openFile opens the writer and the reader pool of one database file and
-// migrates it. On error, it closes what it opened.
-func openFile(ctx context.Context, path string, migrations []string) (w, r *sql.DB, err error) {
+// migrates it. On error, it closes what it opened. sync is the
+// synchronous pragma: FULL fsyncs every commit (what a deploy acknowledges
+// must survive power loss); NORMAL fsyncs at checkpoints (telemetry, whose
+// commits survive a crash of the process but not of the machine).
+func openFile(ctx context.Context, path string, migrations []string, sync string) (w, r *sql.DB, err error) {
 	common := url.Values{}
 	common.Add("_pragma", "busy_timeout(5000)")
 	common.Add("_pragma", "foreign_keys(1)")
-	common.Add("_pragma", "synchronous(NORMAL)")
+	common.Add("_pragma", "synchronous("+sync+")")
 
 	wq := cloneValues(common)
 	wq.Add("_pragma", "journal_mode(WAL)")

@@ -25,7 +25,7 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM), to serve HTTPS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "stop instances idle this long (default 5m)")
-	f.IntVar(&cfg.MaxConcurrency, "max-concurrency", 0, "concurrent invocations per function (default 64)")
+	f.IntVar(&cfg.MaxConcurrency, "max-concurrency", 0, "concurrent invocations per function version (default 64)")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", config.DefaultShutdownGrace, "how long in-flight invocations may finish after SIGTERM")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }

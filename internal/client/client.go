@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hostless/hostless/internal/function"
 )
@@ -29,10 +31,22 @@ type Client struct {
 }
 
 // New returns a client for the server at baseURL, authenticating with an
-// admin key.
+// admin key. Connecting and the server's first answer are bounded, so a
+// command never hangs on a stuck server; bodies are not (logs -f streams).
 func New(baseURL, key string) *Client {
-	return &Client{base: strings.TrimRight(baseURL, "/"), key: key, hc: &http.Client{}}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: responseHeaderTimeout,
+		MaxIdleConnsPerHost:   8,
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), key: key, hc: &http.Client{Transport: tr}}
 }
+
+// responseHeaderTimeout outlasts the longest function timeout (15 min)
+// plus a cold start: an invoke may legitimately take that long.
+const responseHeaderTimeout = 20 * time.Minute
 
 // WithHTTPClient replaces the HTTP client (for TLS settings, timeouts).
 func (c *Client) WithHTTPClient(hc *http.Client) *Client { c.hc = hc; return c }

@@ -37,7 +37,7 @@ type testApp struct {
 
 // shareCompilationCache points dir's wazero cache at the one the test
 // packages share, so a Go guest is compiled once per machine, not per test.
-func shareCompilationCache(t *testing.T, dataDir string) {
+func shareCompilationCache(t testing.TB, dataDir string) {
 	t.Helper()
 	cache := filepath.Join(dataDir, "cache")
 	if err := os.MkdirAll(cache, 0o700); err != nil {

@@ -32,8 +32,8 @@ import (
 // maxJSONBytes bounds control API request bodies other than artifacts.
 const maxJSONBytes = 1 << 20
 
-// Bounds on how long a client may take to send a body.
-const (
+// Bounds on how long a client may take to send a body (variables for tests).
+var (
 	jsonReadTimeout     = 30 * time.Second
 	artifactReadTimeout = 10 * time.Minute
 )
@@ -113,16 +113,44 @@ func (a *API) auth(h apierror.Handler) apierror.Handler {
 		sum := HashKey(tok)
 		for _, want := range a.cfg.KeyHashes {
 			if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
-				timeout := jsonReadTimeout
-				if strings.HasPrefix(r.URL.Path, "/v1/artifacts/") {
-					timeout = artifactReadTimeout
-				}
-				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+				boundBody(w, r)
 				return h(w, r)
 			}
 		}
 		return apierror.New(http.StatusForbidden, "forbidden", "the key is not valid")
 	}
+}
+
+// boundBody gives a client a deadline to send its request body, and lifts
+// it once the body has been read: a deadline left in place would cut a
+// long response (an invocation, a log stream) that follows.
+func boundBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	timeout := jsonReadTimeout
+	if strings.HasPrefix(r.URL.Path, "/v1/artifacts/") {
+		timeout = artifactReadTimeout
+	}
+	ctl := http.NewResponseController(w)
+	_ = ctl.SetReadDeadline(time.Now().Add(timeout))
+	r.Body = &deadlineBody{ReadCloser: r.Body, ctl: ctl}
+}
+
+// deadlineBody lifts the read deadline when its body ends.
+type deadlineBody struct {
+	io.ReadCloser
+	ctl  *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		_ = b.ctl.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

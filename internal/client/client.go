@@ -39,14 +39,17 @@ func New(baseURL, key string) *Client {
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: responseHeaderTimeout,
+		ForceAttemptHTTP2:     true,
 		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), key: key, hc: &http.Client{Transport: tr}}
 }
 
-// responseHeaderTimeout outlasts the longest function timeout (15 min)
-// plus a cold start: an invoke may legitimately take that long.
-const responseHeaderTimeout = 20 * time.Minute
+// responseHeaderTimeout outlasts the slowest legitimate invoke: a queue
+// wait (10 s), loading code (2 min), starting an instance and running the
+// call (up to a 15 min timeout each).
+const responseHeaderTimeout = 35 * time.Minute
 
 // WithHTTPClient replaces the HTTP client (for TLS settings, timeouts).
 func (c *Client) WithHTTPClient(hc *http.Client) *Client { c.hc = hc; return c }

@@ -90,10 +90,13 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffe
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(BodyReadTimeout))
+	ctl := http.NewResponseController(w)
+	_ = ctl.SetReadDeadline(time.Now().Add(BodyReadTimeout))
 	buf := g.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxRequestBytes))
+	// Lift the deadline: it bounds the upload, not the invocation after it.
+	_ = ctl.SetReadDeadline(time.Time{})
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return buf, tooLarge(g.maxRequestBytes)

@@ -307,7 +307,10 @@ func (a *App) Close(ctx context.Context) error {
 		a.sched.Close()
 	}
 	if a.rec != nil {
-		errs = append(errs, a.rec.Close(ctx))
+		// Its own time: waiting for invocations may have used all of ctx.
+		fctx, fcancel := context.WithTimeout(context.Background(), flushTimeout)
+		errs = append(errs, a.rec.Close(fctx))
+		fcancel()
 		a.rec = nil
 	}
 	if a.rt != nil {

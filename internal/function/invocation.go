@@ -81,6 +81,7 @@ var (
 	ErrFunction         = errors.New("function failed")
 	ErrResponseTooLarge = errors.New("function response too large")
 	ErrThrottled        = errors.New("too many concurrent invocations")
+	ErrUnavailable      = errors.New("platform unavailable")
 )
 
 // StatusOf maps an invocation error to a record status.

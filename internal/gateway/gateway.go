@@ -133,6 +133,10 @@ func InvokeError(name string, err error) error {
 		// What the guest printed or trapped with stays in the record: it may
 		// carry internals that an anonymous caller must not see.
 		return apierror.New(http.StatusBadGateway, "function_error", "function %q failed; the invocation record has the details", name)
+	case errors.Is(err, function.ErrUnavailable):
+		e := apierror.New(http.StatusServiceUnavailable, "shutting_down", "the server is shutting down; retry on another node or shortly")
+		e.Header = http.Header{"Retry-After": {"1"}}
+		return e
 	case errors.Is(err, context.Canceled):
 		return apierror.New(499, "client_closed_request", "the client went away")
 	}

@@ -8,6 +8,7 @@ package invoker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -38,14 +39,23 @@ type Invoker struct {
 	log   *slog.Logger
 
 	mu       sync.RWMutex
-	cache    map[fnKey]entry  // serving versions
-	gen      map[fnKey]uint64 // bumped by Changed: a resolve that raced a change doesn't cache
-	negative int              // not-found entries in cache
+	cache    map[fnKey]entry // serving versions
+	gen      uint64          // bumped by Changed: a resolve that raced a change doesn't cache
+	negative int             // not-found entries in cache
 
 	compiles chan struct{} // slots for background compiles
-	wg       sync.WaitGroup
-	stop     chan struct{}
+	stop     chan struct{} // closed by Wait: no new background compiles
+
+	// In-flight invocations, counted so Wait can await them; after
+	// closing, Invoke refuses new ones.
+	flightMu sync.Mutex
+	inFlight int
+	closing  bool
+	idle     chan struct{} // closed when inFlight drops to 0 while closing
 }
+
+// ErrClosed is returned by Invoke once the invoker is shutting down.
+var ErrClosed = fmt.Errorf("%w: the platform is shutting down", function.ErrUnavailable)
 
 type fnKey struct{ project, name string }
 
@@ -57,19 +67,49 @@ type entry struct {
 // New wires an invoker.
 func New(fns store.Functions, rt function.Runtime, sched *scheduler.Scheduler, rec *telemetry.Recorder, log *slog.Logger) *Invoker {
 	return &Invoker{fns: fns, rt: rt, sched: sched, rec: rec, log: log, cache: map[fnKey]entry{},
-		gen: map[fnKey]uint64{}, compiles: make(chan struct{}, compileWorkers), stop: make(chan struct{})}
+		compiles: make(chan struct{}, compileWorkers), stop: make(chan struct{})}
 }
 
-// Wait waits for in-flight invocations and background compiles to end, or
-// for ctx; background compiles still queued are dropped.
+// enter counts an invocation in, unless the invoker is closing.
+func (iv *Invoker) enter() bool {
+	iv.flightMu.Lock()
+	defer iv.flightMu.Unlock()
+	if iv.closing {
+		return false
+	}
+	iv.inFlight++
+	return true
+}
+
+func (iv *Invoker) leave() {
+	iv.flightMu.Lock()
+	defer iv.flightMu.Unlock()
+	iv.inFlight--
+	if iv.inFlight == 0 && iv.idle != nil {
+		close(iv.idle)
+		iv.idle = nil
+	}
+}
+
+// Wait refuses new invocations and background compiles, then waits for
+// the invocations in flight to end, or for ctx. Compiles already running
+// are not awaited: wazero can't cancel one, and their result is discarded.
 func (iv *Invoker) Wait(ctx context.Context) error {
-	select {
-	case <-iv.stop:
-	default:
+	iv.flightMu.Lock()
+	if !iv.closing {
+		iv.closing = true
 		close(iv.stop)
 	}
 	done := make(chan struct{})
-	go func() { iv.wg.Wait(); close(done) }()
+	if iv.inFlight == 0 {
+		close(done)
+	} else {
+		if iv.idle == nil {
+			iv.idle = make(chan struct{})
+		}
+		done = iv.idle
+	}
+	iv.flightMu.Unlock()
 	select {
 	case <-done:
 		return nil
@@ -83,7 +123,7 @@ func (iv *Invoker) Resolve(ctx context.Context, project, name string) (*function
 	key := fnKey{project, name}
 	iv.mu.RLock()
 	e, ok := iv.cache[key]
-	gen := iv.gen[key]
+	gen := iv.gen
 	iv.mu.RUnlock()
 	if ok {
 		if e.v != nil {
@@ -112,12 +152,14 @@ func (iv *Invoker) Resolve(ctx context.Context, project, name string) (*function
 	return &v, nil
 }
 
-// remember caches what a resolve found, unless the function changed since
-// the resolve began: then what it read may be stale.
+// remember caches what a resolve found, unless a function changed since
+// the resolve began: then what it read may be stale. (One generation for
+// all functions: a deploy makes concurrent resolves of other functions
+// skip caching once, which costs a store read, never a wrong answer.)
 func (iv *Invoker) remember(key fnKey, gen uint64, e entry) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
-	if iv.gen[key] != gen {
+	if iv.gen != gen {
 		return
 	}
 	if e.v == nil {
@@ -149,19 +191,22 @@ func (iv *Invoker) Changed(project, name string) {
 		iv.negative--
 	}
 	delete(iv.cache, key)
-	iv.gen[key]++
+	iv.gen++
 	iv.mu.Unlock()
 	if old.v != nil {
 		iv.sched.Retire(old.v)
 	}
-	iv.wg.Add(1)
 	go func() {
-		defer iv.wg.Done()
 		select {
 		case iv.compiles <- struct{}{}:
 			defer func() { <-iv.compiles }()
 		case <-iv.stop:
 			return
+		}
+		select { // stopped while waiting for a slot
+		case <-iv.stop:
+			return
+		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -183,8 +228,10 @@ func (iv *Invoker) Invoke(ctx context.Context, project, name, trigger string, re
 	if function.ValidName(name) != nil {
 		return nil, nil, store.ErrNotFound // no such name can exist: don't ask the store
 	}
-	iv.wg.Add(1)
-	defer iv.wg.Done()
+	if !iv.enter() {
+		return nil, nil, ErrClosed
+	}
+	defer iv.leave()
 	v, err := iv.Resolve(ctx, project, name)
 	if err != nil {
 		return nil, nil, err

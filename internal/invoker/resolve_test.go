@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -85,4 +86,33 @@ func TestResolveRacingADeleteDoesNotCacheTheOldVersion(t *testing.T) {
 	if _, err := iv.Resolve(ctx, "default", "f"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("after delete, Resolve err = %v, want not found", err)
 	}
+}
+
+// TestWaitRefusesNewInvocations: invocations racing Wait neither panic nor
+// slip in after it; once it returned, Invoke answers unavailable.
+func TestWaitRefusesNewInvocations(t *testing.T) {
+	iv, _ := newResolver(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				_, _, err := iv.Invoke(ctx, "default", "nope", "http", &function.Request{})
+				if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, function.ErrUnavailable) {
+					t.Errorf("err = %v", err)
+					return
+				}
+			}
+		}()
+	}
+	if err := iv.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := iv.Invoke(ctx, "default", "nope", "http", &function.Request{})
+	if !errors.Is(err, function.ErrUnavailable) {
+		t.Errorf("after Wait: err = %v, want unavailable", err)
+	}
+	wg.Wait()
 }

@@ -43,6 +43,9 @@ type Recorder struct {
 	quit chan struct{}
 	done chan struct{}
 
+	closeMu sync.RWMutex // Record holds it to read, Close to write
+	closed  bool
+
 	dropped  atomic.Int64
 	lastWarn atomic.Int64 // unix seconds of the last warning about drops
 	mu       sync.Mutex
@@ -73,24 +76,24 @@ func (r *Recorder) Start() { go r.run() }
 // or the recorder is closed, the record is dropped, counted and warned
 // about.
 func (r *Recorder) Record(rec *function.Invocation) {
-	select {
-	case <-r.quit:
-		r.drop()
+	r.closeMu.RLock()
+	defer r.closeMu.RUnlock()
+	if r.closed {
+		r.drop("the recorder is closed")
 		return
-	default:
 	}
 	select {
 	case r.ch <- rec:
 	default:
-		r.drop()
+		r.drop("the store is not keeping up")
 	}
 }
 
-func (r *Recorder) drop() {
+func (r *Recorder) drop(why string) {
 	n := r.dropped.Add(1)
 	now := time.Now().Unix()
 	if last := r.lastWarn.Load(); now-last >= 10 && r.lastWarn.CompareAndSwap(last, now) {
-		r.log.Warn("dropping invocation records: the store is not keeping up", "dropped_total", n)
+		r.log.Warn("dropping invocation records: "+why, "dropped_total", n)
 	}
 }
 
@@ -181,7 +184,12 @@ func (r *Recorder) Subscribe() (<-chan struct{}, func()) {
 // Close writes what is queued and stops; records that arrive later are
 // dropped and counted.
 func (r *Recorder) Close(ctx context.Context) error {
-	r.close.Do(func() { close(r.quit) })
+	r.close.Do(func() {
+		r.closeMu.Lock() // no Record is between its check and its send
+		r.closed = true
+		close(r.quit)
+		r.closeMu.Unlock()
+	})
 	select {
 	case <-r.done:
 		return nil

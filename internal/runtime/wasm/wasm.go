@@ -43,8 +43,9 @@ const (
 	// DefaultRecycleFraction is the share of its memory limit past which an
 	// instance is recycled: wasm linear memory never shrinks.
 	DefaultRecycleFraction = 0.75
-	// LoadTimeout bounds how long a start waits for its code to load or
-	// compile. It is separate from the function's timeout, which bounds
+	// LoadTimeout bounds how long a start waits for code another start is
+	// compiling, and the first start's read of the module (wazero can't
+	// interrupt a compile itself). It is separate from the function's timeout, which bounds
 	// the instance's start and the call: compiling a new version once is
 	// the platform's work, as Lambda keeps init apart from the timeout.
 	LoadTimeout = 2 * time.Minute
@@ -182,6 +183,7 @@ func (r *Runtime) Prepare(ctx context.Context, v *function.Version) error {
 }
 
 // release drops a reference load took; evicted code closes with its last.
+// (Only loaded code is ever evicted, so compiled is set when evicted is.)
 func (r *Runtime) release(c *code) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -212,10 +214,10 @@ func (r *Runtime) load(ctx context.Context, v *function.Version) (*code, bool, e
 		select {
 		case <-c.ready:
 		case <-ctx.Done():
-			r.unref(c)
+			r.release(c)
 			return nil, false, ctx.Err()
 		case <-t.C:
-			r.unref(c)
+			r.release(c)
 			return nil, false, fmt.Errorf("%w: loading code %s took longer than %s", function.ErrTimeout, v.Spec.Code, LoadTimeout)
 		}
 		if c.err != nil {
@@ -281,13 +283,6 @@ func (r *Runtime) compile(ctx context.Context, rt wazero.Runtime, c *code, v *fu
 	c.size = n * compiledSizeFactor
 	c.loadTime = time.Since(start)
 	return nil
-}
-
-// unref drops a reference taken on code that is still loading.
-func (r *Runtime) unref(c *code) {
-	r.mu.Lock()
-	c.refs--
-	r.mu.Unlock()
 }
 
 // evictLocked drops least recently used code past the budget, keeping at

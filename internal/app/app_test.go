@@ -692,3 +692,27 @@ func TestStartFails(t *testing.T) {
 		})
 	}
 }
+
+// TestCompileIsNotBilled: the first call after a deploy may wait for its
+// code to compile; the record bills the instance's start and the call, not
+// the platform's compile.
+func TestCompileIsNotBilled(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	cfg := config.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AdminKey: testKey} // no shared cache
+	a := startApp(t, cfg)
+	start := time.Now()
+	a.deploy("fresh", g.sdk, function.Spec{Contract: function.ContractSDK, Timeout: function.Duration(5 * time.Second)})
+	status, _, id := a.invoke("GET", "/fn/fresh/echo", nil)
+	wall := time.Since(start)
+	if status != 201 {
+		t.Fatalf("first call: %d", status)
+	}
+	rec := a.record(id)
+	if !rec.Cold {
+		t.Error("the first call should be cold")
+	}
+	if billed := time.Duration(rec.BilledMS) * time.Millisecond; billed > wall/2 {
+		t.Errorf("billed %s of a %s first call that mostly waited for compilation", billed, wall)
+	}
+}

@@ -243,20 +243,29 @@ func (iv *Invoker) Invoke(ctx context.Context, project, name, trigger string, re
 	}
 	lease, err := iv.sched.Acquire(ctx, v)
 	if err != nil {
-		return nil, iv.finish(rec, start, nil, nil, err), err
+		// Throttled, or no instance could start: nothing ran to bill.
+		return nil, iv.finish(rec, start, nil, nil, err, false), err
 	}
+	// What the function is billed for starts with its instance: waiting for
+	// a concurrency slot or for its code to compile is the platform's time.
+	ran := time.Now().Add(-lease.Info.Init)
 	rec.Cold = lease.Cold
 	tctx, cancel := context.WithTimeout(ctx, time.Duration(v.Spec.Timeout))
 	defer cancel()
 	logs := telemetry.NewLogs()
 	resp, err := lease.Instance.Invoke(tctx, req, logs)
 	lease.Release()
-	return resp, iv.finish(rec, start, resp, logs, err), err
+	return resp, iv.finish(rec, ran, resp, logs, err, true), err
 }
 
-func (iv *Invoker) finish(rec *function.Invocation, start time.Time, resp *function.Response, logs *telemetry.Logs, err error) *function.Invocation {
-	rec.Duration = time.Since(start)
-	rec.BilledMS = function.BilledMillis(rec.Duration)
+// finish completes a record: its duration runs from ran (the instance's
+// start on a cold call, the call itself on a warm one) to now, billed
+// when billed is set.
+func (iv *Invoker) finish(rec *function.Invocation, ran time.Time, resp *function.Response, logs *telemetry.Logs, err error, billed bool) *function.Invocation {
+	rec.Duration = time.Since(ran)
+	if billed {
+		rec.BilledMS = function.BilledMillis(rec.Duration)
+	}
 	rec.Status = function.StatusOf(err)
 	if err != nil {
 		rec.Error = err.Error()
@@ -266,9 +275,6 @@ func (iv *Invoker) finish(rec *function.Invocation, start time.Time, resp *funct
 	}
 	if logs != nil {
 		rec.Logs = logs.Lines
-	}
-	if rec.Status == function.StatusThrottled {
-		rec.BilledMS = 0
 	}
 	iv.rec.Record(rec)
 	return rec

@@ -1,10 +1,7 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,44 +62,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type modules struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (ms *modules) add(b []byte) string {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	sum := sha256.Sum256(b)
-	ref := "sha256:" + hex.EncodeToString(sum[:])
-	if ms.m == nil {
-		ms.m = map[string][]byte{}
-	}
-	ms.m[ref] = b
-	return ref
-}
-
-func (ms *modules) get(_ context.Context, ref string) (io.ReadCloser, error) {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	b, ok := ms.m[ref]
-	if !ok {
-		return nil, function.ErrNotFound
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
-}
-
 func runtime(t *testing.T) sharedRuntime {
 	t.Helper()
 	sharedOnce.Do(func() {
-		mods := &modules{}
+		mods := &wasmtest.Modules{}
 		const guests = "internal/runtime/wasm/testdata/guests"
 		sr := sharedRuntime{
-			sdkRef: mods.add(wasmtest.ReadFile(t, wasmtest.Build(t, guests, "./sdk", true))),
-			cgiRef: mods.add(wasmtest.ReadFile(t, wasmtest.Build(t, guests, "./cgi", false))),
-			hopRef: mods.add(wasmtest.Tiny(hopOutput)),
+			sdkRef: mods.Add(wasmtest.ReadFile(t, wasmtest.Build(t, guests, "./sdk", true))),
+			cgiRef: mods.Add(wasmtest.ReadFile(t, wasmtest.Build(t, guests, "./cgi", false))),
+			hopRef: mods.Add(wasmtest.Tiny(hopOutput)),
 		}
-		sr.rt = wasm.New(wasm.Config{CacheDir: wasmtest.CompilationCacheDir(t), Artifacts: mods.get})
+		sr.rt = wasm.New(wasm.Config{CacheDir: wasmtest.CompilationCacheDir(t), Artifacts: mods.Get})
 		if err := sr.rt.Open(); err != nil {
 			t.Fatal(err)
 		}

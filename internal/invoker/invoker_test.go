@@ -1,12 +1,8 @@
 package invoker_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -47,40 +43,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// modules serves artifacts from memory, by code reference.
-type modules struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (ms *modules) add(b []byte) string {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	sum := sha256.Sum256(b)
-	ref := "sha256:" + hex.EncodeToString(sum[:])
-	if ms.m == nil {
-		ms.m = map[string][]byte{}
-	}
-	ms.m[ref] = b
-	return ref
-}
-
-func (ms *modules) get(_ context.Context, ref string) (io.ReadCloser, error) {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	b, ok := ms.m[ref]
-	if !ok {
-		return nil, function.ErrNotFound
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
-}
-
 func runtime(t *testing.T) sharedRuntime {
 	t.Helper()
 	sharedOnce.Do(func() {
-		mods := &modules{}
-		ref := mods.add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
-		rt := wasm.New(wasm.Config{CacheDir: wasmtest.CompilationCacheDir(t), Artifacts: mods.get})
+		mods := &wasmtest.Modules{}
+		ref := mods.Add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
+		rt := wasm.New(wasm.Config{CacheDir: wasmtest.CompilationCacheDir(t), Artifacts: mods.Get})
 		if err := rt.Open(); err != nil {
 			t.Fatal(err)
 		}

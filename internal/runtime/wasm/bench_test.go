@@ -17,17 +17,17 @@ type discardLogs struct{}
 
 func (discardLogs) Line(string, []byte) {}
 
-func helloVersion(b *testing.B, mods *modules) *function.Version {
-	ref := mods.add(wasmtest.ReadFile(b, wasmtest.Build(b, "examples/hello", "./hello", true)))
+func helloVersion(b *testing.B, mods *wasmtest.Modules) *function.Version {
+	ref := mods.Add(wasmtest.ReadFile(b, wasmtest.Build(b, "examples/hello", "./hello", true)))
 	return version("hello", ref, 64, map[string]string{"GREETING": "Hello"})
 }
 
 // BenchmarkSDKWarmInvoke is one warm call of the example hello function,
 // runtime only: encode, guest handler, decode.
 func BenchmarkSDKWarmInvoke(b *testing.B) {
-	mods := &modules{}
+	mods := &wasmtest.Modules{}
 	v := helloVersion(b, mods)
-	rt := New(Config{CacheDir: wasmtest.CompilationCacheDir(b), Artifacts: mods.get})
+	rt := New(Config{CacheDir: wasmtest.CompilationCacheDir(b), Artifacts: mods.Get})
 	if err := rt.Open(); err != nil {
 		b.Fatal(err)
 	}
@@ -64,10 +64,10 @@ func BenchmarkSDKWarmInvoke(b *testing.B) {
 // a command module runs when it is instantiated.
 func BenchmarkColdStart(b *testing.B) {
 	ctx := context.Background()
-	mods := &modules{}
+	mods := &wasmtest.Modules{}
 	goV := helloVersion(b, mods)
-	tinyV := version("tiny", mods.add(wasmtest.Tiny("Content-Type: text/plain\n\ntiny\n")), 1, nil)
-	rt := New(Config{CacheDir: wasmtest.CompilationCacheDir(b), Artifacts: mods.get})
+	tinyV := version("tiny", mods.Add(wasmtest.Tiny("Content-Type: text/plain\n\ntiny\n")), 1, nil)
+	rt := New(Config{CacheDir: wasmtest.CompilationCacheDir(b), Artifacts: mods.Get})
 	if err := rt.Open(); err != nil {
 		b.Fatal(err)
 	}

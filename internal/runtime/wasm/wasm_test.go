@@ -1,13 +1,9 @@
 package wasm
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,37 +14,9 @@ import (
 	"github.com/hostless/hostless/internal/wasmtest"
 )
 
-// modules serves artifacts from memory, by code reference.
-type modules struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (ms *modules) add(b []byte) string {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	sum := sha256.Sum256(b)
-	ref := "sha256:" + hex.EncodeToString(sum[:])
-	if ms.m == nil {
-		ms.m = map[string][]byte{}
-	}
-	ms.m[ref] = b
-	return ref
-}
-
-func (ms *modules) get(_ context.Context, ref string) (io.ReadCloser, error) {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	b, ok := ms.m[ref]
-	if !ok {
-		return nil, function.ErrNotFound
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
-}
-
 type fixture struct {
 	rt      *Runtime
-	mods    *modules
+	mods    *wasmtest.Modules
 	sdkRef  string
 	cgiRef  string
 	tinyRef string
@@ -56,12 +24,12 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	mods := &modules{}
+	mods := &wasmtest.Modules{}
 	f := &fixture{mods: mods}
-	f.sdkRef = mods.add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
-	f.cgiRef = mods.add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./cgi", false)))
-	f.tinyRef = mods.add(wasmtest.Tiny("Content-Type: text/plain\n\ntiny\n"))
-	f.rt = New(Config{CacheDir: wasmtest.CompilationCacheDir(t), Artifacts: mods.get, MaxResponseBytes: 1 << 20})
+	f.sdkRef = mods.Add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
+	f.cgiRef = mods.Add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./cgi", false)))
+	f.tinyRef = mods.Add(wasmtest.Tiny("Content-Type: text/plain\n\ntiny\n"))
+	f.rt = New(Config{CacheDir: wasmtest.CompilationCacheDir(t), Artifacts: mods.Get, MaxResponseBytes: 1 << 20})
 	if err := f.rt.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +251,7 @@ func TestTinyModule(t *testing.T) {
 
 func TestBadModules(t *testing.T) {
 	f := newFixture(t)
-	notWasm := f.mods.add([]byte("\x00asm\x01\x00\x00\x00garbage"))
+	notWasm := f.mods.Add([]byte("\x00asm\x01\x00\x00\x00garbage"))
 	for _, tc := range []struct {
 		name, ref, contract, want string
 	}{
@@ -304,10 +272,10 @@ func TestBadModules(t *testing.T) {
 }
 
 func TestCodeBudgetEvicts(t *testing.T) {
-	mods := &modules{}
-	a := mods.add(wasmtest.Tiny("Content-Type: text/plain\n\na"))
-	b := mods.add(wasmtest.Tiny("Content-Type: text/plain\n\nb"))
-	rt := New(Config{Artifacts: mods.get, CodeBudget: 1})
+	mods := &wasmtest.Modules{}
+	a := mods.Add(wasmtest.Tiny("Content-Type: text/plain\n\na"))
+	b := mods.Add(wasmtest.Tiny("Content-Type: text/plain\n\nb"))
+	rt := New(Config{Artifacts: mods.Get, CodeBudget: 1})
 	if err := rt.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -362,9 +330,9 @@ func TestConcurrentStartsCompileOnce(t *testing.T) {
 // compile, however long that takes within LoadTimeout; the function's own
 // timeout then bounds the instance start and the call.
 func TestCompileIsNotChargedToTheTimeout(t *testing.T) {
-	mods := &modules{}
-	ref := mods.add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
-	rt := New(Config{Artifacts: mods.get}) // no disk cache: a full compile, over a second
+	mods := &wasmtest.Modules{}
+	ref := mods.Add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
+	rt := New(Config{Artifacts: mods.Get}) // no disk cache: a full compile, over a second
 	if err := rt.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -387,8 +355,8 @@ func TestCompileIsNotChargedToTheTimeout(t *testing.T) {
 }
 
 func TestOnlyFinalStatuses(t *testing.T) {
-	mods := &modules{}
-	rt := New(Config{Artifacts: mods.get})
+	mods := &wasmtest.Modules{}
+	rt := New(Config{Artifacts: mods.Get})
 	if err := rt.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +372,7 @@ func TestOnlyFinalStatuses(t *testing.T) {
 		{"599", "Status: 599 Edge\n\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inst, _, err := rt.Start(context.Background(), version("st", mods.add(wasmtest.Tiny(tc.out)), 1, nil))
+			inst, _, err := rt.Start(context.Background(), version("st", mods.Add(wasmtest.Tiny(tc.out)), 1, nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -423,13 +391,13 @@ func TestOnlyFinalStatuses(t *testing.T) {
 // holds it keeps working for that instance (a CGI instance compiles into
 // a new module at every call), and a new start loads it afresh.
 func TestEvictionSparesCodeInUse(t *testing.T) {
-	mods := &modules{}
-	rt := New(Config{Artifacts: mods.get})
+	mods := &wasmtest.Modules{}
+	rt := New(Config{Artifacts: mods.Get})
 	if err := rt.Open(); err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close(context.Background())
-	v := version("held", mods.add(wasmtest.Tiny("Content-Type: text/plain\n\nheld")), 1, nil)
+	v := version("held", mods.Add(wasmtest.Tiny("Content-Type: text/plain\n\nheld")), 1, nil)
 	inst, _, err := rt.Start(context.Background(), v)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,24 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
+// Limits on listed rows.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Limit applies DefaultLimit (for n <= 0) and MaxLimit to a requested
+// number of rows; every implementation lists with it.
+func Limit(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultLimit
+	case n > MaxLimit:
+		return MaxLimit
+	}
+	return n
+}
+
 // PutResult says what PutFunction did.
 type PutResult struct {
 	Function function.Function

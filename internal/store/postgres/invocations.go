@@ -138,7 +138,7 @@ func (db *DB) ListInvocations(ctx context.Context, f store.InvocationFilter) ([]
 	if f.Before != "" {
 		q.sql.WriteString(` AND id < ` + q.arg(f.Before))
 	}
-	q.sql.WriteString(` ORDER BY id DESC LIMIT ` + q.arg(limit(f.Limit)))
+	q.sql.WriteString(` ORDER BY id DESC LIMIT ` + q.arg(store.Limit(f.Limit)))
 	rows, err := db.pool.Query(ctx, q.sql.String(), q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list invocations: %w", err)
@@ -202,7 +202,7 @@ func (db *DB) ListLogs(ctx context.Context, f store.LogFilter) ([]function.LogLi
 	} else {
 		q.sql.WriteString(` AND seq > ` + q.arg(f.AfterSeq) + ` ORDER BY seq`)
 	}
-	q.sql.WriteString(` LIMIT ` + q.arg(limit(f.Limit)))
+	q.sql.WriteString(` LIMIT ` + q.arg(store.Limit(f.Limit)))
 	rows, err := db.pool.Query(ctx, q.sql.String(), q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list logs: %w", err)

@@ -93,7 +93,7 @@ func (db *DB) ListInvocations(ctx context.Context, f store.InvocationFilter) ([]
 		args = append(args, f.Before)
 	}
 	q.WriteString(` ORDER BY id DESC LIMIT ?`)
-	args = append(args, limit(f.Limit))
+	args = append(args, store.Limit(f.Limit))
 
 	rows, err := db.telR.QueryContext(ctx, q.String(), args...)
 	if err != nil {
@@ -167,7 +167,7 @@ func (db *DB) ListLogs(ctx context.Context, f store.LogFilter) ([]function.LogLi
 		q.WriteString(` AND seq > ? ORDER BY seq LIMIT ?`)
 		args = append(args, f.AfterSeq)
 	}
-	args = append(args, limit(f.Limit))
+	args = append(args, store.Limit(f.Limit))
 
 	rows, err := db.telR.QueryContext(ctx, q.String(), args...)
 	if err != nil {

@@ -123,28 +123,9 @@ func BenchmarkInsertInvocations(b *testing.B) {
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		if err := db.InsertInvocations(ctx, benchBatch(&n)); err != nil {
+		if err := db.InsertInvocations(ctx, storetest.BenchBatch(&n)); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
-}
-
-// benchBatch makes 256 records of 2 log lines each.
-func benchBatch(n *int) []function.Invocation {
-	recs := make([]function.Invocation, 256)
-	t := time.Now().UTC()
-	for i := range recs {
-		*n++
-		recs[i] = function.Invocation{
-			ID: function.NewID(t), Project: function.DefaultProject, Function: "bench", Version: 1,
-			Trigger: "http", Start: t, Duration: time.Millisecond, BilledMS: 1, MemoryMB: 128,
-			Status: function.StatusOK, HTTPStatus: 200,
-			Logs: []function.LogLine{
-				{Time: t, Stream: "stdout", Line: "handling request GET /"},
-				{Time: t, Stream: "stderr", Line: "done in 1ms"},
-			},
-		}
-	}
-	return recs
 }

@@ -1002,3 +1002,23 @@ func testSettings(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// BenchBatch makes 256 invocation records of 2 log lines each, counting
+// them in n: the batch the stores' insert benchmarks write.
+func BenchBatch(n *int) []function.Invocation {
+	recs := make([]function.Invocation, 256)
+	t := time.Now().UTC()
+	for i := range recs {
+		*n++
+		recs[i] = function.Invocation{
+			ID: function.NewID(t), Project: function.DefaultProject, Function: "bench", Version: 1,
+			Trigger: "http", Start: t, Duration: time.Millisecond, BilledMS: 1, MemoryMB: 128,
+			Status: function.StatusOK, HTTPStatus: 200,
+			Logs: []function.LogLine{
+				{Time: t, Stream: "stdout", Line: "handling request GET /"},
+				{Time: t, Stream: "stderr", Line: "done in 1ms"},
+			},
+		}
+	}
+	return recs
+}

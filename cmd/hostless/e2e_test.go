@@ -249,10 +249,8 @@ func eventually(t *testing.T, environ []string, want string, args ...string) str
 	}
 }
 
-// warm calls a function URL until it answers 200. A fresh server compiles
-// a Go guest in a few seconds, and a first call that outlives the function's
-// timeout while it waits for the compiler fails with a 500 rather than a
-// 504 (reported); on a loaded machine the example's 5s timeout can pass.
+// warm calls a function URL until it answers 200: a fresh server compiles
+// a Go guest in a few seconds first.
 func warm(t *testing.T, url string) {
 	t.Helper()
 	hc := &http.Client{Timeout: 30 * time.Second}
@@ -604,5 +602,38 @@ func TestUp(t *testing.T) {
 	}
 	if code := p.stop(os.Interrupt); code != 0 {
 		t.Errorf("exit %d after SIGINT", code)
+	}
+}
+
+// TestKill9KeepsWhatWasAcknowledged: after `kill -9`, a restarted server
+// still has every deploy it acknowledged and the records it had stored.
+func TestKill9KeepsWhatWasAcknowledged(t *testing.T) {
+	t.Parallel()
+	data := dataDir(t)
+	srv := serve(t, data, env("HOSTLESS_ADMIN_KEY="+e2eKey))
+	user := env("HOSTLESS_URL="+srv.url, "HOSTLESS_ADMIN_KEY="+e2eKey)
+	mustRun(t, user, "deploy", "-f", filepath.Join(exampleDir(t, false), "hostless.yaml"))
+	warm(t, srv.url+"/fn/hello")
+	mustRun(t, user, "invoke", "hello", "--data", "{}")
+	listed := eventually(t, user, "hello", "invocations", "ls", "hello")
+	srv.stop(syscall.SIGKILL)
+
+	again := serve(t, data, env("HOSTLESS_ADMIN_KEY="+e2eKey))
+	user = env("HOSTLESS_URL="+again.url, "HOSTLESS_ADMIN_KEY="+e2eKey)
+	fns := mustRun(t, user, "functions", "ls")
+	for _, name := range []string{"hello", "env"} {
+		if !strings.Contains(fns, name) {
+			t.Errorf("after kill -9, functions ls lacks %s:\n%s", name, fns)
+		}
+	}
+	// Every record listed before the kill is still there.
+	after := mustRun(t, user, "invocations", "ls", "hello")
+	for _, line := range strings.Split(strings.TrimSpace(listed), "\n")[1:] {
+		if id := strings.Fields(line)[0]; !strings.Contains(after, id) {
+			t.Errorf("record %s, listed before kill -9, is gone:\n%s", id, after)
+		}
+	}
+	if out := mustRun(t, user, "invoke", "hello"); out != "Hello, world!\n" {
+		t.Errorf("invoke after restart = %q", out)
 	}
 }

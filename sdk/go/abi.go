@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
+	"unsafe"
 )
 
 // decoder reads the request encoding of the ABI.
@@ -38,12 +38,39 @@ func (d *decoder) bytes() []byte {
 	return v
 }
 
-func (d *decoder) str() string { return string(d.bytes()) }
+// str returns the next string without copying: it points into the
+// decoder's buffer, which decodeRequest owns for this request alone.
+func (d *decoder) str() string {
+	v := d.bytes()
+	if len(v) == 0 {
+		return ""
+	}
+	return unsafe.String(&v[0], len(v))
+}
+
+// decoded holds what decodeRequest allocates, so it allocates once.
+type decoded struct {
+	req  http.Request
+	url  url.URL
+	body bodyReader
+}
+
+// bodyReader is a request body over bytes.
+type bodyReader struct{ bytes.Reader }
+
+// Close implements io.Closer.
+func (*bodyReader) Close() error { return nil }
 
 // decodeRequest builds an *http.Request by hand: httptest.NewRequest and
 // http.ReadRequest cost three times as much inside wasm.
+//
+// The request is copied once into a buffer of its own, and every string
+// of the request points into it: one allocation instead of one per
+// string, and a handler may keep any of them after it returns.
 func decodeRequest(b []byte) (*http.Request, error) {
-	d := decoder{b: b}
+	own := make([]byte, len(b))
+	copy(own, b)
+	d := decoder{b: own}
 	method, path, query, host, remote := d.str(), d.str(), d.str(), d.str(), d.str()
 	n := d.u32()
 	if d.err == nil && uint64(n)*8 > uint64(len(d.b)) {
@@ -52,9 +79,17 @@ func decodeRequest(b []byte) (*http.Request, error) {
 	var h http.Header
 	if d.err == nil {
 		h = make(http.Header, n)
+		// One backing array for every value; a full slice expression keeps
+		// a repeated header's append from writing into its neighbour.
+		vals := make([]string, n)
 		for i := uint32(0); i < n && d.err == nil; i++ {
 			k, v := d.str(), d.str()
-			h[k] = append(h[k], v)
+			if prev, ok := h[k]; ok {
+				h[k] = append(prev, v)
+				continue
+			}
+			vals[i] = v
+			h[k] = vals[i : i+1 : i+1]
 		}
 	}
 	body := d.bytes()
@@ -65,19 +100,23 @@ func decodeRequest(b []byte) (*http.Request, error) {
 	if query != "" {
 		uri += "?" + query
 	}
-	r := &http.Request{
+	a := new(decoded) // the request, its URL and its body in one allocation
+	a.url = url.URL{Path: path, RawQuery: query}
+	a.body.Reset(body)
+	a.req = http.Request{
 		Method:        method,
-		URL:           &url.URL{Path: path, RawQuery: query},
+		URL:           &a.url,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        h,
-		Body:          io.NopCloser(bytes.NewReader(body)),
+		Body:          &a.body,
 		ContentLength: int64(len(body)),
 		Host:          host,
 		RemoteAddr:    remote,
 		RequestURI:    uri,
 	}
+	r := &a.req
 	if len(body) == 0 {
 		r.Body = http.NoBody
 	}

@@ -468,3 +468,28 @@ func TestHandle(t *testing.T) {
 		t.Error("Handle(nil) replaced the handler")
 	}
 }
+
+// TestDecodedRequestOwnsItsBytes: the host reuses its buffer for the next
+// request, so nothing a handler may keep can point into it.
+func TestDecodedRequestOwnsItsBytes(t *testing.T) {
+	in := request{method: "POST", path: "/keep", query: "a=1", host: "h", remote: "r",
+		header: [][2]string{{"X-A", "1"}, {"X-B", "2"}, {"X-A", "3"}}, body: "payload"}.encode()
+	r, err := decodeRequest(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		in[i] = 'Z' // the next request overwrites the buffer
+	}
+	body, _ := io.ReadAll(r.Body)
+	if r.Method != "POST" || r.URL.Path != "/keep" || r.URL.RawQuery != "a=1" || r.Host != "h" ||
+		r.RemoteAddr != "r" || string(body) != "payload" {
+		t.Errorf("request changed with the host's buffer: %s %s?%s %s %s %q", r.Method, r.URL.Path, r.URL.RawQuery, r.Host, r.RemoteAddr, body)
+	}
+	if got := r.Header["X-A"]; len(got) != 2 || got[0] != "1" || got[1] != "3" {
+		t.Errorf("X-A = %q, want [1 3]", got)
+	}
+	if got := r.Header["X-B"]; len(got) != 1 || got[0] != "2" {
+		t.Errorf("X-B = %q, want [2] (a repeated header must not write into its neighbour)", got)
+	}
+}

@@ -40,7 +40,7 @@ type Scheduler struct {
 	cfg  Config
 	rt   function.Runtime
 	mu   sync.Mutex
-	pool map[string]*pool
+	pool map[poolKey]*pool
 	stop chan struct{}
 	done chan struct{}
 }
@@ -56,7 +56,20 @@ func New(rt function.Runtime, cfg Config) *Scheduler {
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = DefaultQueueTimeout
 	}
-	return &Scheduler{cfg: cfg, rt: rt, pool: map[string]*pool{}}
+	return &Scheduler{cfg: cfg, rt: rt, pool: map[poolKey]*pool{}}
+}
+
+// poolKey names a version without allocating on the hot path. The creation
+// time tells apart a function deleted and created again, whose numbering
+// starts afresh.
+type poolKey struct {
+	project, function string
+	number            int
+	created           int64
+}
+
+func keyOf(v *function.Version) poolKey {
+	return poolKey{v.Project, v.Function, v.Number, v.CreatedAt.UnixNano()}
 }
 
 type idle struct {
@@ -85,7 +98,7 @@ type Lease struct {
 var ErrClosed = errors.New("scheduler closed")
 
 func (s *Scheduler) poolFor(v *function.Version) (*pool, error) {
-	key := v.Key()
+	key := keyOf(v)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pool == nil {
@@ -162,8 +175,8 @@ func (l *Lease) Release() {
 // ones stop when they are released.
 func (s *Scheduler) Retire(v *function.Version) {
 	s.mu.Lock()
-	p := s.pool[v.Key()]
-	delete(s.pool, v.Key())
+	p := s.pool[keyOf(v)]
+	delete(s.pool, keyOf(v))
 	s.mu.Unlock()
 	if p != nil {
 		p.retire()

@@ -492,4 +492,30 @@ func TestDecodedRequestOwnsItsBytes(t *testing.T) {
 	if got := r.Header["X-B"]; len(got) != 1 || got[0] != "2" {
 		t.Errorf("X-B = %q, want [2] (a repeated header must not write into its neighbour)", got)
 	}
+	if r.RequestURI != "/keep?a=1" {
+		t.Errorf("RequestURI = %q, want /keep?a=1", r.RequestURI)
+	}
+}
+
+func TestDecodeManyHeaders(t *testing.T) {
+	var h [][2]string
+	for i := range 40 { // past the values a decoded request holds inline
+		h = append(h, [2]string{fmt.Sprintf("X-H%d", i%30), fmt.Sprint(i)})
+	}
+	r, err := decodeRequest(request{method: "GET", path: "/", header: h}.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RequestURI != "/" {
+		t.Errorf("RequestURI = %q", r.RequestURI)
+	}
+	for i := range 30 {
+		want := []string{fmt.Sprint(i)}
+		if i < 10 {
+			want = append(want, fmt.Sprint(i+30))
+		}
+		if got := r.Header[fmt.Sprintf("X-H%d", i)]; strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("X-H%d = %q, want %q", i, got, want)
+		}
+	}
 }

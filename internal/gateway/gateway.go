@@ -17,7 +17,6 @@ import (
 
 	"github.com/hostless/hostless/internal/apierror"
 	"github.com/hostless/hostless/internal/function"
-	"github.com/hostless/hostless/internal/store"
 )
 
 // DefaultMaxRequestBytes is Lambda's synchronous payload limit.
@@ -115,7 +114,7 @@ func tooLarge(limit int64) error {
 // InvokeError maps an invocation error to its HTTP error.
 func InvokeError(name string, err error) error {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, function.ErrNotFound):
 		return apierror.NotFound("function_not_found", "no function named %q", name)
 	case errors.Is(err, function.ErrThrottled):
 		e := apierror.New(http.StatusTooManyRequests, "throttled", "function %q is at its concurrency limit; retry later", name)

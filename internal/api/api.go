@@ -62,6 +62,8 @@ type Config struct {
 	KeyHashes [][32]byte
 	// Draining is closed when the server shuts down; log streams end.
 	Draining <-chan struct{}
+	// Metrics, when set, is served at GET /metrics to admin-key holders.
+	Metrics http.Handler
 }
 
 // API serves /v1.
@@ -96,6 +98,13 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("GET /v1/invocations", a.listInvocations)
 	h("GET /v1/invocations/{id}", a.getInvocation)
 	h("GET /v1/logs", a.logs)
+	if a.cfg.Metrics != nil {
+		// Prometheus scrapes with the admin key as its bearer token.
+		h("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
+			a.cfg.Metrics.ServeHTTP(w, r)
+			return nil
+		})
+	}
 	mux.Handle("/v1/", apierror.Wrap(a.cfg.Log, func(w http.ResponseWriter, r *http.Request) error {
 		return apierror.NotFound("not_found", "no API endpoint %s %s", r.Method, r.URL.Path)
 	}))

@@ -38,9 +38,10 @@ import (
 
 // The parts fit the interfaces their consumers declare.
 var (
-	_ api.Invoker     = (*invoker.Invoker)(nil)
-	_ api.Followers   = (*telemetry.Recorder)(nil)
-	_ gateway.Invoker = (*invoker.Invoker)(nil)
+	_ api.Invoker      = (*invoker.Invoker)(nil)
+	_ api.Followers    = (*telemetry.Recorder)(nil)
+	_ gateway.Invoker  = (*invoker.Invoker)(nil)
+	_ invoker.Observer = (*telemetry.Metrics)(nil)
 )
 
 // adminKeySetting is where the hash of a generated admin key is stored.
@@ -118,7 +119,15 @@ func (a *App) Start(ctx context.Context) error {
 	a.sched.Start()
 	a.rec = telemetry.New(a.store, a.log, telemetry.Config{})
 	a.rec.Start()
-	a.inv = invoker.New(a.store, a.rt, a.sched, a.rec, a.log)
+	metrics := telemetry.NewMetrics()
+	a.inv = invoker.New(a.store, a.rt, a.sched, a.rec, a.log).WithObserver(metrics)
+	sched, rec := a.sched, a.rec
+	metrics.Gauge("hostless_instances", "Instances running, by state.", map[string]string{"state": "idle"},
+		func() float64 { return float64(sched.Stats().Idle) })
+	metrics.Gauge("hostless_instances", "Instances running, by state.", map[string]string{"state": "busy"},
+		func() float64 { return float64(sched.Stats().Busy) })
+	metrics.Counter("hostless_records_dropped_total", "Invocation records dropped because the store fell behind.",
+		func() float64 { return float64(rec.Dropped()) })
 
 	hashes, err := a.adminKeys(ctx)
 	if err != nil {
@@ -129,7 +138,7 @@ func (a *App) Start(ctx context.Context) error {
 	api.New(api.Config{
 		Store: a.store, Blobs: a.blobs, Invoker: a.inv, Followers: a.rec, Log: a.log,
 		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes,
-		KeyHashes: hashes, Draining: a.draining,
+		KeyHashes: hashes, Draining: a.draining, Metrics: metrics.Handler(),
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

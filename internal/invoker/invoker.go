@@ -43,6 +43,7 @@ type Invoker struct {
 	gen      uint64          // bumped by Changed: a resolve that raced a change doesn't cache
 	negative int             // not-found entries in cache
 
+	obs      Observer      // may be nil
 	compiles chan struct{} // slots for background compiles
 	stop     chan struct{} // closed by Wait: no new background compiles
 
@@ -52,6 +53,19 @@ type Invoker struct {
 	inFlight int
 	closing  bool
 	idle     chan struct{} // closed when inFlight drops to 0 while closing
+}
+
+// Observer receives every finished invocation and every wait for a
+// concurrency slot (telemetry.Metrics).
+type Observer interface {
+	Observe(rec *function.Invocation)
+	ObserveQueueWait(function string, d time.Duration)
+}
+
+// WithObserver sets the observer of invocations; call it before serving.
+func (iv *Invoker) WithObserver(o Observer) *Invoker {
+	iv.obs = o
+	return iv
 }
 
 // ErrClosed is returned by Invoke once the invoker is shutting down.
@@ -250,6 +264,9 @@ func (iv *Invoker) Invoke(ctx context.Context, project, name, trigger string, re
 	// a concurrency slot or for its code to compile is the platform's time.
 	ran := time.Now().Add(-lease.Info.Init)
 	rec.Cold = lease.Cold
+	if lease.Wait > 0 && iv.obs != nil {
+		iv.obs.ObserveQueueWait(name, lease.Wait)
+	}
 	tctx, cancel := context.WithTimeout(ctx, time.Duration(v.Spec.Timeout))
 	defer cancel()
 	logs := telemetry.NewLogs()
@@ -275,6 +292,9 @@ func (iv *Invoker) finish(rec *function.Invocation, ran time.Time, resp *functio
 	}
 	if logs != nil {
 		rec.Logs = logs.Lines
+	}
+	if iv.obs != nil {
+		iv.obs.Observe(rec)
 	}
 	iv.rec.Record(rec)
 	return rec

@@ -90,6 +90,8 @@ type Lease struct {
 	// Cold is set when the instance was started for this call.
 	Cold bool
 	Info function.StartInfo
+	// Wait is how long the call queued for a concurrency slot.
+	Wait time.Duration
 	pool *pool
 	s    *Scheduler
 }
@@ -120,13 +122,16 @@ func (s *Scheduler) Acquire(ctx context.Context, v *function.Version) (*Lease, e
 	if err != nil {
 		return nil, err
 	}
+	var wait time.Duration
 	select {
 	case p.slots <- struct{}{}:
 	default:
+		queued := time.Now()
 		t := time.NewTimer(s.cfg.QueueTimeout)
 		select {
 		case p.slots <- struct{}{}:
 			t.Stop()
+			wait = time.Since(queued)
 		case <-t.C:
 			return nil, fmt.Errorf("%w: %s is at its limit of %d", function.ErrThrottled, v.Function, cap(p.slots))
 		case <-ctx.Done():
@@ -140,7 +145,7 @@ func (s *Scheduler) Acquire(ctx context.Context, v *function.Version) (*Lease, e
 		p.idle[n-1] = idle{}
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		return &Lease{Instance: inst, pool: p, s: s}, nil
+		return &Lease{Instance: inst, Wait: wait, pool: p, s: s}, nil
 	}
 	p.mu.Unlock()
 	inst, info, err := s.rt.Start(ctx, v)
@@ -148,7 +153,7 @@ func (s *Scheduler) Acquire(ctx context.Context, v *function.Version) (*Lease, e
 		<-p.slots
 		return nil, err
 	}
-	return &Lease{Instance: inst, Cold: true, Info: info, pool: p, s: s}, nil
+	return &Lease{Instance: inst, Cold: true, Info: info, Wait: wait, pool: p, s: s}, nil
 }
 
 // Release returns the instance to its pool, or closes it when it failed,

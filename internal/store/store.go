@@ -56,6 +56,9 @@ type Functions interface {
 	GetFunction(ctx context.Context, project, name string) (function.Function, error)
 	// ListFunctions returns a project's functions ordered by name.
 	ListFunctions(ctx context.Context, project string) ([]function.Function, error)
+	// SetServing makes an existing version the one that serves the function
+	// (a rollback); ErrNotFound if the function or the version doesn't exist.
+	SetServing(ctx context.Context, project, name string, version int) (function.Function, error)
 	// DeleteFunction deletes a function and its versions, or returns ErrNotFound.
 	DeleteFunction(ctx context.Context, project, name string) error
 	// GetVersion returns one version, or ErrNotFound.

@@ -131,6 +131,19 @@ func (db *DB) DeleteFunction(ctx context.Context, project, name string) error {
 	return nil
 }
 
+// SetServing points the function at one of its versions.
+func (db *DB) SetServing(ctx context.Context, project, name string, version int) (function.Function, error) {
+	fn, err := scanFunction(db.pool.QueryRow(ctx,
+		`UPDATE functions SET version = $3, updated_at = $4 WHERE project = $1 AND name = $2
+		 AND EXISTS (SELECT 1 FROM versions WHERE project = $1 AND function = $2 AND version = $3)
+		 RETURNING project, name, version, created_at, updated_at`,
+		project, name, version, now()))
+	if err != nil {
+		return function.Function{}, fmt.Errorf("set serving version of %s to %d: %w", name, version, notFound(err))
+	}
+	return fn, nil
+}
+
 // GetVersion returns one version, or store.ErrNotFound.
 func (db *DB) GetVersion(ctx context.Context, project, name string, version int) (function.Version, error) {
 	v, err := scanVersion(db.pool.QueryRow(ctx,

@@ -143,6 +143,23 @@ func (db *DB) DeleteFunction(ctx context.Context, project, name string) error {
 	return nil
 }
 
+// SetServing points the function at one of its versions.
+func (db *DB) SetServing(ctx context.Context, project, name string, version int) (function.Function, error) {
+	res, err := db.metaW.ExecContext(ctx,
+		`UPDATE functions SET version = ?, updated_at = ? WHERE project = ? AND name = ?
+		 AND EXISTS (SELECT 1 FROM versions WHERE project = ? AND function = ? AND version = ?)`,
+		version, unixNano(now()), project, name, project, name, version)
+	if err != nil {
+		return function.Function{}, fmt.Errorf("set serving version of %s: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return function.Function{}, fmt.Errorf("set serving version of %s: %w", name, err)
+	} else if n == 0 {
+		return function.Function{}, fmt.Errorf("set serving version of %s to %d: %w", name, version, store.ErrNotFound)
+	}
+	return db.GetFunction(ctx, project, name)
+}
+
 // GetVersion returns one version, or store.ErrNotFound.
 func (db *DB) GetVersion(ctx context.Context, project, name string, version int) (function.Version, error) {
 	v, err := scanVersion(db.metaR.QueryRowContext(ctx,

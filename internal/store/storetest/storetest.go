@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListFunctions", testListFunctions},
 		{"GetVersion", testGetVersion},
 		{"ListVersions", testListVersions},
+		{"SetServing", testSetServing},
+		{"SetServing/not-found", testSetServingNotFound},
 		{"DeleteFunction", testDeleteFunction},
 		{"DeleteFunction/not-found", testDeleteNotFound},
 		{"DeleteFunction/recreate-starts-at-1", testDeleteRecreate},
@@ -459,6 +461,55 @@ func testDeleteNotFound(t *testing.T, s store.Store) {
 	wantNotFound(t, "DeleteFunction", s.DeleteFunction(ctx, projA, "nope"))
 	put(t, s, projB, "elsewhere", spec(1))
 	wantNotFound(t, "DeleteFunction in another project", s.DeleteFunction(ctx, projA, "elsewhere"))
+}
+
+// testSetServing rolls back: an older version serves, nothing is deleted,
+// and the next different deploy gets a new number after the newest.
+func testSetServing(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, projA, "roll", spec(1))
+	put(t, s, projA, "roll", spec(2))
+	fn, err := s.SetServing(ctx, projA, "roll", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fn.Version != 1 {
+		t.Fatalf("SetServing returned version %d, want 1", fn.Version)
+	}
+	if got, err := s.GetFunction(ctx, projA, "roll"); err != nil || got.Version != 1 {
+		t.Fatalf("after rollback GetFunction = %+v, %v; want version 1", got, err)
+	}
+	if vs, err := s.ListVersions(ctx, projA, "roll"); err != nil || len(vs) != 2 {
+		t.Fatalf("rollback kept %d versions (%v), want 2", len(vs), err)
+	}
+	// The serving version's spec decides "unchanged"; a new spec numbers on.
+	wantAction(t, put(t, s, projA, "roll", spec(1)), "unchanged", 1)
+	wantAction(t, put(t, s, projA, "roll", spec(2)), "updated", 3)
+	if other, err := s.GetFunction(ctx, projB, "roll"); err == nil {
+		t.Fatalf("project B sees %+v", other)
+	}
+}
+
+func testSetServingNotFound(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, projA, "present", spec(1))
+	for _, tc := range []struct {
+		name, project, fn string
+		version           int
+	}{
+		{"no such version", projA, "present", 7},
+		{"no such function", projA, "absent", 1},
+		{"other project", projB, "present", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := s.SetServing(ctx, tc.project, tc.fn, tc.version); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("err = %v, want ErrNotFound", err)
+			}
+		})
+	}
+	if fn, err := s.GetFunction(ctx, projA, "present"); err != nil || fn.Version != 1 {
+		t.Fatalf("a failed SetServing changed the function: %+v %v", fn, err)
+	}
 }
 
 func testDeleteRecreate(t *testing.T, s store.Store) {

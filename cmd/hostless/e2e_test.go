@@ -637,3 +637,45 @@ func TestKill9KeepsWhatWasAcknowledged(t *testing.T) {
 		t.Errorf("invoke after restart = %q", out)
 	}
 }
+
+// TestVersionsAndRollbackCLI: a changed deploy makes version 2; `versions`
+// marks the serving one, `rollback` moves back to 1 and calls see it.
+func TestVersionsAndRollbackCLI(t *testing.T) {
+	t.Parallel()
+	srv := serve(t, dataDir(t), env("HOSTLESS_ADMIN_KEY="+e2eKey))
+	user := env("HOSTLESS_URL="+srv.url, "HOSTLESS_ADMIN_KEY="+e2eKey)
+	dir := exampleDir(t, false)
+	manifest := filepath.Join(dir, "hostless.yaml")
+	mustRun(t, user, "deploy", "-f", manifest)
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(b), "GREETING: Hello", "GREETING: Howdy", 1)
+	if changed == string(b) {
+		t.Fatal("the example manifest no longer sets GREETING: Hello")
+	}
+	if err := os.WriteFile(manifest, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustRun(t, user, "deploy", "-f", manifest); !regexp.MustCompile(`(?m)^hello\s+updated\s+version 2$`).MatchString(out) {
+		t.Fatalf("second deploy:\n%s", out)
+	}
+	warm(t, srv.url+"/fn/hello")
+	if out := mustRun(t, user, "invoke", "hello"); out != "Howdy, world!\n" {
+		t.Errorf("version 2 answers %q", out)
+	}
+	out := mustRun(t, user, "versions", "hello")
+	if !regexp.MustCompile(`(?m)^\*2\s`).MatchString(out) || !regexp.MustCompile(`(?m)^ 1\s`).MatchString(out) {
+		t.Errorf("versions should list *2 then 1:\n%s", out)
+	}
+	if out := mustRun(t, user, "rollback", "hello"); !strings.Contains(out, "hello now serves version 1") {
+		t.Errorf("rollback: %q", out)
+	}
+	if out := mustRun(t, user, "invoke", "hello"); out != "Hello, world!\n" {
+		t.Errorf("after rollback: %q", out)
+	}
+	if _, errOut, code := run(t, user, "rollback", "hello"); code == 0 || !strings.Contains(errOut, "nothing to roll back to") {
+		t.Errorf("rollback from the oldest: exit %d: %s", code, errOut)
+	}
+}

@@ -92,6 +92,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("PUT /v1/functions/{name}", a.putFunction)
 	h("DELETE /v1/functions/{name}", a.deleteFunction)
 	h("GET /v1/functions/{name}/versions", a.listVersions)
+	h("POST /v1/functions/{name}/rollback", a.rollback)
 	h("POST /v1/functions/{name}/invoke", a.invoke)
 	h("HEAD /v1/artifacts/{ref}", a.headArtifact)
 	h("PUT /v1/artifacts/{ref}", a.putArtifact)
@@ -305,6 +306,54 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request) error {
 		return fnNotFound(name)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
+}
+
+// rollback makes an earlier version serve: {"version": N}, or by default
+// the newest version older than the serving one.
+func (a *API) rollback(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	var body struct {
+		Version int `json:"version"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &body); err != nil {
+			return err
+		}
+	}
+	a.deployMu.Lock()
+	defer a.deployMu.Unlock()
+	fn, err := a.cfg.Store.GetFunction(r.Context(), function.DefaultProject, name)
+	if err != nil {
+		return storeErr(name, err)
+	}
+	to := body.Version
+	if to == 0 {
+		vs, err := a.cfg.Store.ListVersions(r.Context(), function.DefaultProject, name)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs { // newest first
+			if v.Number < fn.Version {
+				to = v.Number
+				break
+			}
+		}
+		if to == 0 {
+			return apierror.New(http.StatusConflict, "no_earlier_version", "function %q serves version %d, its oldest: nothing to roll back to", name, fn.Version)
+		}
+	}
+	if to == fn.Version {
+		return writeJSON(w, http.StatusOK, fn)
+	}
+	fn, err = a.cfg.Store.SetServing(r.Context(), function.DefaultProject, name, to)
+	if errors.Is(err, store.ErrNotFound) {
+		return apierror.NotFound("version_not_found", "function %q has no version %d", name, to)
+	}
+	if err != nil {
+		return fmt.Errorf("rollback %s: %w", name, err)
+	}
+	a.cfg.Invoker.Changed(function.DefaultProject, name)
+	return writeJSON(w, http.StatusOK, fn)
 }
 
 func parseRef(ref string) (string, error) {

@@ -242,6 +242,18 @@ func (c *Client) ListVersions(ctx context.Context, name string) ([]function.Vers
 	return r.Versions, err
 }
 
+// Rollback makes an earlier version serve: to, or when to is 0 the newest
+// version older than the serving one.
+func (c *Client) Rollback(ctx context.Context, name string, to int) (function.Function, error) {
+	var fn function.Function
+	var in any
+	if to > 0 {
+		in = map[string]int{"version": to}
+	}
+	err := c.call(ctx, http.MethodPost, "/v1/functions/"+url.PathEscape(name)+"/rollback", in, &fn)
+	return fn, err
+}
+
 // InvokeResult is a function's answer to an API invocation.
 type InvokeResult struct {
 	ID     string

@@ -63,7 +63,9 @@ func Build(ctx context.Context, m *manifest.Manifest, mode BuildMode, out io.Wri
 	return nil
 }
 
-// stale reports whether code is missing or older than any file under dir.
+// stale reports whether code is missing or older than any file under dir,
+// other than .wasm files and the manifest itself: editing a function's env
+// must not rebuild every function.
 func stale(code, dir string) bool {
 	st, err := os.Stat(code)
 	if err != nil {
@@ -82,6 +84,9 @@ func stale(code, dir string) bool {
 			return nil
 		}
 		if seen++; seen > 20000 || filepath.Ext(p) == ".wasm" {
+			return nil
+		}
+		if base := d.Name(); base == "hostless.yaml" || base == "hostless.yml" {
 			return nil
 		}
 		if info, err := d.Info(); err == nil && info.ModTime().After(st.ModTime()) {

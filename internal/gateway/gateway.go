@@ -29,6 +29,8 @@ const BodyReadTimeout = 30 * time.Second
 // Invoker runs invocations (the invoker package's Invoker).
 type Invoker interface {
 	Invoke(ctx context.Context, project, name, trigger string, req *function.Request) (*function.Response, *function.Invocation, error)
+	// InvokeVersion runs one version by number; 0 is the serving one.
+	InvokeVersion(ctx context.Context, project, name string, version int, trigger string, req *function.Request) (*function.Response, *function.Invocation, error)
 }
 
 // Gateway serves function URLs.
@@ -54,9 +56,21 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.Handle("/fn/{name}/{path...}", g)
 }
 
-// ServeHTTP invokes the function named in the path.
+// ServeHTTP invokes the function named in the path: /fn/{name} is its
+// serving version (the alias live), /fn/{name}@{version} one version by
+// number, /fn/{name}@live the serving one.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
+	name, ref, pinned := strings.Cut(r.PathValue("name"), "@")
+	version := 0
+	if pinned && ref != "live" {
+		n, err := strconv.Atoi(ref)
+		if err != nil || n < 1 {
+			apierror.Write(w, r, g.log, apierror.NotFound("version_not_found",
+				"no version %q of function %q: use a version number or live", ref, name))
+			return
+		}
+		version = n
+	}
 	req := &function.Request{
 		Method: r.Method, Path: "/" + r.PathValue("path"), RawQuery: r.URL.RawQuery,
 		Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
@@ -70,12 +84,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, g.log, err)
 		return
 	}
-	resp, rec, err := g.inv.Invoke(r.Context(), function.DefaultProject, name, "http", req)
+	resp, rec, err := g.inv.InvokeVersion(r.Context(), function.DefaultProject, name, version, "http", req)
 	if rec != nil {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
 	}
 	if err != nil {
-		apierror.Write(w, r, g.log, InvokeError(name, err))
+		if version > 0 && errors.Is(err, function.ErrNotFound) {
+			err = apierror.NotFound("version_not_found", "function %q has no version %d", name, version)
+		} else {
+			err = InvokeError(name, err)
+		}
+		apierror.Write(w, r, g.log, err)
 		return
 	}
 	WriteResponse(w, resp)

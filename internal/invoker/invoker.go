@@ -39,9 +39,10 @@ type Invoker struct {
 	log   *slog.Logger
 
 	mu       sync.RWMutex
-	cache    map[fnKey]entry // serving versions
-	gen      uint64          // bumped by Changed: a resolve that raced a change doesn't cache
-	negative int             // not-found entries in cache
+	cache    map[fnKey]entry              // serving versions
+	pinned   map[pinKey]*function.Version // versions asked for by number: immutable
+	gen      uint64                       // bumped by Changed: a resolve that raced a change doesn't cache
+	negative int                          // not-found entries in cache
 
 	obs      Observer      // may be nil
 	compiles chan struct{} // slots for background compiles
@@ -73,6 +74,11 @@ var ErrClosed = fmt.Errorf("%w: the platform is shutting down", function.ErrUnav
 
 type fnKey struct{ project, name string }
 
+type pinKey struct {
+	fnKey
+	version int
+}
+
 type entry struct {
 	v       *function.Version // nil: not found
 	expires time.Time         // for not-found entries
@@ -80,7 +86,7 @@ type entry struct {
 
 // New wires an invoker.
 func New(fns store.Functions, rt function.Runtime, sched *scheduler.Scheduler, rec *telemetry.Recorder, log *slog.Logger) *Invoker {
-	return &Invoker{fns: fns, rt: rt, sched: sched, rec: rec, log: log, cache: map[fnKey]entry{},
+	return &Invoker{fns: fns, rt: rt, sched: sched, rec: rec, log: log, cache: map[fnKey]entry{}, pinned: map[pinKey]*function.Version{},
 		compiles: make(chan struct{}, compileWorkers), stop: make(chan struct{})}
 }
 
@@ -205,6 +211,11 @@ func (iv *Invoker) Changed(project, name string) {
 		iv.negative--
 	}
 	delete(iv.cache, key)
+	for k := range iv.pinned {
+		if k.fnKey == key { // deleted versions must not serve
+			delete(iv.pinned, k)
+		}
+	}
 	iv.gen++
 	iv.mu.Unlock()
 	if old.v != nil {
@@ -234,19 +245,63 @@ func (iv *Invoker) Changed(project, name string) {
 	}()
 }
 
+// maxPinned bounds the versions cached by number.
+const maxPinned = 4096
+
+// resolvePinned returns a version asked for by number.
+func (iv *Invoker) resolvePinned(ctx context.Context, project, name string, version int) (*function.Version, error) {
+	key := pinKey{fnKey{project, name}, version}
+	iv.mu.RLock()
+	v, ok := iv.pinned[key]
+	gen := iv.gen
+	iv.mu.RUnlock()
+	if ok {
+		return v, nil
+	}
+	got, err := iv.fns.GetVersion(ctx, project, name, version)
+	if err != nil {
+		return nil, err
+	}
+	iv.mu.Lock()
+	if iv.gen == gen { // not deleted meanwhile
+		if len(iv.pinned) >= maxPinned {
+			clear(iv.pinned)
+		}
+		iv.pinned[key] = &got
+	}
+	iv.mu.Unlock()
+	return &got, nil
+}
+
+// InvokeVersion runs req on one version of a function by number; 0 means
+// the serving version, as Invoke.
+func (iv *Invoker) InvokeVersion(ctx context.Context, project, name string, version int, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
+	return iv.invoke(ctx, project, name, version, trigger, req)
+}
+
 // Invoke runs req on the serving version of a function. It returns the
 // function's response, or an error matching the function package's
 // errors, and always the record it left (nil only when the function does
 // not exist).
 func (iv *Invoker) Invoke(ctx context.Context, project, name, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
-	if function.ValidName(name) != nil {
+	return iv.invoke(ctx, project, name, 0, trigger, req)
+}
+
+func (iv *Invoker) invoke(ctx context.Context, project, name string, version int, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
+	if function.ValidName(name) != nil || version < 0 {
 		return nil, nil, store.ErrNotFound // no such name can exist: don't ask the store
 	}
 	if !iv.enter() {
 		return nil, nil, ErrClosed
 	}
 	defer iv.leave()
-	v, err := iv.Resolve(ctx, project, name)
+	var v *function.Version
+	var err error
+	if version == 0 {
+		v, err = iv.Resolve(ctx, project, name)
+	} else {
+		v, err = iv.resolvePinned(ctx, project, name, version)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

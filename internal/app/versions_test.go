@@ -1,0 +1,97 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hostless/hostless/internal/function"
+)
+
+// TestVersionsAndRollback: /fn/{name}@{version} reaches one version,
+// rollback moves the serving version back, and the records say which ran.
+func TestVersionsAndRollback(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	spec := func(greeting string) function.Spec {
+		return function.Spec{Contract: function.ContractSDK, MemoryMB: 64, Env: map[string]string{"GREETING": greeting}}
+	}
+	a.deploy("ver", g.sdk, spec("one"))
+	a.deploy("ver", g.sdk, spec("two"))
+	key := authHeader(testKey)
+	greets := func(path string) (int, string, int) {
+		t.Helper()
+		resp, _ := a.do("GET", path, nil, nil)
+		rec := 0
+		if id := resp.Header.Get("X-Hostless-Invocation-Id"); id != "" && resp.StatusCode < 300 {
+			rec = a.record(id).Version
+		}
+		return resp.StatusCode, resp.Header.Get("X-Env"), rec
+	}
+	for _, tc := range []struct {
+		path     string
+		status   int
+		greeting string
+		version  int
+	}{
+		{"/fn/ver/echo", 201, "two", 2},
+		{"/fn/ver@live/echo", 201, "two", 2},
+		{"/fn/ver@1/echo", 201, "one", 1},
+		{"/fn/ver@2/echo", 201, "two", 2},
+	} {
+		status, greeting, version := greets(tc.path)
+		if status != tc.status || greeting != tc.greeting || version != tc.version {
+			t.Errorf("%s: %d %q version %d, want %d %q version %d", tc.path, status, greeting, version, tc.status, tc.greeting, tc.version)
+		}
+	}
+	for _, path := range []string{"/fn/ver@9/echo", "/fn/ver@beta/echo", "/fn/ver@0/echo", "/fn/ver@-1/echo"} {
+		resp, body := a.do("GET", path, nil, nil)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "version_not_found") {
+			t.Errorf("%s: %d %s, want 404 version_not_found", path, resp.StatusCode, body)
+		}
+	}
+
+	rollback := func(body string) (int, string) {
+		t.Helper()
+		var b []byte
+		if body != "" {
+			b = []byte(body)
+		}
+		resp, out := a.do("POST", "/v1/functions/ver/rollback", b, key)
+		return resp.StatusCode, string(out)
+	}
+	if status, out := rollback(""); status != 200 || !strings.Contains(out, `"version":1`) {
+		t.Fatalf("rollback: %d %s", status, out)
+	}
+	if status, greeting, version := greets("/fn/ver/echo"); status != 201 || greeting != "one" || version != 1 {
+		t.Errorf("after rollback: %d %q version %d, want version 1", status, greeting, version)
+	}
+	if status, out := rollback(""); status != http.StatusConflict || !strings.Contains(out, "no_earlier_version") {
+		t.Errorf("rollback from the oldest: %d %s, want 409", status, out)
+	}
+	if status, out := rollback(`{"version":2}`); status != 200 || !strings.Contains(out, `"version":2`) {
+		t.Errorf("rollback to 2: %d %s", status, out)
+	}
+	if _, greeting, _ := greets("/fn/ver/echo"); greeting != "two" {
+		t.Errorf("after rolling forward: %q, want two", greeting)
+	}
+	if status, out := rollback(`{"version":7}`); status != http.StatusNotFound || !strings.Contains(out, "version_not_found") {
+		t.Errorf("rollback to a missing version: %d %s", status, out)
+	}
+	if resp, _ := a.do("POST", "/v1/functions/nope/rollback", nil, key); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("rollback of a missing function: %d", resp.StatusCode)
+	}
+	if resp, _ := a.do("POST", "/v1/functions/ver/rollback", nil, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("rollback without the key: %d", resp.StatusCode)
+	}
+	// A deleted function's versions stop serving, pinned or not.
+	if resp, _ := a.do("DELETE", "/v1/functions/ver", nil, key); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+	for _, path := range []string{"/fn/ver/echo", "/fn/ver@1/echo"} {
+		if resp, _ := a.do("GET", path, nil, nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s after delete: %d, want 404", path, resp.StatusCode)
+		}
+	}
+}

@@ -49,6 +49,9 @@ func newRollback(g *globals) *cobra.Command {
 		Short: "Make the previous version (or --to N) serve the function",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if to < 0 {
+				return fmt.Errorf("--to %d: versions are numbered from 1", to)
+			}
 			fn, err := g.client().Rollback(cmd.Context(), args[0], to)
 			if err != nil {
 				return err

@@ -313,12 +313,15 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request) error {
 func (a *API) rollback(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	var body struct {
-		Version int `json:"version"`
+		Version *int `json:"version"`
 	}
 	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &body); err != nil {
+		if err := decodeJSON(r, &body); err != nil && !(r.ContentLength < 0 && strings.Contains(err.Error(), "EOF")) {
 			return err
 		}
+	}
+	if body.Version != nil && *body.Version < 1 {
+		return apierror.BadRequest("version %d: versions are numbered from 1", *body.Version)
 	}
 	a.deployMu.Lock()
 	defer a.deployMu.Unlock()
@@ -326,7 +329,10 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(name, err)
 	}
-	to := body.Version
+	to := 0
+	if body.Version != nil {
+		to = *body.Version
+	}
 	if to == 0 {
 		vs, err := a.cfg.Store.ListVersions(r.Context(), function.DefaultProject, name)
 		if err != nil {

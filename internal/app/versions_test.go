@@ -45,10 +45,17 @@ func TestVersionsAndRollback(t *testing.T) {
 			t.Errorf("%s: %d %q version %d, want %d %q version %d", tc.path, status, greeting, version, tc.status, tc.greeting, tc.version)
 		}
 	}
-	for _, path := range []string{"/fn/ver@9/echo", "/fn/ver@beta/echo", "/fn/ver@0/echo", "/fn/ver@-1/echo"} {
-		resp, body := a.do("GET", path, nil, nil)
-		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "version_not_found") {
-			t.Errorf("%s: %d %s, want 404 version_not_found", path, resp.StatusCode, body)
+	for _, tc := range []struct{ path, code string }{
+		{"/fn/ver@9/echo", "version_not_found"},
+		{"/fn/ver@beta/echo", "version_not_found"},
+		{"/fn/ver@0/echo", "version_not_found"},
+		{"/fn/ver@-1/echo", "version_not_found"},
+		{"/fn/nope@1/echo", "function_not_found"},
+		{"/fn/Bad_Name@1/echo", "function_not_found"},
+	} {
+		resp, body := a.do("GET", tc.path, nil, nil)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), tc.code) {
+			t.Errorf("%s: %d %s, want 404 %s", tc.path, resp.StatusCode, body, tc.code)
 		}
 	}
 
@@ -79,13 +86,25 @@ func TestVersionsAndRollback(t *testing.T) {
 	if status, out := rollback(`{"version":7}`); status != http.StatusNotFound || !strings.Contains(out, "version_not_found") {
 		t.Errorf("rollback to a missing version: %d %s", status, out)
 	}
+	for _, bad := range []string{`{"version":-3}`, `{"version":0}`, `{"version":"2"}`} {
+		if status, out := rollback(bad); status != http.StatusBadRequest {
+			t.Errorf("rollback %s: %d %s, want 400", bad, status, out)
+		}
+	}
 	if resp, _ := a.do("POST", "/v1/functions/nope/rollback", nil, key); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("rollback of a missing function: %d", resp.StatusCode)
 	}
 	if resp, _ := a.do("POST", "/v1/functions/ver/rollback", nil, nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("rollback without the key: %d", resp.StatusCode)
 	}
-	// A deleted function's versions stop serving, pinned or not.
+	// A deleted function's versions stop serving, pinned or not; their
+	// instances stop and their metrics go.
+	if status, _, _ := greets("/fn/ver@1/echo"); status != 201 { // a warm pool of a version that doesn't serve
+		t.Fatalf("@1: %d", status)
+	}
+	if a.sched.Stats().Idle < 2 {
+		t.Fatalf("want warm instances of both versions before the delete: %+v", a.sched.Stats())
+	}
 	if resp, _ := a.do("DELETE", "/v1/functions/ver", nil, key); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete: %d", resp.StatusCode)
 	}
@@ -94,4 +113,9 @@ func TestVersionsAndRollback(t *testing.T) {
 			t.Errorf("%s after delete: %d, want 404", path, resp.StatusCode)
 		}
 	}
+	waitFor(t, "the deleted function's instances to stop", func() bool { return a.sched.Stats().Idle == 0 })
+	waitFor(t, "the deleted function's metrics to go", func() bool {
+		_, b := a.do("GET", "/metrics", nil, key)
+		return !strings.Contains(string(b), `function="ver"`)
+	})
 }

@@ -46,7 +46,7 @@ func Build(ctx context.Context, m *manifest.Manifest, mode BuildMode, out io.Wri
 		if f.Build == "" {
 			continue
 		}
-		if mode == BuildIfStale && !stale(f.Code, f.BuildDir) {
+		if mode == BuildIfStale && !stale(f.Code, f.BuildDir, m.Path) {
 			continue
 		}
 		fmt.Fprintf(out, "building %s: %s\n", name, f.Build)
@@ -64,9 +64,10 @@ func Build(ctx context.Context, m *manifest.Manifest, mode BuildMode, out io.Wri
 }
 
 // stale reports whether code is missing or older than any file under dir,
-// other than .wasm files and the manifest itself: editing a function's env
-// must not rebuild every function.
-func stale(code, dir string) bool {
+// other than .wasm files and the manifest that was loaded: editing a
+// function's env must not rebuild every function. (A changed build command
+// alone is not seen: `deploy --build` runs it.)
+func stale(code, dir, manifest string) bool {
 	st, err := os.Stat(code)
 	if err != nil {
 		return true
@@ -86,7 +87,7 @@ func stale(code, dir string) bool {
 		if seen++; seen > 20000 || filepath.Ext(p) == ".wasm" {
 			return nil
 		}
-		if base := d.Name(); base == "hostless.yaml" || base == "hostless.yml" {
+		if p == manifest {
 			return nil
 		}
 		if info, err := d.Info(); err == nil && info.ModTime().After(st.ModTime()) {

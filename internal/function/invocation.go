@@ -82,6 +82,8 @@ var (
 	ErrResponseTooLarge = errors.New("function response too large")
 	ErrThrottled        = errors.New("too many concurrent invocations")
 	ErrUnavailable      = errors.New("platform unavailable")
+	// ErrVersionNotFound: the function exists, the version asked for doesn't.
+	ErrVersionNotFound = errors.New("no such version")
 )
 
 // StatusOf maps an invocation error to a record status.

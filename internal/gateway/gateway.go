@@ -89,7 +89,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
 	}
 	if err != nil {
-		if version > 0 && errors.Is(err, function.ErrNotFound) {
+		if errors.Is(err, function.ErrVersionNotFound) {
 			err = apierror.NotFound("version_not_found", "function %q has no version %d", name, version)
 		} else {
 			err = InvokeError(name, err)

@@ -61,6 +61,8 @@ type Invoker struct {
 type Observer interface {
 	Observe(rec *function.Invocation)
 	ObserveQueueWait(function string, d time.Duration)
+	// Forget drops what it keeps of a deleted function.
+	Forget(function string)
 }
 
 // WithObserver sets the observer of invocations; call it before serving.
@@ -236,8 +238,16 @@ func (iv *Invoker) Changed(project, name string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		v, err := iv.Resolve(ctx, project, name)
+		if errors.Is(err, store.ErrNotFound) {
+			// Deleted: every version's instances stop, and its metrics go.
+			iv.sched.RetireFunction(project, name)
+			if iv.obs != nil {
+				iv.obs.Forget(name)
+			}
+			return
+		}
 		if err != nil {
-			return // deleted, or the store is down: the first call will say
+			return // the store is down: the first call will say
 		}
 		if err := iv.rt.Prepare(ctx, v); err != nil {
 			iv.log.Warn("compile function", "function", name, "version", v.Number, "err", err)
@@ -248,29 +258,48 @@ func (iv *Invoker) Changed(project, name string) {
 // maxPinned bounds the versions cached by number.
 const maxPinned = 4096
 
-// resolvePinned returns a version asked for by number.
+// resolvePinned returns a version asked for by number. The function is
+// resolved first, through the cache that keeps floods of unknown names
+// away from the store; a version it lacks is function.ErrVersionNotFound.
 func (iv *Invoker) resolvePinned(ctx context.Context, project, name string, version int) (*function.Version, error) {
+	serving, err := iv.Resolve(ctx, project, name)
+	if err != nil {
+		return nil, err
+	}
+	if serving.Number == version {
+		return serving, nil
+	}
 	key := pinKey{fnKey{project, name}, version}
 	iv.mu.RLock()
 	v, ok := iv.pinned[key]
 	gen := iv.gen
 	iv.mu.RUnlock()
 	if ok {
+		if v == nil {
+			return nil, fmt.Errorf("%w: %s has no version %d", function.ErrVersionNotFound, name, version)
+		}
 		return v, nil
 	}
 	got, err := iv.fns.GetVersion(ctx, project, name, version)
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	var found *function.Version
+	if err == nil {
+		found = &got
+	}
 	iv.mu.Lock()
-	if iv.gen == gen { // not deleted meanwhile
+	if iv.gen == gen { // not changed meanwhile
 		if len(iv.pinned) >= maxPinned {
 			clear(iv.pinned)
 		}
-		iv.pinned[key] = &got
+		iv.pinned[key] = found // nil remembers a missing version until the next change
 	}
 	iv.mu.Unlock()
-	return &got, nil
+	if found == nil {
+		return nil, fmt.Errorf("%w: %s has no version %d", function.ErrVersionNotFound, name, version)
+	}
+	return found, nil
 }
 
 // InvokeVersion runs req on one version of a function by number; 0 means
@@ -312,6 +341,9 @@ func (iv *Invoker) invoke(ctx context.Context, project, name string, version int
 	}
 	lease, err := iv.sched.Acquire(ctx, v)
 	if err != nil {
+		if errors.Is(err, function.ErrThrottled) && iv.obs != nil {
+			iv.obs.ObserveQueueWait(name, time.Since(start)) // it waited the whole queue timeout
+		}
 		// Throttled, or no instance could start: nothing ran to bill.
 		return nil, iv.finish(rec, start, nil, nil, err, false), err
 	}

@@ -20,11 +20,18 @@ import (
 // the window between a resolve's reads and its caching.
 type pausingStore struct {
 	store.Store
+	reads           atomic.Int64 // GetFunction and GetVersion calls
 	pause           atomic.Bool // the next GetVersion pauses, once
 	reached, resume chan struct{}
 }
 
+func (p *pausingStore) GetFunction(ctx context.Context, project, name string) (function.Function, error) {
+	p.reads.Add(1)
+	return p.Store.GetFunction(ctx, project, name)
+}
+
 func (p *pausingStore) GetVersion(ctx context.Context, project, name string, version int) (function.Version, error) {
+	p.reads.Add(1)
 	fn, err := p.Store.GetVersion(ctx, project, name, version)
 	if p.pause.CompareAndSwap(true, false) {
 		p.reached <- struct{}{}
@@ -115,4 +122,19 @@ func TestWaitRefusesNewInvocations(t *testing.T) {
 		t.Errorf("after Wait: err = %v, want unavailable", err)
 	}
 	wg.Wait()
+}
+
+// TestPinnedUnknownNamesSpareTheStore: /fn/nope@1 floods meet the cache of
+// unknown names, as /fn/nope floods do.
+func TestPinnedUnknownNamesSpareTheStore(t *testing.T) {
+	iv, ps := newResolver(t)
+	for range 100 {
+		_, _, err := iv.InvokeVersion(context.Background(), "default", "nope", 1, "http", &function.Request{})
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("err = %v, want not found", err)
+		}
+	}
+	if n := ps.reads.Load(); n > 2 {
+		t.Errorf("100 calls of an unknown function by version made %d store reads, want 1", n)
+	}
 }

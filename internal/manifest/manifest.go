@@ -38,6 +38,7 @@ const wasmMagic = "\x00asm\x01\x00\x00\x00"
 // Manifest is a parsed hostless.yaml.
 type Manifest struct {
 	Dir       string               // absolute directory of the manifest; relative paths start here
+	Path      string               // absolute path of the file Load read; empty after Parse
 	Functions map[string]*Function // by name
 	Order     []string             // function names, sorted
 }
@@ -89,6 +90,7 @@ func Load(path string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
+	m.Path = abs
 	return m, nil
 }
 

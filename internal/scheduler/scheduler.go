@@ -188,6 +188,23 @@ func (s *Scheduler) Retire(v *function.Version) {
 	}
 }
 
+// RetireFunction retires the pools of every version of a function: it was
+// deleted.
+func (s *Scheduler) RetireFunction(project, name string) {
+	var pools []*pool
+	s.mu.Lock()
+	for k, p := range s.pool {
+		if k.project == project && k.function == name {
+			pools = append(pools, p)
+			delete(s.pool, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range pools {
+		p.retire()
+	}
+}
+
 func (p *pool) retire() {
 	p.mu.Lock()
 	p.retired = true

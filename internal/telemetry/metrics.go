@@ -47,7 +47,7 @@ func NewMetrics() *Metrics {
 		}, []string{"function", "reason"}),
 		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hostless_queue_wait_seconds",
-			Help:    "Time invocations waited for a free concurrency slot, when they had to wait.",
+			Help:    "Time invocations waited for a free concurrency slot, when they had to wait (throttled ones included).",
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 2.5, 5, 10},
 		}, []string{"function"}),
 	}
@@ -71,7 +71,19 @@ func (m *Metrics) Observe(rec *function.Invocation) {
 	}
 }
 
-// ObserveQueueWait records how long an invocation waited for a slot.
+// Forget drops the series of a deleted function, so deleted functions don't
+// accumulate.
+func (m *Metrics) Forget(fn string) {
+	l := prometheus.Labels{"function": fn}
+	m.invocations.DeletePartialMatch(l)
+	m.duration.DeletePartialMatch(l)
+	m.coldStarts.DeletePartialMatch(l)
+	m.throttles.DeletePartialMatch(l)
+	m.queueWait.DeletePartialMatch(l)
+}
+
+// ObserveQueueWait records how long an invocation waited for a slot,
+// whether it then got one or was throttled.
 func (m *Metrics) ObserveQueueWait(fn string, d time.Duration) {
 	m.queueWait.WithLabelValues(fn).Observe(d.Seconds())
 }

@@ -21,7 +21,7 @@ import (
 type pausingStore struct {
 	store.Store
 	reads           atomic.Int64 // GetFunction and GetVersion calls
-	pause           atomic.Bool // the next GetVersion pauses, once
+	pause           atomic.Bool  // the next GetVersion pauses, once
 	reached, resume chan struct{}
 }
 

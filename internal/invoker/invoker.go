@@ -224,6 +224,21 @@ func (iv *Invoker) Changed(project, name string) {
 		iv.sched.Retire(old.v)
 	}
 	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		v, err := iv.Resolve(ctx, project, name)
+		if errors.Is(err, store.ErrNotFound) {
+			// Deleted: every version's instances stop, and its metrics go,
+			// without waiting behind compiles.
+			iv.sched.RetireFunction(project, name)
+			if iv.obs != nil {
+				iv.obs.Forget(name)
+			}
+			return
+		}
+		if err != nil {
+			return // the store is down: the first call will say
+		}
 		select {
 		case iv.compiles <- struct{}{}:
 			defer func() { <-iv.compiles }()
@@ -234,20 +249,6 @@ func (iv *Invoker) Changed(project, name string) {
 		case <-iv.stop:
 			return
 		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		v, err := iv.Resolve(ctx, project, name)
-		if errors.Is(err, store.ErrNotFound) {
-			// Deleted: every version's instances stop, and its metrics go.
-			iv.sched.RetireFunction(project, name)
-			if iv.obs != nil {
-				iv.obs.Forget(name)
-			}
-			return
-		}
-		if err != nil {
-			return // the store is down: the first call will say
 		}
 		if err := iv.rt.Prepare(ctx, v); err != nil {
 			iv.log.Warn("compile function", "function", name, "version", v.Number, "err", err)

@@ -204,14 +204,15 @@ func (a *App) adminKeys(ctx context.Context) ([][32]byte, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		key := NewKey()
 		sum := api.HashKey(key)
-		ok, err := a.store.PutSettingIfAbsent(ctx, adminKeySetting, hex.EncodeToString(sum[:]))
-		if err != nil {
-			return nil, fmt.Errorf("store admin key: %w", err)
+		ok, perr := a.store.PutSettingIfAbsent(ctx, adminKeySetting, hex.EncodeToString(sum[:]))
+		if perr != nil {
+			return nil, fmt.Errorf("store admin key: %w", perr)
 		}
 		if ok {
 			a.GeneratedKey = key
 			return append(hashes, sum), nil
 		}
+		// Another node stored one first: use its.
 		stored, err = a.store.GetSetting(ctx, adminKeySetting)
 	}
 	if err != nil {

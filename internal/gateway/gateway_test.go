@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/hostless/hostless/internal/gateway"
 	"github.com/hostless/hostless/internal/invoker"
 	"github.com/hostless/hostless/internal/runtime/wasm"
+	"github.com/hostless/hostless/internal/runtime/wasm/runtimetest"
 	"github.com/hostless/hostless/internal/scheduler"
 	"github.com/hostless/hostless/internal/store"
 	"github.com/hostless/hostless/internal/store/sqlite"
@@ -27,7 +27,7 @@ import (
 	"github.com/hostless/hostless/internal/wasmtest"
 )
 
-const memoryMB = 64
+const memoryMB = runtimetest.MemoryMB
 
 // hopOutput is what the "hop" function prints: a CGI response that tries
 // to set headers that are not a function's to set.
@@ -43,12 +43,6 @@ const hopOutput = "Content-Type: text/plain\n" +
 	"\n" +
 	"tiny\n"
 
-// The tests share one runtime holding the compiled guests.
-var (
-	shared     sharedRuntime
-	sharedOnce sync.Once
-)
-
 type sharedRuntime struct {
 	rt                     *wasm.Runtime
 	sdkRef, cgiRef, hopRef string
@@ -56,32 +50,14 @@ type sharedRuntime struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.rt != nil {
-		_ = shared.rt.Close(context.Background())
-	}
+	runtimetest.Close()
 	os.Exit(code)
 }
 
 func runtime(t *testing.T) sharedRuntime {
 	t.Helper()
-	sharedOnce.Do(func() {
-		mods := &wasmtest.Modules{}
-		const guests = "internal/runtime/wasm/testdata/guests"
-		sr := sharedRuntime{
-			sdkRef: mods.Add(wasmtest.ReadFile(t, wasmtest.Build(t, guests, "./sdk", true))),
-			cgiRef: mods.Add(wasmtest.ReadFile(t, wasmtest.Build(t, guests, "./cgi", false))),
-			hopRef: mods.Add(wasmtest.Tiny(hopOutput)),
-		}
-		sr.rt = wasm.New(wasm.Config{CacheDir: wasmtest.CompilationCacheDir(t), Artifacts: mods.Get})
-		if err := sr.rt.Open(); err != nil {
-			t.Fatal(err)
-		}
-		shared = sr
-	})
-	if shared.rt == nil {
-		t.Fatal("the shared runtime failed to start in an earlier test")
-	}
-	return shared
+	s := runtimetest.Get(t)
+	return sharedRuntime{rt: s.RT, sdkRef: s.SDK, cgiRef: s.CGI, hopRef: s.Mods.Add(wasmtest.Tiny(hopOutput))}
 }
 
 // server is a gateway over a real invoker, store and runtime, on a random port.

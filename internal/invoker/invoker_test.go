@@ -6,29 +6,22 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/invoker"
 	"github.com/hostless/hostless/internal/runtime/wasm"
+	"github.com/hostless/hostless/internal/runtime/wasm/runtimetest"
 	"github.com/hostless/hostless/internal/scheduler"
 	"github.com/hostless/hostless/internal/store"
 	"github.com/hostless/hostless/internal/store/sqlite"
 	"github.com/hostless/hostless/internal/telemetry"
-	"github.com/hostless/hostless/internal/wasmtest"
 )
 
 // memoryMB is the one memory limit every function here uses: the runtime
 // compiles code once per limit, and a Go guest compiles slowly under -race.
-const memoryMB = 64
-
-// The tests share one wasm runtime holding the compiled SDK guest.
-var (
-	shared     sharedRuntime
-	sharedOnce sync.Once
-)
+const memoryMB = runtimetest.MemoryMB
 
 type sharedRuntime struct {
 	rt     *wasm.Runtime
@@ -37,35 +30,14 @@ type sharedRuntime struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.rt != nil {
-		_ = shared.rt.Close(context.Background())
-	}
+	runtimetest.Close()
 	os.Exit(code)
 }
 
 func runtime(t *testing.T) sharedRuntime {
 	t.Helper()
-	sharedOnce.Do(func() {
-		mods := &wasmtest.Modules{}
-		ref := mods.Add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
-		rt := wasm.New(wasm.Config{CacheDir: wasmtest.CompilationCacheDir(t), Artifacts: mods.Get})
-		if err := rt.Open(); err != nil {
-			t.Fatal(err)
-		}
-		v := &function.Version{Project: function.DefaultProject, Function: "warmup", Number: 1,
-			Spec: function.Spec{Runtime: function.RuntimeWasm, Code: ref, MemoryMB: memoryMB}}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := rt.Prepare(ctx, v); err != nil {
-			_ = rt.Close(context.Background())
-			t.Fatalf("compile the SDK guest: %v", err)
-		}
-		shared = sharedRuntime{rt: rt, sdkRef: ref}
-	})
-	if shared.rt == nil {
-		t.Fatal("the shared runtime failed to start in an earlier test")
-	}
-	return shared
+	s := runtimetest.Get(t)
+	return sharedRuntime{rt: s.RT, sdkRef: s.SDK}
 }
 
 // env is one invoker wired as the app wires it, over a store of its own.

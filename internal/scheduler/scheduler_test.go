@@ -13,15 +13,8 @@ import (
 
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/runtime/wasm"
+	"github.com/hostless/hostless/internal/runtime/wasm/runtimetest"
 	"github.com/hostless/hostless/internal/scheduler"
-	"github.com/hostless/hostless/internal/wasmtest"
-)
-
-// The tests share one wasm runtime and one SDK guest: compiling a Go guest
-// under -race costs seconds, so the package compiles it once.
-var (
-	shared     sharedRuntime
-	sharedOnce sync.Once
 )
 
 type sharedRuntime struct {
@@ -31,39 +24,19 @@ type sharedRuntime struct {
 
 // memoryMB is the one memory limit every version here uses: the runtime
 // compiles code once per limit.
-const memoryMB = 64
+const memoryMB = runtimetest.MemoryMB
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.rt != nil {
-		_ = shared.rt.Close(context.Background())
-	}
+	runtimetest.Close()
 	os.Exit(code)
 }
 
 // runtime returns the package's shared runtime, built on first use.
 func runtime(t *testing.T) sharedRuntime {
 	t.Helper()
-	sharedOnce.Do(func() {
-		mods := &wasmtest.Modules{}
-		ref := mods.Add(wasmtest.ReadFile(t, wasmtest.Build(t, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
-		rt := wasm.New(wasm.Config{CacheDir: wasmtest.CompilationCacheDir(t), Artifacts: mods.Get})
-		if err := rt.Open(); err != nil {
-			t.Fatal(err)
-		}
-		v := version("warmup", ref)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := rt.Prepare(ctx, v); err != nil {
-			_ = rt.Close(context.Background())
-			t.Fatalf("compile the SDK guest: %v", err)
-		}
-		shared = sharedRuntime{rt: rt, sdkRef: ref}
-	})
-	if shared.rt == nil {
-		t.Fatal("the shared runtime failed to start in an earlier test")
-	}
-	return shared
+	s := runtimetest.Get(t)
+	return sharedRuntime{rt: s.RT, sdkRef: s.SDK}
 }
 
 func version(name, ref string) *function.Version {

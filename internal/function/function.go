@@ -74,13 +74,6 @@ type Version struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// Key names a version uniquely across projects, for caches and pools. It
-// includes the creation time because a function deleted and created again
-// starts its numbering afresh.
-func (v *Version) Key() string {
-	return fmt.Sprintf("%s/%s/%d/%d", v.Project, v.Function, v.Number, v.CreatedAt.UnixNano())
-}
-
 // Errors shared by the domain.
 var (
 	ErrNotFound = errors.New("not found")

@@ -385,25 +385,6 @@ func TestStatusOf(t *testing.T) {
 	}
 }
 
-func TestVersionKey(t *testing.T) {
-	t.Parallel()
-	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	v := function.Version{Project: "default", Function: "f", Number: 1, CreatedAt: at}
-	again := v
-	again.CreatedAt = at.Add(time.Second) // deleted and created again: numbering restarts
-	next := v
-	next.Number = 2
-	other := v
-	other.Function = "g"
-	keys := map[string]bool{v.Key(): true, again.Key(): true, next.Key(): true, other.Key(): true}
-	if len(keys) != 4 {
-		t.Errorf("keys collide: %v", keys)
-	}
-	if same := v; same.Key() != v.Key() {
-		t.Error("Key is not stable")
-	}
-}
-
 func TestArtifactKey(t *testing.T) {
 	t.Parallel()
 	if got, want := function.ArtifactKey(code), "artifacts/sha256/"+strings.Repeat("ab", 32); got != want {

@@ -93,7 +93,6 @@ type Lease struct {
 	// Wait is how long the call queued for a concurrency slot.
 	Wait time.Duration
 	pool *pool
-	s    *Scheduler
 }
 
 // ErrClosed is returned after Close.
@@ -145,7 +144,7 @@ func (s *Scheduler) Acquire(ctx context.Context, v *function.Version) (*Lease, e
 		p.idle[n-1] = idle{}
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		return &Lease{Instance: inst, Wait: wait, pool: p, s: s}, nil
+		return &Lease{Instance: inst, Wait: wait, pool: p}, nil
 	}
 	p.mu.Unlock()
 	inst, info, err := s.rt.Start(ctx, v)
@@ -153,7 +152,7 @@ func (s *Scheduler) Acquire(ctx context.Context, v *function.Version) (*Lease, e
 		<-p.slots
 		return nil, err
 	}
-	return &Lease{Instance: inst, Cold: true, Info: info, Wait: wait, pool: p, s: s}, nil
+	return &Lease{Instance: inst, Cold: true, Info: info, Wait: wait, pool: p}, nil
 }
 
 // Release returns the instance to its pool, or closes it when it failed,

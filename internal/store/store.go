@@ -8,16 +8,12 @@ package store
 
 import (
 	"context"
-	"errors"
 
 	"github.com/hostless/hostless/internal/function"
 )
 
-// Errors returned by every implementation, matched with errors.Is.
-var (
-	ErrNotFound = function.ErrNotFound
-	ErrConflict = errors.New("conflict")
-)
+// ErrNotFound is returned by every implementation, matched with errors.Is.
+var ErrNotFound = function.ErrNotFound
 
 // Limits on listed rows.
 const (

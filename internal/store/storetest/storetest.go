@@ -150,7 +150,7 @@ func testPutCreated(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !v.CreatedAt.Equal(res.Version.CreatedAt) || !v.Spec.Equal(new(spec(1))) || v.Key() != res.Version.Key() {
+	if !v.CreatedAt.Equal(res.Version.CreatedAt) || !v.Spec.Equal(new(spec(1))) || v.Project != res.Version.Project || v.Function != res.Version.Function || v.Number != res.Version.Number {
 		t.Fatalf("GetVersion = %+v, want %+v", v, res.Version)
 	}
 }

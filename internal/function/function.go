@@ -80,15 +80,26 @@ var (
 	ErrInvalid  = errors.New("invalid")
 )
 
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
 // ValidName reports whether name is a DNS label: 1 to 63 lowercase letters,
-// digits and hyphens, not starting or ending with a hyphen.
+// digits and hyphens, not starting or ending with a hyphen. Every
+// invocation checks its name, so this is a loop, not a regexp.
 func ValidName(name string) error {
-	if !dnsLabel.MatchString(name) {
+	if !isDNSLabel(name) {
 		return fmt.Errorf("%w: function name %q is not a DNS label (1-63 characters of a-z, 0-9 and '-', not starting or ending with '-')", ErrInvalid, name)
 	}
 	return nil
+}
+
+func isDNSLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Normalize fills defaults into s.

@@ -59,6 +59,10 @@ func TestVersionsAndRollback(t *testing.T) {
 		}
 	}
 
+	if _, body := a.do("GET", "/fn/ver@9/echo", nil, nil); !strings.Contains(string(body), `function \"ver\" has no version 9`) {
+		t.Errorf("/fn/ver@9: %s, want a message naming the function and the version", body)
+	}
+
 	rollback := func(body string) (int, string) {
 		t.Helper()
 		var b []byte

@@ -89,12 +89,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
 	}
 	if err != nil {
-		if errors.Is(err, function.ErrVersionNotFound) {
-			err = apierror.NotFound("version_not_found", "function %q has no version %d", name, version)
-		} else {
-			err = InvokeError(name, err)
-		}
-		apierror.Write(w, r, g.log, err)
+		apierror.Write(w, r, g.log, InvokeError(name, err))
 		return
 	}
 	WriteResponse(w, resp)
@@ -135,6 +130,9 @@ func InvokeError(name string, err error) error {
 	switch {
 	case errors.Is(err, function.ErrNotFound):
 		return apierror.NotFound("function_not_found", "no function named %q", name)
+	case errors.Is(err, function.ErrVersionNotFound):
+		// The invoker's message names the function and the version.
+		return apierror.NotFound("version_not_found", "%s", strings.TrimPrefix(err.Error(), function.ErrVersionNotFound.Error()+": "))
 	case errors.Is(err, function.ErrThrottled):
 		e := apierror.New(http.StatusTooManyRequests, "throttled", "function %q is at its concurrency limit; retry later", name)
 		e.Header = http.Header{"Retry-After": {"1"}}

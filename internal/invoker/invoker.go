@@ -277,7 +277,7 @@ func (iv *Invoker) resolvePinned(ctx context.Context, project, name string, vers
 	iv.mu.RUnlock()
 	if ok {
 		if v == nil {
-			return nil, fmt.Errorf("%w: %s has no version %d", function.ErrVersionNotFound, name, version)
+			return nil, fmt.Errorf("%w: function %q has no version %d", function.ErrVersionNotFound, name, version)
 		}
 		return v, nil
 	}
@@ -298,7 +298,7 @@ func (iv *Invoker) resolvePinned(ctx context.Context, project, name string, vers
 	}
 	iv.mu.Unlock()
 	if found == nil {
-		return nil, fmt.Errorf("%w: %s has no version %d", function.ErrVersionNotFound, name, version)
+		return nil, fmt.Errorf("%w: function %q has no version %d", function.ErrVersionNotFound, name, version)
 	}
 	return found, nil
 }

@@ -79,7 +79,15 @@ func Build(t testing.TB, moduleDir, pkg string, reactor bool) string {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
+	// A unique temporary name: parallel tests in one process, and test
+	// binaries of other packages, may build the same sources at once; each
+	// renames its own finished file into place.
+	tmpDir, err := os.MkdirTemp(filepath.Dir(out), sum+".tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmpDir)
+	tmp := filepath.Join(tmpDir, "out.wasm")
 	args := []string{"build", "-o", tmp}
 	if reactor {
 		args = append(args, "-buildmode=c-shared")

@@ -62,34 +62,60 @@ func (db *DB) open(ctx context.Context, url string) error {
 	return db.migrate(ctx)
 }
 
+// migrationSet is one domain's schema history, recorded in its own table,
+// so that domains (functions, auth, documents...) grow their schemas
+// independently. Version n is migrations[n-1]; never edit or reorder
+// released entries, only append.
+type migrationSet struct {
+	table      string // where applied versions are recorded, e.g. "schema_migrations_auth"
+	migrations []string
+}
+
+// migrationSets are every domain's schema: the platform's own first, then
+// one set per backend domain, each in the file of that domain.
+func migrationSets() []migrationSet {
+	return []migrationSet{
+		{"schema_migrations", migrations},
+	}
+}
+
 // migrate applies, in one transaction and under an advisory lock, the
-// migrations not yet recorded in schema_migrations. Version n is
-// migrations[n-1]; never edit or reorder released entries, only append.
+// migrations not yet recorded in each set's table.
 func (db *DB) migrate(ctx context.Context) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockMigrate); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)`); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		var cur int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if cur > len(migrations) {
-			return fmt.Errorf("migrate: schema version %d is newer than this binary knows (%d)", cur, len(migrations))
-		}
-		for i := cur; i < len(migrations); i++ {
-			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
-				return fmt.Errorf("migration %d: %w", i+1, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, i+1); err != nil {
-				return fmt.Errorf("migration %d: %w", i+1, err)
+		for _, set := range migrationSets() {
+			if err := migrateSet(ctx, tx, set); err != nil {
+				return fmt.Errorf("migrate %s: %w", set.table, err)
 			}
 		}
 		return nil
 	})
+}
+
+func migrateSet(ctx context.Context, tx pgx.Tx, set migrationSet) error {
+	// set.table is a constant of this package, never outside input.
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+set.table+` (version integer PRIMARY KEY)`); err != nil {
+		return err
+	}
+	var cur int
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM `+set.table).Scan(&cur); err != nil {
+		return err
+	}
+	if cur > len(set.migrations) {
+		return fmt.Errorf("schema version %d is newer than this binary knows (%d)", cur, len(set.migrations))
+	}
+	for i := cur; i < len(set.migrations); i++ {
+		if _, err := tx.Exec(ctx, set.migrations[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+set.table+` (version) VALUES ($1)`, i+1); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return nil
 }
 
 // migrations build the schema. Settings carry a project too; platform-wide

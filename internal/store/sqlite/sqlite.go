@@ -1,9 +1,11 @@
 // Package sqlite implements store.Store on SQLite, through the pure-Go driver
 // modernc.org/sqlite, so the binary still cross-compiles with CGO_ENABLED=0.
 //
-// A store is a directory of two database files: meta.db holds functions,
+// A store is a directory of three database files: meta.db holds functions,
 // versions and settings; telemetry.db holds invocation records and their log
-// lines, so that a flood of telemetry never blocks a deploy. Each file has one
+// lines, so that a flood of telemetry never blocks a deploy; data.db holds
+// the backend's application data (users, documents, object metadata...), so
+// that an app's write load never blocks the platform's own. Each file has one
 // writer connection (transactions begin IMMEDIATE, so writers queue on the Go
 // side instead of failing with SQLITE_BUSY) and a separate read-only pool.
 // Times are stored as INTEGER Unix nanoseconds in UTC.
@@ -35,6 +37,7 @@ type DB struct {
 	// Each file has one writer connection and a pool of read-only ones.
 	metaW, metaR *sql.DB
 	telW, telR   *sql.DB
+	dataW, dataR *sql.DB
 }
 
 // Open opens (creating if needed) the store in dir and applies any pending
@@ -53,10 +56,15 @@ func (db *DB) open(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if db.metaW, db.metaR, err = openFile(ctx, filepath.Join(db.dir, "meta.db"), metaMigrations, "FULL"); err != nil {
+	meta := []migrationSet{{"schema_migrations", metaMigrations}}
+	if db.metaW, db.metaR, err = openFile(ctx, filepath.Join(db.dir, "meta.db"), meta, "FULL"); err != nil {
 		return err
 	}
-	if db.telW, db.telR, err = openFile(ctx, filepath.Join(db.dir, "telemetry.db"), telemetryMigrations, "NORMAL"); err != nil {
+	tel := []migrationSet{{"schema_migrations", telemetryMigrations}}
+	if db.telW, db.telR, err = openFile(ctx, filepath.Join(db.dir, "telemetry.db"), tel, "NORMAL"); err != nil {
+		return err
+	}
+	if db.dataW, db.dataR, err = openFile(ctx, filepath.Join(db.dir, "data.db"), dataMigrationSets, "FULL"); err != nil {
 		return err
 	}
 	return nil
@@ -67,7 +75,7 @@ func (db *DB) open(ctx context.Context) error {
 // synchronous pragma: FULL fsyncs every commit (what a deploy acknowledges
 // must survive power loss); NORMAL fsyncs at checkpoints (telemetry, whose
 // commits survive a crash of the process but not of the machine).
-func openFile(ctx context.Context, path string, migrations []string, sync string) (w, r *sql.DB, err error) {
+func openFile(ctx context.Context, path string, sets []migrationSet, sync string) (w, r *sql.DB, err error) {
 	common := url.Values{}
 	common.Add("_pragma", "busy_timeout(5000)")
 	common.Add("_pragma", "foreign_keys(1)")
@@ -86,9 +94,11 @@ func openFile(ctx context.Context, path string, migrations []string, sync string
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, w, migrations); err != nil {
-		_ = w.Close()
-		return nil, nil, fmt.Errorf("migrate %s: %w", filepath.Base(path), err)
+	for _, set := range sets {
+		if err := migrate(ctx, w, set); err != nil {
+			_ = w.Close()
+			return nil, nil, fmt.Errorf("migrate %s (%s): %w", filepath.Base(path), set.table, err)
+		}
 	}
 
 	rq := cloneValues(common)
@@ -117,30 +127,43 @@ func cloneValues(v url.Values) url.Values {
 	return c
 }
 
-// migrate applies, in one transaction, the migrations not yet recorded in
-// schema_migrations. Version n is migrations[n-1]; never edit or reorder
-// released entries, only append.
-func migrate(ctx context.Context, w *sql.DB, migrations []string) error {
+// migrationSet is one domain's schema history in one file, recorded in its
+// own table, so that domains (functions, auth, documents...) grow their
+// schemas independently. Version n is migrations[n-1]; never edit or
+// reorder released entries, only append.
+type migrationSet struct {
+	table      string // where applied versions are recorded, e.g. "schema_migrations_auth"
+	migrations []string
+}
+
+// dataMigrationSets build data.db: one set per backend domain, each in the
+// file of that domain (auth.go, docdb.go, ...).
+var dataMigrationSets = []migrationSet{}
+
+// migrate applies, in one transaction, the migrations of set not yet
+// recorded in its table.
+func migrate(ctx context.Context, w *sql.DB, set migrationSet) error {
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+	// set.table is a constant of this package, never outside input.
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+set.table+` (version INTEGER PRIMARY KEY)`); err != nil {
 		return err
 	}
 	var cur int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM `+set.table).Scan(&cur); err != nil {
 		return err
 	}
-	if cur > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this binary knows (%d)", cur, len(migrations))
+	if cur > len(set.migrations) {
+		return fmt.Errorf("schema version %d is newer than this binary knows (%d)", cur, len(set.migrations))
 	}
-	for i := cur; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+	for i := cur; i < len(set.migrations); i++ {
+		if _, err := tx.ExecContext(ctx, set.migrations[i]); err != nil {
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, i+1); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+set.table+` (version) VALUES (?)`, i+1); err != nil {
 			return err
 		}
 	}
@@ -209,9 +232,9 @@ var telemetryMigrations = []string{
 	`CREATE INDEX logs_function ON logs (project, function, seq)`,
 }
 
-// Ping checks that both files answer.
+// Ping checks that every file answers.
 func (db *DB) Ping(ctx context.Context) error {
-	for _, d := range []*sql.DB{db.metaW, db.metaR, db.telW, db.telR} {
+	for _, d := range []*sql.DB{db.metaW, db.metaR, db.telW, db.telR, db.dataW, db.dataR} {
 		if err := d.PingContext(ctx); err != nil {
 			return fmt.Errorf("ping sqlite store: %w", err)
 		}
@@ -222,7 +245,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes every handle that Open opened; it works after a failed Open.
 func (db *DB) Close() error {
 	var errs []error
-	for _, d := range []*sql.DB{db.metaR, db.telR, db.metaW, db.telW} {
+	for _, d := range []*sql.DB{db.metaR, db.telR, db.dataR, db.metaW, db.telW, db.dataW} {
 		if d != nil {
 			errs = append(errs, d.Close())
 		}

@@ -43,7 +43,28 @@ const (
 	MaxTimeout      = 15 * time.Minute
 	MaxEnvVars      = 256
 	MaxEnvBytes     = 64 << 10
+	// MaxConcurrency bounds concurrency.max; MaxQueueTimeout bounds
+	// concurrency.queue_timeout; idle_timeout lies between MinIdleTimeout
+	// and MaxIdleTimeout.
+	MaxConcurrency  = 10000
+	MaxQueueTimeout = 5 * time.Minute
+	MinIdleTimeout  = time.Second
+	MaxIdleTimeout  = 24 * time.Hour
 )
+
+// Concurrency limits one version's concurrent invocations. A zero field
+// means the platform's default (serve --max-concurrency, a 10 s queue).
+type Concurrency struct {
+	// Max is the most invocations of the version that run at once (like
+	// Lambda's reserved concurrency); more wait in a bounded queue.
+	Max int `json:"max,omitzero"`
+	// PerInstance is how many invocations one instance takes at once: 1 for
+	// wasm, whose instances are single-threaded.
+	PerInstance int `json:"per_instance,omitzero"`
+	// QueueTimeout is how long a call waits for a free slot before it is
+	// refused with 429 and Retry-After.
+	QueueTimeout Duration `json:"queue_timeout,omitzero"`
+}
 
 // Spec is what a deploy says about one function: its code (by content hash)
 // and configuration. Two equal specs make the same version.
@@ -54,6 +75,12 @@ type Spec struct {
 	MemoryMB int               `json:"memory"`
 	Timeout  Duration          `json:"timeout"`
 	Env      map[string]string `json:"env,omitempty"`
+	// Concurrency limits concurrent invocations; zero fields take the
+	// platform's defaults.
+	Concurrency Concurrency `json:"concurrency,omitzero"`
+	// IdleTimeout stops an instance idle this long (scale to zero); zero
+	// takes the platform's default (serve --idle-timeout).
+	IdleTimeout Duration `json:"idle_timeout,omitzero"`
 }
 
 // Function is a named function and the version that serves it.
@@ -153,6 +180,23 @@ func (s *Spec) Validate() error {
 	if size > MaxEnvBytes {
 		return fmt.Errorf("%w: env is %d bytes (at most %d)", ErrInvalid, size, MaxEnvBytes)
 	}
+	return s.validateScaling()
+}
+
+func (s *Spec) validateScaling() error {
+	c := s.Concurrency
+	if c.Max < 0 || c.Max > MaxConcurrency {
+		return fmt.Errorf("%w: concurrency.max %d is out of range (1 to %d, or 0 for the platform default)", ErrInvalid, c.Max, MaxConcurrency)
+	}
+	if c.PerInstance < 0 || c.PerInstance > 1 {
+		return fmt.Errorf("%w: concurrency.per_instance %d is not supported: wasm instances take 1 invocation at a time", ErrInvalid, c.PerInstance)
+	}
+	if t := time.Duration(c.QueueTimeout); t < 0 || t > MaxQueueTimeout {
+		return fmt.Errorf("%w: concurrency.queue_timeout %s is out of range (0 to %s)", ErrInvalid, t, MaxQueueTimeout)
+	}
+	if t := time.Duration(s.IdleTimeout); t != 0 && (t < MinIdleTimeout || t > MaxIdleTimeout) {
+		return fmt.Errorf("%w: idle_timeout %s is out of range (%s to %s, or 0 for the platform default)", ErrInvalid, t, MinIdleTimeout, MaxIdleTimeout)
+	}
 	return nil
 }
 
@@ -172,7 +216,8 @@ func validEnvName(k string) error {
 // Equal reports whether two normalized specs make the same version.
 func (s *Spec) Equal(o *Spec) bool {
 	if s.Runtime != o.Runtime || s.Code != o.Code || s.Contract != o.Contract ||
-		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) {
+		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
+		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout {
 		return false
 	}
 	for k, v := range s.Env {

@@ -97,6 +97,18 @@ func TestSpecValidate(t *testing.T) {
 		{name: "memory zero", change: func(s *function.Spec) { s.MemoryMB = 0 }, want: "memory 0 MB"},
 		{name: "memory over", change: func(s *function.Spec) { s.MemoryMB = function.MaxMemoryMB + 1 }, want: "memory 4097 MB"},
 		{name: "negative memory", change: func(s *function.Spec) { s.MemoryMB = -1 }, want: "memory"},
+		{name: "concurrency set", change: func(s *function.Spec) {
+			s.Concurrency = function.Concurrency{Max: 5, PerInstance: 1, QueueTimeout: function.Duration(time.Second)}
+		}},
+		{name: "concurrency at maximum", change: func(s *function.Spec) { s.Concurrency.Max = function.MaxConcurrency }},
+		{name: "concurrency over", change: func(s *function.Spec) { s.Concurrency.Max = function.MaxConcurrency + 1 }, want: "concurrency.max 10001"},
+		{name: "negative concurrency", change: func(s *function.Spec) { s.Concurrency.Max = -1 }, want: "concurrency.max -1"},
+		{name: "per_instance 2 on wasm", change: func(s *function.Spec) { s.Concurrency.PerInstance = 2 }, want: "concurrency.per_instance 2"},
+		{name: "queue timeout over", change: func(s *function.Spec) { s.Concurrency.QueueTimeout = function.Duration(6 * time.Minute) }, want: "concurrency.queue_timeout 6m0s"},
+		{name: "negative queue timeout", change: func(s *function.Spec) { s.Concurrency.QueueTimeout = -1 }, want: "concurrency.queue_timeout"},
+		{name: "idle timeout", change: func(s *function.Spec) { s.IdleTimeout = function.Duration(30 * time.Second) }},
+		{name: "idle timeout under", change: func(s *function.Spec) { s.IdleTimeout = function.Duration(time.Millisecond) }, want: "idle_timeout 1ms"},
+		{name: "idle timeout over", change: func(s *function.Spec) { s.IdleTimeout = function.Duration(25 * time.Hour) }, want: "idle_timeout 25h0m0s"},
 		{name: "timeout at minimum", change: func(s *function.Spec) { s.Timeout = function.Duration(function.MinTimeout) }},
 		{name: "timeout at maximum", change: func(s *function.Spec) { s.Timeout = function.Duration(function.MaxTimeout) }},
 		{name: "timeout zero", change: func(s *function.Spec) { s.Timeout = 0 }, want: "timeout"},
@@ -189,6 +201,9 @@ func TestSpecEqual(t *testing.T) {
 		{name: "env var added", change: func(s *function.Spec) { s.Env = map[string]string{"GREETING": "hi", "B": ""} }},
 		{name: "env removed", change: func(s *function.Spec) { s.Env = nil }},
 		{name: "empty value vs missing", change: func(s *function.Spec) { s.Env = map[string]string{"GREETING": ""} }},
+		{name: "concurrency max", change: func(s *function.Spec) { s.Concurrency.Max = 3 }},
+		{name: "queue timeout", change: func(s *function.Spec) { s.Concurrency.QueueTimeout = function.Duration(time.Second) }},
+		{name: "idle timeout", change: func(s *function.Spec) { s.IdleTimeout = function.Duration(time.Minute) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

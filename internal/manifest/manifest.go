@@ -52,15 +52,21 @@ type Function struct {
 	Memory   int           // MB; 0 means the default
 	Timeout  time.Duration // 0 means the default
 	Env      map[string]string
-	Build    string // shell command that produces Code, or ""
-	BuildDir string // absolute directory Build runs in
+	// Concurrency and IdleTimeout: zero values take the platform defaults.
+	Concurrency function.Concurrency
+	IdleTimeout time.Duration
+	Build       string // shell command that produces Code, or ""
+	BuildDir    string // absolute directory Build runs in
 
 	code string // Code as written in the manifest, for messages
 }
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "contract", "memory", "timeout", "env", "build", "dir"}
+var fields = []string{"runtime", "code", "contract", "memory", "timeout", "env", "concurrency", "idle_timeout", "build", "dir"}
+
+// concurrencyFields are the keys of concurrency:.
+var concurrencyFields = []string{"max", "per_instance", "queue_timeout"}
 
 // placeholderCode stands in for the code's hash when Parse validates a
 // function with the same rules a deploy applies.
@@ -293,6 +299,10 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	memory := p.scalar(name, "memory", values, maxNameBytes)
 	timeout := p.scalar(name, "timeout", values, maxNameBytes)
 	fn.Env = p.env(name, values["env"])
+	fn.Concurrency = p.concurrency(name, values["concurrency"])
+	if v := p.scalar(name, "idle_timeout", values, maxNameBytes); v != "" {
+		fn.IdleTimeout = p.duration(name, "idle_timeout", values["idle_timeout"], v)
+	}
 	fn.Build = p.scalar(name, "build", values, maxBuildBytes)
 	dir := p.scalar(name, "dir", values, maxPathBytes)
 	if len(p.errs) > before {
@@ -325,11 +335,7 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 		}
 	}
 	if timeout != "" {
-		d, err := time.ParseDuration(timeout)
-		if err != nil {
-			p.fail(name, values["timeout"], "timeout %q is not a duration such as \"5s\"", short(timeout))
-		}
-		fn.Timeout = d
+		fn.Timeout = p.duration(name, "timeout", values["timeout"], timeout)
 	}
 	if len(p.errs) > before {
 		return nil
@@ -366,6 +372,61 @@ func (p *parser) scalar(fn, field string, values map[string]*yaml.Node, max int)
 		return ""
 	}
 	return v.Value
+}
+
+// duration parses the value v of a duration field.
+func (p *parser) duration(fn, field string, at *yaml.Node, v string) time.Duration {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.fail(fn, at, "%s %q is not a duration such as \"5s\"", field, short(v))
+	}
+	return d
+}
+
+// integer parses the value of an integer field; a YAML float is refused
+// rather than truncated.
+func (p *parser) integer(fn, field string, at *yaml.Node) int {
+	var n int
+	if v := resolve(at); v.Tag != "!!int" || v.Decode(&n) != nil {
+		p.fail(fn, at, "%s %q must be a whole number", field, short(v.Value))
+	}
+	return n
+}
+
+// concurrency reads the concurrency mapping: max, per_instance, queue_timeout.
+func (p *parser) concurrency(fn string, at *yaml.Node) function.Concurrency {
+	var c function.Concurrency
+	v := resolve(at)
+	if isNull(v) {
+		return c
+	}
+	if v.Kind != yaml.MappingNode {
+		p.fail(fn, at, "concurrency must be a mapping (%s)", strings.Join(concurrencyFields, ", "))
+		return c
+	}
+	values := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k := resolve(v.Content[i])
+		key := keyName(k)
+		switch {
+		case k.Kind != yaml.ScalarNode || !slices.Contains(concurrencyFields, key):
+			p.fail(fn, k, "unknown field concurrency.%s (accepted: %s)", short(key), strings.Join(concurrencyFields, ", "))
+		case values[key] != nil:
+			p.fail(fn, k, "field concurrency.%s appears twice", key)
+		default:
+			values[key] = v.Content[i+1]
+		}
+	}
+	if p.scalar(fn, "concurrency.max", map[string]*yaml.Node{"concurrency.max": values["max"]}, maxNameBytes) != "" {
+		c.Max = p.integer(fn, "concurrency.max", values["max"])
+	}
+	if p.scalar(fn, "concurrency.per_instance", map[string]*yaml.Node{"concurrency.per_instance": values["per_instance"]}, maxNameBytes) != "" {
+		c.PerInstance = p.integer(fn, "concurrency.per_instance", values["per_instance"])
+	}
+	if q := p.scalar(fn, "concurrency.queue_timeout", map[string]*yaml.Node{"concurrency.queue_timeout": values["queue_timeout"]}, maxNameBytes); q != "" {
+		c.QueueTimeout = function.Duration(p.duration(fn, "concurrency.queue_timeout", values["queue_timeout"], q))
+	}
+	return c
 }
 
 // env reads the env mapping, bounded by the limits a spec has.
@@ -425,6 +486,7 @@ func short(s string) string {
 // for its line.
 func fieldNode(values map[string]*yaml.Node, msg string, fallback *yaml.Node) *yaml.Node {
 	field, _, _ := strings.Cut(msg, " ")
+	field, _, _ = strings.Cut(field, ".") // concurrency.max: the concurrency node
 	if n := values[field]; n != nil {
 		return n
 	}
@@ -449,6 +511,9 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		MemoryMB: f.Memory,
 		Timeout:  function.Duration(f.Timeout),
 		Env:      maps.Clone(f.Env),
+
+		Concurrency: f.Concurrency,
+		IdleTimeout: function.Duration(f.IdleTimeout),
 	}
 	s.Normalize()
 	return s

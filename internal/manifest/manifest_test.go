@@ -44,6 +44,8 @@ func TestParse(t *testing.T) {
     memory: 64
     timeout: 1m30s
     env: {GREETING: hi, EMPTY: "", NUM: 42}
+    concurrency: {max: 5, per_instance: 1, queue_timeout: 2s}
+    idle_timeout: 30s
     build: "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm ."
     dir: src/hello
 `,
@@ -52,6 +54,8 @@ func TestParse(t *testing.T) {
 				want := Function{
 					Name: "hello", Runtime: "wasm", Code: "/app/build/hello.wasm", Contract: "sdk",
 					Memory: 64, Timeout: 90 * time.Second, Env: map[string]string{"GREETING": "hi", "EMPTY": "", "NUM": "42"},
+					Concurrency: function.Concurrency{Max: 5, PerInstance: 1, QueueTimeout: function.Duration(2 * time.Second)},
+					IdleTimeout: 30 * time.Second,
 					Build:    "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm .",
 					BuildDir: "/app/src/hello", code: "build/hello.wasm",
 				}
@@ -147,13 +151,20 @@ func TestParseErrors(t *testing.T) {
 		{"tab indentation", "functions:\n\ta: {}\n", []string{"manifest: yaml:"}},
 		{"bad name", "functions:\n  Hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "Hello": name is not a DNS label`, "line 2"}},
 		{"name too long", "functions:\n  " + strings.Repeat("a", 64) + ":\n    runtime: wasm\n    code: a.wasm\n", []string{"name is not a DNS label"}},
+		{"concurrency a scalar", fn("    concurrency: 5\n"), []string{"concurrency must be a mapping (max, per_instance, queue_timeout)"}},
+		{"concurrency unknown key", fn("    concurrency: {maximum: 5}\n"), []string{"unknown field concurrency.maximum", "line 5"}},
+		{"concurrency max float", fn("    concurrency: {max: 1.5}\n"), []string{`concurrency.max "1.5" must be a whole number`}},
+		{"concurrency max over", fn("    concurrency: {max: 20000}\n"), []string{"concurrency.max 20000 is out of range", "line 5"}},
+		{"per_instance 4", fn("    concurrency: {per_instance: 4}\n"), []string{"concurrency.per_instance 4 is not supported"}},
+		{"queue timeout text", fn("    concurrency: {queue_timeout: soon}\n"), []string{`concurrency.queue_timeout "soon" is not a duration`}},
+		{"idle timeout short", fn("    idle_timeout: 10ms\n"), []string{"idle_timeout 10ms is out of range", "line 5"}},
 		{"name with underscore", "functions:\n  my_fn:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "my_fn": name is not a DNS label`}},
 		{"non-string name", "functions:\n  [a]:\n    runtime: wasm\n    code: a.wasm\n", []string{"function names must be strings"}},
 		{"duplicate function", fn("") + "  hello:\n    runtime: wasm\n    code: b.wasm\n", []string{`function "hello": function defined twice`, "line 5"}},
 		{"duplicate of a bad function", "functions:\n  hello:\n    runtime: node\n  hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "hello": code is required`, `function "hello": function defined twice`}},
 		{"function not a mapping", "functions:\n  hello: hello.wasm\n", []string{`function "hello": must be a mapping of fields`}},
 		{"function null", "functions:\n  hello:\n", []string{`function "hello": runtime is required`, `function "hello": code is required`}},
-		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, contract, memory, timeout, env, build, dir", "line 5"}},
+		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, contract, memory, timeout, env, concurrency, idle_timeout, build, dir", "line 5"}},
 		{"merge key", "x: &d {runtime: wasm}\nfunctions:\n  hello:\n    <<: *d\n    code: a.wasm\n", []string{`function "hello": merge keys`}},
 		{"duplicate field", fn("    code: other.wasm\n"), []string{`function "hello": field "code" appears twice`, "line 5"}},
 		{"runtime missing", "functions:\n  hello:\n    code: hello.wasm\n", []string{`function "hello": runtime is required (accepted: wasm)`}},

@@ -8,6 +8,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,10 +79,12 @@ type idle struct {
 }
 
 type pool struct {
-	slots   chan struct{} // one token per running invocation
-	mu      sync.Mutex
-	idle    []idle // a stack: the most recently used is warmest
-	retired bool
+	slots chan struct{} // one token per running invocation
+	// queueTimeout and idleTimeout are the version's own, or the defaults.
+	queueTimeout, idleTimeout time.Duration
+	mu                        sync.Mutex
+	idle                      []idle // a stack: the most recently used is warmest
+	retired                   bool
 }
 
 // Lease is an instance checked out of its pool for one invocation.
@@ -107,10 +110,22 @@ func (s *Scheduler) poolFor(v *function.Version) (*pool, error) {
 	}
 	p, ok := s.pool[key]
 	if !ok {
-		p = &pool{slots: make(chan struct{}, s.cfg.MaxConcurrency)}
+		p = s.newPool(v)
 		s.pool[key] = p
 	}
 	return p, nil
+}
+
+// newPool sizes a pool by the version's own limits, falling back on the
+// platform's.
+func (s *Scheduler) newPool(v *function.Version) *pool {
+	c := v.Spec.Concurrency
+	p := &pool{
+		slots:        make(chan struct{}, cmp.Or(c.Max, s.cfg.MaxConcurrency)),
+		queueTimeout: cmp.Or(time.Duration(c.QueueTimeout), s.cfg.QueueTimeout),
+		idleTimeout:  cmp.Or(time.Duration(v.Spec.IdleTimeout), s.cfg.IdleTimeout),
+	}
+	return p
 }
 
 // Acquire returns a warm instance of v or starts one. It waits up to the
@@ -126,7 +141,7 @@ func (s *Scheduler) Acquire(ctx context.Context, v *function.Version) (*Lease, e
 	case p.slots <- struct{}{}:
 	default:
 		queued := time.Now()
-		t := time.NewTimer(s.cfg.QueueTimeout)
+		t := time.NewTimer(p.queueTimeout)
 		select {
 		case p.slots <- struct{}{}:
 			t.Stop()
@@ -219,7 +234,9 @@ func (p *pool) retire() {
 func (s *Scheduler) Start() {
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
-	every := max(s.cfg.IdleTimeout/4, 10*time.Millisecond)
+	// Versions may set shorter idle timeouts than the default: look at
+	// least every second.
+	every := max(min(s.cfg.IdleTimeout/4, time.Second), 10*time.Millisecond)
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(every)
@@ -248,7 +265,7 @@ func (s *Scheduler) reap(now time.Time) {
 		p.mu.Lock()
 		// The stack's bottom is the least recently used.
 		n := 0
-		for n < len(p.idle) && now.Sub(p.idle[n].at) >= s.cfg.IdleTimeout {
+		for n < len(p.idle) && now.Sub(p.idle[n].at) >= p.idleTimeout {
 			n++
 		}
 		if n > 0 {

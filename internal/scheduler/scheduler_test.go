@@ -164,6 +164,52 @@ func TestThrottleAfterQueueTimeout(t *testing.T) {
 	wantStats(t, s, scheduler.Stats{Busy: 2})
 }
 
+// A version's own concurrency and queue timeout override the platform's.
+func TestVersionLimitsOverrideDefaults(t *testing.T) {
+	t.Parallel()
+	const queue = 100 * time.Millisecond
+	s, v := newScheduler(t, scheduler.Config{MaxConcurrency: 10, QueueTimeout: time.Minute})
+	lim := *v
+	lim.Spec.Concurrency = function.Concurrency{Max: 1, QueueTimeout: function.Duration(queue)}
+	a := acquire(t, s, &lim)
+	defer a.Release()
+
+	start := time.Now()
+	l, err := s.Acquire(context.Background(), &lim)
+	waited := time.Since(start)
+	if err == nil {
+		l.Release()
+		t.Fatal("second acquire at the version's limit of 1 succeeded")
+	}
+	if !errors.Is(err, function.ErrThrottled) {
+		t.Fatalf("err = %v, want function.ErrThrottled", err)
+	}
+	if waited > 30*time.Second {
+		t.Errorf("throttled after %v: the version's queue timeout of %v was not used", waited, queue)
+	}
+}
+
+// A version's idle timeout, shorter than the platform's, scales it to zero.
+func TestVersionIdleTimeout(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{IdleTimeout: time.Hour})
+	s.Start()
+	short := *v
+	short.Spec.IdleTimeout = function.Duration(function.MinIdleTimeout)
+
+	l := acquire(t, s, &short)
+	mustCall(t, l, "/")
+	l.Release()
+	wantStats(t, s, scheduler.Stats{Idle: 1})
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Idle != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("instance of a version with idle_timeout 1s not reaped after 10s: %+v", s.Stats())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func TestQueuedCallerGetsReleasedSlot(t *testing.T) {
 	t.Parallel()
 	s, v := newScheduler(t, scheduler.Config{MaxConcurrency: 2, QueueTimeout: 10 * time.Second})

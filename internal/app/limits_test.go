@@ -1,0 +1,81 @@
+package app
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hostless/hostless/internal/function"
+)
+
+// A function's own concurrency limit from its spec (the manifest's
+// concurrency:) holds, whatever the platform's default: at the limit, calls
+// wait the function's queue timeout, then get 429 with Retry-After.
+func TestFunctionConcurrencyLimit(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	cfg := newConfig(t)
+	cfg.MaxConcurrency = 100       // the platform would let all calls run
+	cfg.QueueTimeout = time.Minute // and would queue them a long time
+	a := startApp(t, cfg)
+	a.deploy("limited", g.sdk, function.Spec{
+		Contract:    function.ContractSDK,
+		Timeout:     function.Duration(10 * time.Second),
+		Concurrency: function.Concurrency{Max: 2, QueueTimeout: function.Duration(100 * time.Millisecond)},
+	})
+	// Warm two instances, so the slow calls below hold their slots from
+	// the start.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.invoke("GET", "/fn/limited/echo", nil)
+		}()
+	}
+	wg.Wait()
+
+	const calls = 8
+	var (
+		mu        sync.Mutex
+		statuses  = map[int]int{}
+		retryless int
+		peak      int
+	)
+	for range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := a.do("GET", "/fn/limited/sleep?d=1s", nil, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[resp.StatusCode]++
+			if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+				retryless++
+			}
+		}()
+	}
+	// Watch the instances while the calls run: never more than 2 busy.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for watching := true; watching; {
+		select {
+		case <-done:
+			watching = false
+		case <-time.After(5 * time.Millisecond):
+			if b := a.sched.Stats().Busy; b > peak {
+				peak = b
+			}
+		}
+	}
+	if statuses[200] != 2 || statuses[http.StatusTooManyRequests] != calls-2 {
+		t.Errorf("statuses = %v, want 2 x 200 and %d x 429", statuses, calls-2)
+	}
+	if retryless > 0 {
+		t.Errorf("%d responses with 429 lack Retry-After", retryless)
+	}
+	if peak > 2 {
+		t.Errorf("%d instances ran at once, beyond the function's limit of 2", peak)
+	}
+}

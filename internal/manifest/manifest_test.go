@@ -56,8 +56,8 @@ func TestParse(t *testing.T) {
 					Memory: 64, Timeout: 90 * time.Second, Env: map[string]string{"GREETING": "hi", "EMPTY": "", "NUM": "42"},
 					Concurrency: function.Concurrency{Max: 5, PerInstance: 1, QueueTimeout: function.Duration(2 * time.Second)},
 					IdleTimeout: 30 * time.Second,
-					Build:    "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm .",
-					BuildDir: "/app/src/hello", code: "build/hello.wasm",
+					Build:       "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm .",
+					BuildDir:    "/app/src/hello", code: "build/hello.wasm",
 				}
 				if got := *m.Functions["hello"]; !equal(got, want) {
 					t.Errorf("got %+v, want %+v", got, want)

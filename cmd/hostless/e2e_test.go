@@ -679,3 +679,69 @@ func TestVersionsAndRollbackCLI(t *testing.T) {
 		t.Errorf("rollback from the oldest: exit %d: %s", code, errOut)
 	}
 }
+
+// TestDeployPlanAndPrune checks deploy --dry-run (a plan that changes
+// nothing) and --prune (functions gone from the manifest are deleted).
+func TestDeployPlanAndPrune(t *testing.T) {
+	t.Parallel()
+	srv := serve(t, dataDir(t), env("HOSTLESS_ADMIN_KEY="+e2eKey))
+	user := env("HOSTLESS_URL="+srv.url, "HOSTLESS_ADMIN_KEY="+e2eKey)
+	dir := exampleDir(t, false)
+	write := func(name, yaml string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	first := write("first.yaml", "functions:\n"+
+		"  hello: {runtime: wasm, code: hello.wasm}\n"+
+		"  env: {runtime: wasm, code: env.wasm}\n")
+	second := write("second.yaml", "functions:\n"+
+		"  hello: {runtime: wasm, code: hello.wasm, env: {GREETING: Howdy}}\n"+
+		"  extra: {runtime: wasm, code: env.wasm, concurrency: {max: 2}}\n")
+
+	if out := mustRun(t, user, "deploy", "--dry-run", "-f", first); !strings.Contains(out, "Plan: 2 to create, 0 to update, 0 to delete, 0 unchanged.") {
+		t.Errorf("plan on an empty server:\n%s", out)
+	}
+	if out := mustRun(t, user, "functions", "ls"); regexp.MustCompile(`(?m)^(hello|env)\s`).MatchString(out) {
+		t.Fatalf("a dry run deployed functions:\n%s", out)
+	}
+	mustRun(t, user, "deploy", "-f", first)
+
+	out := mustRun(t, user, "deploy", "--dry-run", "--prune", "-f", second)
+	for _, want := range []string{
+		`(?m)^hello\s+update\s+version 1 -> a new version$`,
+		`(?m)^extra\s+create\s*$`,
+		`(?m)^env\s+delete\s+version 1$`,
+		`(?m)^Plan: 1 to create, 1 to update, 1 to delete, 0 unchanged\.$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("plan with --prune lacks %s:\n%s", want, out)
+		}
+	}
+	if out := mustRun(t, user, "deploy", "--dry-run", "-f", second); !strings.Contains(out, "Plan: 1 to create, 1 to update, 0 to delete, 0 unchanged.") {
+		t.Errorf("plan without --prune deletes:\n%s", out)
+	}
+	ls := mustRun(t, user, "functions", "ls")
+	if !regexp.MustCompile(`(?m)^env\s`).MatchString(ls) || regexp.MustCompile(`(?m)^extra\s`).MatchString(ls) {
+		t.Fatalf("dry runs changed the server:\n%s", ls)
+	}
+	if out := mustRun(t, user, "versions", "hello"); regexp.MustCompile(`(?m)^\*?2\s`).MatchString(out) {
+		t.Fatalf("a dry run made version 2 of hello:\n%s", out)
+	}
+
+	out = mustRun(t, user, "deploy", "--prune", "-f", second)
+	for _, want := range []string{`(?m)^hello\s+updated\s+version 2$`, `(?m)^extra\s+created\s+version 1$`, `(?m)^env\s+deleted\s+version 1$`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("deploy --prune lacks %s:\n%s", want, out)
+		}
+	}
+	ls = mustRun(t, user, "functions", "ls")
+	if regexp.MustCompile(`(?m)^env\s`).MatchString(ls) || !regexp.MustCompile(`(?m)^extra\s`).MatchString(ls) {
+		t.Errorf("after --prune, functions are:\n%s", ls)
+	}
+	if out := mustRun(t, user, "deploy", "--dry-run", "--prune", "-f", second); !strings.Contains(out, "Plan: 0 to create, 0 to update, 0 to delete, 2 unchanged.") {
+		t.Errorf("plan after the deploy:\n%s", out)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hostless/hostless/internal/client"
+	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/manifest"
 )
 
@@ -101,20 +102,134 @@ func stale(code, dir, manifest string) bool {
 // Result is what happened to one function.
 type Result struct {
 	Name    string
-	Action  string // created, updated, unchanged
+	Action  string // created, updated, unchanged, deleted
 	Version int
 }
 
-// Apply deploys every function of m. It checks all of them first, so an
-// invalid function stops the deploy before anything is stored.
-func Apply(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.Writer) ([]Result, error) {
+// checkCode checks the code of every function, naming each bad one.
+func checkCode(m *manifest.Manifest) error {
 	var errs []error
 	for _, name := range m.Order {
 		if err := m.Functions[name].CheckCode(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	return errors.Join(errs...)
+}
+
+// Actions of a plan.
+const (
+	ActionCreate    = "create"
+	ActionUpdate    = "update"
+	ActionUnchanged = "unchanged"
+	ActionDelete    = "delete"
+)
+
+// Change is one line of a plan: what a deploy would do to one function.
+type Change struct {
+	Name   string
+	Action string // create, update, unchanged or delete
+	// Version is the version serving now (0 for a create).
+	Version int
+}
+
+// Plan says what Apply (and, with prune, Prune) would do, as terraform plan
+// does, without storing or uploading anything: code is hashed locally and
+// compared, with the rest of each spec, to the serving version's. It prints
+// one line per function and a summary to out, if not nil.
+func Plan(ctx context.Context, c *client.Client, m *manifest.Manifest, prune bool, out io.Writer) ([]Change, error) {
+	if err := checkCode(m); err != nil {
+		return nil, err
+	}
+	var changes []Change
+	for _, name := range m.Order {
+		f := m.Functions[name]
+		ref, err := client.FileRef(f.Code)
+		if err != nil {
+			return nil, fmt.Errorf("function %q: %w", name, err)
+		}
+		ch := Change{Name: name, Action: ActionCreate}
+		view, err := c.GetFunction(ctx, name)
+		switch {
+		case client.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("function %q: %w", name, err)
+		default:
+			ch.Version, ch.Action = view.Version, ActionUpdate
+			if spec := f.Spec(ref); view.Spec != nil && spec.Equal(view.Spec) {
+				ch.Action = ActionUnchanged
+			}
+		}
+		changes = append(changes, ch)
+	}
+	if prune {
+		gone, err := pruned(ctx, c, m)
+		if err != nil {
+			return nil, err
+		}
+		for _, fn := range gone {
+			changes = append(changes, Change{Name: fn.Name, Action: ActionDelete, Version: fn.Version})
+		}
+	}
+	if out != nil {
+		n := map[string]int{}
+		for _, ch := range changes {
+			n[ch.Action]++
+			switch ch.Action {
+			case ActionCreate:
+				fmt.Fprintf(out, "%-24s %-9s\n", ch.Name, ch.Action)
+			case ActionUpdate:
+				fmt.Fprintf(out, "%-24s %-9s version %d -> a new version\n", ch.Name, ch.Action, ch.Version)
+			default:
+				fmt.Fprintf(out, "%-24s %-9s version %d\n", ch.Name, ch.Action, ch.Version)
+			}
+		}
+		fmt.Fprintf(out, "Plan: %d to create, %d to update, %d to delete, %d unchanged.\n",
+			n[ActionCreate], n[ActionUpdate], n[ActionDelete], n[ActionUnchanged])
+	}
+	return changes, nil
+}
+
+// pruned lists the deployed functions that m no longer has.
+func pruned(ctx context.Context, c *client.Client, m *manifest.Manifest) ([]function.Function, error) {
+	all, err := c.ListFunctions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list functions: %w", err)
+	}
+	var gone []function.Function
+	for _, fn := range all {
+		if _, ok := m.Functions[fn.Name]; !ok {
+			gone = append(gone, fn)
+		}
+	}
+	return gone, nil
+}
+
+// Prune deletes the deployed functions that m no longer has, and their
+// versions. Run it after Apply succeeded, never instead of it.
+func Prune(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.Writer) ([]Result, error) {
+	gone, err := pruned(ctx, c, m)
+	if err != nil {
+		return nil, err
+	}
+	var results []Result
+	for _, fn := range gone {
+		if err := c.DeleteFunction(ctx, fn.Name); err != nil && !client.IsNotFound(err) {
+			return results, fmt.Errorf("function %q: delete: %w", fn.Name, err)
+		}
+		r := Result{Name: fn.Name, Action: "deleted", Version: fn.Version}
+		results = append(results, r)
+		if out != nil {
+			fmt.Fprintf(out, "%-24s %-9s version %d\n", r.Name, r.Action, r.Version)
+		}
+	}
+	return results, nil
+}
+
+// Apply deploys every function of m. It checks all of them first, so an
+// invalid function stops the deploy before anything is stored.
+func Apply(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.Writer) ([]Result, error) {
+	if err := checkCode(m); err != nil {
 		return nil, err
 	}
 	var results []Result

@@ -176,6 +176,9 @@ func (a *App) Start(ctx context.Context) error {
 		a.serveErr = srv.Serve(ln)
 		close(a.served)
 	}()
+	if err := a.inv.WarmAll(ctx, function.DefaultProject); err != nil {
+		a.log.Warn("start min instances", "err", err)
+	}
 	a.ready.Store(true)
 	return nil
 }

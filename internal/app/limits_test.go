@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -77,5 +78,40 @@ func TestFunctionConcurrencyLimit(t *testing.T) {
 	}
 	if peak > 2 {
 		t.Errorf("%d instances ran at once, beyond the function's limit of 2", peak)
+	}
+}
+
+// min_instances: a deploy starts them before any call, the idle timeout
+// doesn't stop them, and the first call is warm.
+func TestMinInstancesWarmAfterDeploy(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	cfg := newConfig(t)
+	cfg.IdleTimeout = 50 * time.Millisecond
+	a := startApp(t, cfg)
+	a.deploy("kept", g.sdk, function.Spec{Contract: function.ContractSDK, MinInstances: 1})
+	deadline := time.Now().Add(60 * time.Second) // the first compile of the guest may come first
+	for a.sched.Stats().Idle != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no instance started after the deploy: %+v", a.sched.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // six idle timeouts
+	if got := a.sched.Stats().Idle; got != 1 {
+		t.Fatalf("idle instances after the idle timeout = %d, want min_instances 1", got)
+	}
+	status, _, id := a.invoke("GET", "/fn/kept/echo", nil)
+	if status != 201 {
+		t.Fatalf("invoke: %d", status)
+	}
+	var rec function.Invocation
+	waitFor(t, "the invocation record", func() bool {
+		r, err := a.c.GetInvocation(context.Background(), id)
+		rec = r
+		return err == nil
+	})
+	if rec.Cold {
+		t.Error("the first call after a deploy with min_instances 1 was cold")
 	}
 }

@@ -50,6 +50,8 @@ const (
 	MaxQueueTimeout = 5 * time.Minute
 	MinIdleTimeout  = time.Second
 	MaxIdleTimeout  = 24 * time.Hour
+	// MaxMinInstances bounds min_instances.
+	MaxMinInstances = 100
 )
 
 // Concurrency limits one version's concurrent invocations. A zero field
@@ -81,6 +83,10 @@ type Spec struct {
 	// IdleTimeout stops an instance idle this long (scale to zero); zero
 	// takes the platform's default (serve --idle-timeout).
 	IdleTimeout Duration `json:"idle_timeout,omitzero"`
+	// MinInstances are kept started while the version serves, idle or not
+	// (like Lambda's provisioned concurrency): calls up to this many
+	// concurrent ones never wait for a cold start.
+	MinInstances int `json:"min_instances,omitzero"`
 }
 
 // Function is a named function and the version that serves it.
@@ -194,6 +200,12 @@ func (s *Spec) validateScaling() error {
 	if t := time.Duration(c.QueueTimeout); t < 0 || t > MaxQueueTimeout {
 		return fmt.Errorf("%w: concurrency.queue_timeout %s is out of range (0 to %s)", ErrInvalid, t, MaxQueueTimeout)
 	}
+	if s.MinInstances < 0 || s.MinInstances > MaxMinInstances {
+		return fmt.Errorf("%w: min_instances %d is out of range (0 to %d)", ErrInvalid, s.MinInstances, MaxMinInstances)
+	}
+	if c.Max > 0 && s.MinInstances > c.Max {
+		return fmt.Errorf("%w: min_instances %d is more than concurrency.max %d", ErrInvalid, s.MinInstances, c.Max)
+	}
 	if t := time.Duration(s.IdleTimeout); t != 0 && (t < MinIdleTimeout || t > MaxIdleTimeout) {
 		return fmt.Errorf("%w: idle_timeout %s is out of range (%s to %s, or 0 for the platform default)", ErrInvalid, t, MinIdleTimeout, MaxIdleTimeout)
 	}
@@ -217,7 +229,7 @@ func validEnvName(k string) error {
 func (s *Spec) Equal(o *Spec) bool {
 	if s.Runtime != o.Runtime || s.Code != o.Code || s.Contract != o.Contract ||
 		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
-		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout {
+		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances {
 		return false
 	}
 	for k, v := range s.Env {

@@ -107,6 +107,10 @@ func TestSpecValidate(t *testing.T) {
 		{name: "queue timeout over", change: func(s *function.Spec) { s.Concurrency.QueueTimeout = function.Duration(6 * time.Minute) }, want: "concurrency.queue_timeout 6m0s"},
 		{name: "negative queue timeout", change: func(s *function.Spec) { s.Concurrency.QueueTimeout = -1 }, want: "concurrency.queue_timeout"},
 		{name: "idle timeout", change: func(s *function.Spec) { s.IdleTimeout = function.Duration(30 * time.Second) }},
+		{name: "min instances", change: func(s *function.Spec) { s.MinInstances = 3 }},
+		{name: "min instances over", change: func(s *function.Spec) { s.MinInstances = function.MaxMinInstances + 1 }, want: "min_instances 101"},
+		{name: "negative min instances", change: func(s *function.Spec) { s.MinInstances = -1 }, want: "min_instances -1"},
+		{name: "min instances above max", change: func(s *function.Spec) { s.MinInstances = 3; s.Concurrency.Max = 2 }, want: "min_instances 3 is more than concurrency.max 2"},
 		{name: "idle timeout under", change: func(s *function.Spec) { s.IdleTimeout = function.Duration(time.Millisecond) }, want: "idle_timeout 1ms"},
 		{name: "idle timeout over", change: func(s *function.Spec) { s.IdleTimeout = function.Duration(25 * time.Hour) }, want: "idle_timeout 25h0m0s"},
 		{name: "timeout at minimum", change: func(s *function.Spec) { s.Timeout = function.Duration(function.MinTimeout) }},
@@ -204,6 +208,7 @@ func TestSpecEqual(t *testing.T) {
 		{name: "concurrency max", change: func(s *function.Spec) { s.Concurrency.Max = 3 }},
 		{name: "queue timeout", change: func(s *function.Spec) { s.Concurrency.QueueTimeout = function.Duration(time.Second) }},
 		{name: "idle timeout", change: func(s *function.Spec) { s.IdleTimeout = function.Duration(time.Minute) }},
+		{name: "min instances", change: func(s *function.Spec) { s.MinInstances = 1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

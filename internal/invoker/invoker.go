@@ -252,8 +252,45 @@ func (iv *Invoker) Changed(project, name string) {
 		}
 		if err := iv.rt.Prepare(ctx, v); err != nil {
 			iv.log.Warn("compile function", "function", name, "version", v.Number, "err", err)
+			return
 		}
+		iv.warm(ctx, v)
 	}()
+}
+
+// warm starts the min_instances of a version that serves. A deploy that
+// came meanwhile may have replaced it: then its pool, made here after that
+// deploy retired the old one, is retired again.
+func (iv *Invoker) warm(ctx context.Context, v *function.Version) {
+	if v.Spec.MinInstances == 0 {
+		return
+	}
+	if err := iv.sched.Warm(ctx, v); err != nil {
+		iv.log.Warn("start min instances", "function", v.Function, "version", v.Number, "err", err)
+	}
+	now, err := iv.Resolve(ctx, v.Project, v.Function)
+	if err != nil || now.Number != v.Number || !now.CreatedAt.Equal(v.CreatedAt) {
+		iv.sched.Retire(v)
+	}
+}
+
+// WarmAll starts, in the background as a deploy does, the min_instances of
+// every serving version of a project that has them: at server start.
+func (iv *Invoker) WarmAll(ctx context.Context, project string) error {
+	fns, err := iv.fns.ListFunctions(ctx, project)
+	if err != nil {
+		return err
+	}
+	for _, f := range fns {
+		v, err := iv.fns.GetVersion(ctx, project, f.Name, f.Version)
+		if err != nil {
+			return err
+		}
+		if v.Spec.MinInstances > 0 {
+			iv.Changed(project, f.Name)
+		}
+	}
+	return nil
 }
 
 // maxPinned bounds the versions cached by number.

@@ -55,15 +55,17 @@ type Function struct {
 	// Concurrency and IdleTimeout: zero values take the platform defaults.
 	Concurrency function.Concurrency
 	IdleTimeout time.Duration
-	Build       string // shell command that produces Code, or ""
-	BuildDir    string // absolute directory Build runs in
+	// MinInstances are kept warm; 0 scales to zero.
+	MinInstances int
+	Build        string // shell command that produces Code, or ""
+	BuildDir     string // absolute directory Build runs in
 
 	code string // Code as written in the manifest, for messages
 }
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "contract", "memory", "timeout", "env", "concurrency", "idle_timeout", "build", "dir"}
+var fields = []string{"runtime", "code", "contract", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "build", "dir"}
 
 // concurrencyFields are the keys of concurrency:.
 var concurrencyFields = []string{"max", "per_instance", "queue_timeout"}
@@ -303,6 +305,9 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	if v := p.scalar(name, "idle_timeout", values, maxNameBytes); v != "" {
 		fn.IdleTimeout = p.duration(name, "idle_timeout", values["idle_timeout"], v)
 	}
+	if p.scalar(name, "min_instances", values, maxNameBytes) != "" {
+		fn.MinInstances = p.integer(name, "min_instances", values["min_instances"])
+	}
 	fn.Build = p.scalar(name, "build", values, maxBuildBytes)
 	dir := p.scalar(name, "dir", values, maxPathBytes)
 	if len(p.errs) > before {
@@ -514,6 +519,8 @@ func (f *Function) Spec(codeRef string) function.Spec {
 
 		Concurrency: f.Concurrency,
 		IdleTimeout: function.Duration(f.IdleTimeout),
+
+		MinInstances: f.MinInstances,
 	}
 	s.Normalize()
 	return s

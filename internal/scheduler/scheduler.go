@@ -82,9 +82,13 @@ type pool struct {
 	slots chan struct{} // one token per running invocation
 	// queueTimeout and idleTimeout are the version's own, or the defaults.
 	queueTimeout, idleTimeout time.Duration
-	mu                        sync.Mutex
-	idle                      []idle // a stack: the most recently used is warmest
-	retired                   bool
+	// min instances are kept started (idle or busy) while the pool lives.
+	min     int
+	warming bool              // a top-up to min runs; guarded by mu
+	version *function.Version // what the pool starts, for top-ups
+	mu      sync.Mutex
+	idle    []idle // a stack: the most recently used is warmest
+	retired bool
 }
 
 // Lease is an instance checked out of its pool for one invocation.
@@ -124,8 +128,63 @@ func (s *Scheduler) newPool(v *function.Version) *pool {
 		slots:        make(chan struct{}, cmp.Or(c.Max, s.cfg.MaxConcurrency)),
 		queueTimeout: cmp.Or(time.Duration(c.QueueTimeout), s.cfg.QueueTimeout),
 		idleTimeout:  cmp.Or(time.Duration(v.Spec.IdleTimeout), s.cfg.IdleTimeout),
+		min:          v.Spec.MinInstances,
+		version:      v,
 	}
 	return p
+}
+
+// Warm starts instances of v until it has its min_instances, idle or busy,
+// and returns once they run (or the first start fails). The reaper keeps
+// them: idle time never takes a pool below its minimum, and it tops up a
+// pool that fell below (an instance failed or was recycled).
+func (s *Scheduler) Warm(ctx context.Context, v *function.Version) error {
+	if v.Spec.MinInstances <= 0 {
+		return nil
+	}
+	p, err := s.poolFor(v)
+	if err != nil {
+		return err
+	}
+	return s.warmPool(ctx, p)
+}
+
+// warmPool starts instances of p until it has its minimum; a retired pool
+// gets none.
+func (s *Scheduler) warmPool(ctx context.Context, p *pool) error {
+	p.mu.Lock()
+	if p.warming {
+		p.mu.Unlock()
+		return nil
+	}
+	p.warming = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.warming = false
+		p.mu.Unlock()
+	}()
+	for {
+		p.mu.Lock()
+		short := !p.retired && len(p.idle)+len(p.slots) < p.min
+		p.mu.Unlock()
+		if !short {
+			return nil
+		}
+		// A warm-up takes a slot like a call, so it never runs the version
+		// past its concurrency limit; at the limit, the pool is busy enough.
+		select {
+		case p.slots <- struct{}{}:
+		default:
+			return nil
+		}
+		inst, _, err := s.rt.Start(ctx, p.version)
+		if err != nil {
+			<-p.slots
+			return err
+		}
+		(&Lease{Instance: inst, pool: p}).Release()
+	}
 }
 
 // Acquire returns a warm instance of v or starts one. It waits up to the
@@ -268,11 +327,23 @@ func (s *Scheduler) reap(now time.Time) {
 		for n < len(p.idle) && now.Sub(p.idle[n].at) >= p.idleTimeout {
 			n++
 		}
+		// Keep min_instances started; busy ones count.
+		n = max(0, min(n, len(p.idle)+len(p.slots)-p.min))
 		if n > 0 {
 			stale = append(stale, p.idle[:n]...)
 			p.idle = append(p.idle[:0], p.idle[n:]...)
 		}
+		topUp := p.min > 0 && !p.retired && !p.warming && len(p.idle)+len(p.slots) < p.min
 		p.mu.Unlock()
+		if topUp {
+			// An instance failed or was recycled: start another, off the
+			// reaper's loop (a start may have to compile first).
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				_ = s.warmPool(ctx, p)
+			}()
+		}
 		for _, i := range stale {
 			_ = i.inst.Close(context.Background())
 		}

@@ -477,3 +477,65 @@ func TestCancelWhileQueued(t *testing.T) {
 	}
 	wantStats(t, s, scheduler.Stats{Busy: 1})
 }
+
+// min_instances: Warm starts them before any call, idle time never reaps
+// them, calls find them warm, and a failed one is replaced.
+func TestMinInstances(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{IdleTimeout: 50 * time.Millisecond})
+	v.Spec.MinInstances = 2
+	s.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Warm(ctx, v); err != nil {
+		t.Fatalf("warm: %v", err)
+	}
+	wantStats(t, s, scheduler.Stats{Idle: 2})
+	time.Sleep(500 * time.Millisecond) // ten idle timeouts
+	wantStats(t, s, scheduler.Stats{Idle: 2})
+
+	a, b := acquire(t, s, v), acquire(t, s, v)
+	if a.Cold || b.Cold {
+		t.Errorf("calls within min_instances started cold: %v, %v", a.Cold, b.Cold)
+	}
+	if _, err := call(t, a, "/panic"); !errors.Is(err, function.ErrFunction) {
+		t.Fatalf("/panic: err = %v, want function.ErrFunction", err)
+	}
+	a.Release() // closed: it failed
+	b.Release()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Idle != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed instance was not replaced: %+v", s.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A third, beyond the minimum, still scales down.
+	c1, c2, c3 := acquire(t, s, v), acquire(t, s, v), acquire(t, s, v)
+	if !c3.Cold {
+		t.Error("a third concurrent call found a warm instance beyond min_instances")
+	}
+	c1.Release()
+	c2.Release()
+	c3.Release()
+	deadline = time.Now().Add(10 * time.Second)
+	for s.Stats().Idle != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle instances above min_instances not reaped: %+v", s.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Retiring a version stops its min instances: nothing keeps them.
+func TestWarmRetired(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{})
+	v.Spec.MinInstances = 1
+	ctx := context.Background()
+	if err := s.Warm(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	s.Retire(v)
+	wantStats(t, s, scheduler.Stats{})
+}

@@ -44,6 +44,8 @@ type Scheduler struct {
 	pool map[poolKey]*pool
 	stop chan struct{}
 	done chan struct{}
+	// warmers are the reaper's top-ups to min_instances; Close waits for them.
+	warmers sync.WaitGroup
 }
 
 // New allocates a scheduler over a runtime.
@@ -276,6 +278,8 @@ func (s *Scheduler) RetireFunction(project, name string) {
 	for _, p := range pools {
 		p.retire()
 	}
+	// A top-up stops after the start it is in: its pool is retired.
+	s.warmers.Wait()
 }
 
 func (p *pool) retire() {
@@ -338,11 +342,11 @@ func (s *Scheduler) reap(now time.Time) {
 		if topUp {
 			// An instance failed or was recycled: start another, off the
 			// reaper's loop (a start may have to compile first).
-			go func() {
+			s.warmers.Go(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				defer cancel()
 				_ = s.warmPool(ctx, p)
-			}()
+			})
 		}
 		for _, i := range stale {
 			_ = i.inst.Close(context.Background())
@@ -384,4 +388,6 @@ func (s *Scheduler) Close() {
 	for _, p := range pools {
 		p.retire()
 	}
+	// A top-up stops after the start it is in: its pool is retired.
+	s.warmers.Wait()
 }

@@ -409,27 +409,27 @@ func (p *parser) concurrency(fn string, at *yaml.Node) function.Concurrency {
 		p.fail(fn, at, "concurrency must be a mapping (%s)", strings.Join(concurrencyFields, ", "))
 		return c
 	}
-	values := map[string]*yaml.Node{}
+	values := map[string]*yaml.Node{} // keyed "concurrency.max", as messages name them
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		k := resolve(v.Content[i])
-		key := keyName(k)
+		key := "concurrency." + keyName(k)
 		switch {
-		case k.Kind != yaml.ScalarNode || !slices.Contains(concurrencyFields, key):
-			p.fail(fn, k, "unknown field concurrency.%s (accepted: %s)", short(key), strings.Join(concurrencyFields, ", "))
+		case k.Kind != yaml.ScalarNode || !slices.Contains(concurrencyFields, keyName(k)):
+			p.fail(fn, k, "unknown field %s (accepted: %s)", short(key), strings.Join(concurrencyFields, ", "))
 		case values[key] != nil:
-			p.fail(fn, k, "field concurrency.%s appears twice", key)
+			p.fail(fn, k, "field %s appears twice", key)
 		default:
 			values[key] = v.Content[i+1]
 		}
 	}
-	if p.scalar(fn, "concurrency.max", map[string]*yaml.Node{"concurrency.max": values["max"]}, maxNameBytes) != "" {
-		c.Max = p.integer(fn, "concurrency.max", values["max"])
+	if p.scalar(fn, "concurrency.max", values, maxNameBytes) != "" {
+		c.Max = p.integer(fn, "concurrency.max", values["concurrency.max"])
 	}
-	if p.scalar(fn, "concurrency.per_instance", map[string]*yaml.Node{"concurrency.per_instance": values["per_instance"]}, maxNameBytes) != "" {
-		c.PerInstance = p.integer(fn, "concurrency.per_instance", values["per_instance"])
+	if p.scalar(fn, "concurrency.per_instance", values, maxNameBytes) != "" {
+		c.PerInstance = p.integer(fn, "concurrency.per_instance", values["concurrency.per_instance"])
 	}
-	if q := p.scalar(fn, "concurrency.queue_timeout", map[string]*yaml.Node{"concurrency.queue_timeout": values["queue_timeout"]}, maxNameBytes); q != "" {
-		c.QueueTimeout = function.Duration(p.duration(fn, "concurrency.queue_timeout", values["queue_timeout"], q))
+	if q := p.scalar(fn, "concurrency.queue_timeout", values, maxNameBytes); q != "" {
+		c.QueueTimeout = function.Duration(p.duration(fn, "concurrency.queue_timeout", values["concurrency.queue_timeout"], q))
 	}
 	return c
 }

@@ -26,6 +26,8 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "stop instances idle this long (default 5m)")
 	f.IntVar(&cfg.MaxConcurrency, "max-concurrency", 0, "concurrent invocations per function version (default 64)")
+	f.IntVar(&cfg.MaxTotalConcurrency, "max-total-concurrency", 0, "concurrent invocations of all functions together (default 1000)")
+	f.IntVar(&cfg.MaxMemoryMB, "max-memory", 0, "MB of memory limits of all started instances together; 0 sets no cap")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", config.DefaultShutdownGrace, "how long in-flight invocations may finish after SIGTERM")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }

@@ -115,6 +115,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	a.sched = scheduler.New(a.rt, scheduler.Config{
 		IdleTimeout: a.cfg.IdleTimeout, MaxConcurrency: a.cfg.MaxConcurrency, QueueTimeout: a.cfg.QueueTimeout,
+		MaxTotalConcurrency: a.cfg.MaxTotalConcurrency, MaxMemoryMB: a.cfg.MaxMemoryMB,
 	})
 	a.sched.Start()
 	a.rec = telemetry.New(a.store, a.log, telemetry.Config{})
@@ -126,6 +127,8 @@ func (a *App) Start(ctx context.Context) error {
 		func() float64 { return float64(sched.Stats().Idle) })
 	metrics.Gauge("hostless_instances", "Instances running, by state.", map[string]string{"state": "busy"},
 		func() float64 { return float64(sched.Stats().Busy) })
+	metrics.Gauge("hostless_instances_memory_bytes", "Memory limits of all started instances together.", nil,
+		func() float64 { return float64(sched.MemoryMB()) * (1 << 20) })
 	metrics.Counter("hostless_records_dropped_total", "Invocation records dropped because the store fell behind.",
 		func() float64 { return float64(rec.Dropped()) })
 

@@ -115,3 +115,33 @@ func TestMinInstancesWarmAfterDeploy(t *testing.T) {
 		t.Error("the first call after a deploy with min_instances 1 was cold")
 	}
 }
+
+// The platform-wide concurrency cap answers 429 for any function once all
+// of them together run the cap, and the metric says why.
+func TestPlatformConcurrencyCap(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	cfg := newConfig(t)
+	cfg.MaxTotalConcurrency = 1
+	cfg.QueueTimeout = 100 * time.Millisecond
+	a := startApp(t, cfg)
+	spec := function.Spec{Contract: function.ContractSDK}
+	a.deploy("slow", g.sdk, spec)
+	a.deploy("other", g.sdk, spec)
+	var wg sync.WaitGroup
+	wg.Go(func() { a.invoke("GET", "/fn/slow/sleep?d=1s", nil) })
+	waitFor(t, "the slow call to run", func() bool { return a.sched.Stats().Busy > 0 })
+	resp, _ := a.do("GET", "/fn/other/echo", nil, nil)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("another function beside the platform's one slot: %d (Retry-After %q), want 429 with Retry-After",
+			resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	wg.Wait()
+	_, b := a.do("GET", "/metrics", nil, authHeader(testKey))
+	if got := metricValue(string(b), `hostless_throttles_total{function="other",reason="platform_concurrency"}`); got != 1 {
+		t.Errorf("platform_concurrency throttles of other = %v, want 1", got)
+	}
+	if status, _, _ := a.invoke("GET", "/fn/other/echo", nil); status != 201 {
+		t.Errorf("after the slow call: %d, want 201", status)
+	}
+}

@@ -42,6 +42,13 @@ type Config struct {
 	// function (default 64); during a redeploy the old version's in-flight
 	// calls finish beside the new one's.
 	MaxConcurrency int `yaml:"max_concurrency" json:"max_concurrency"`
+	// MaxTotalConcurrency caps the concurrent invocations of all functions
+	// together (default 1000).
+	MaxTotalConcurrency int `yaml:"max_total_concurrency" json:"max_total_concurrency"`
+	// MaxMemoryMB caps the memory limits of all started instances together,
+	// idle or busy (default 0: no cap). At the cap, a cold start stops the
+	// least recently used idle instances, then is throttled.
+	MaxMemoryMB int `yaml:"max_memory_mb" json:"max_memory_mb"`
 	// QueueTimeout is how long a call waits at the limit before a 429 (default 10s).
 	QueueTimeout time.Duration `yaml:"queue_timeout" json:"queue_timeout"`
 	// ShutdownGrace is how long in-flight invocations may take to finish
@@ -126,6 +133,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 0 || c.MaxResponseBytes < 0 || c.MaxArtifactBytes < 0 || c.CodeCacheBytes < 0 {
 		errs = append(errs, errors.New("size limits must not be negative"))
+	}
+	if c.MaxConcurrency < 0 || c.MaxTotalConcurrency < 0 || c.MaxMemoryMB < 0 {
+		errs = append(errs, errors.New("concurrency and memory limits must not be negative"))
 	}
 	if c.IdleTimeout < 0 || c.QueueTimeout < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

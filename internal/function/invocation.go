@@ -86,6 +86,34 @@ var (
 	ErrVersionNotFound = errors.New("no such version")
 )
 
+// Reasons a call is throttled, as metrics label them.
+const (
+	ThrottleConcurrency         = "concurrency"          // the version's concurrency.max
+	ThrottlePlatformConcurrency = "platform_concurrency" // serve --max-total-concurrency
+	ThrottlePlatformMemory      = "platform_memory"      // serve --max-memory
+)
+
+// ThrottleError is a refused call and why; it matches ErrThrottled.
+type ThrottleError struct {
+	Reason string // one of the Throttle* constants
+	Msg    string
+}
+
+func (e *ThrottleError) Error() string        { return ErrThrottled.Error() + ": " + e.Msg }
+func (e *ThrottleError) Is(target error) bool { return target == ErrThrottled }
+
+// ThrottleReason returns why err throttled a call (ThrottleConcurrency for
+// a plain ErrThrottled), or "" if it is not a throttle.
+func ThrottleReason(err error) string {
+	if te, ok := errors.AsType[*ThrottleError](err); ok {
+		return te.Reason
+	}
+	if errors.Is(err, ErrThrottled) {
+		return ThrottleConcurrency
+	}
+	return ""
+}
+
 // StatusOf maps an invocation error to a record status.
 func StatusOf(err error) string {
 	switch {

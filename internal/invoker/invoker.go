@@ -61,6 +61,8 @@ type Invoker struct {
 type Observer interface {
 	Observe(rec *function.Invocation)
 	ObserveQueueWait(function string, d time.Duration)
+	// ObserveThrottle counts a refused call by reason (function.Throttle*).
+	ObserveThrottle(function, reason string)
 	// Forget drops what it keeps of a deleted function.
 	Forget(function string)
 }
@@ -379,8 +381,9 @@ func (iv *Invoker) invoke(ctx context.Context, project, name string, version int
 	}
 	lease, err := iv.sched.Acquire(ctx, v)
 	if err != nil {
-		if errors.Is(err, function.ErrThrottled) && iv.obs != nil {
-			iv.obs.ObserveQueueWait(name, time.Since(start)) // it waited the whole queue timeout
+		if reason := function.ThrottleReason(err); reason != "" && iv.obs != nil {
+			iv.obs.ObserveThrottle(name, reason)
+			iv.obs.ObserveQueueWait(name, time.Since(start)) // how long it waited to be refused
 		}
 		// Throttled, or no instance could start: nothing ran to bill.
 		return nil, iv.finish(rec, start, nil, nil, err, false), err

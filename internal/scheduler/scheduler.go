@@ -23,6 +23,8 @@ const (
 	DefaultIdleTimeout    = 5 * time.Minute
 	DefaultMaxConcurrency = 64
 	DefaultQueueTimeout   = 10 * time.Second
+	// DefaultMaxTotalConcurrency caps the invocations of all functions at once.
+	DefaultMaxTotalConcurrency = 1000
 )
 
 // Config bounds the scheduler. The zero value of each field means its default.
@@ -34,6 +36,14 @@ type Config struct {
 	// QueueTimeout is how long a call waits for a free slot before it is
 	// throttled.
 	QueueTimeout time.Duration
+	// MaxTotalConcurrency caps the concurrent invocations of all versions
+	// together: the platform's own backpressure.
+	MaxTotalConcurrency int
+	// MaxMemoryMB caps the memory limits of all started instances together,
+	// idle or busy; 0 sets no cap. At the cap, a cold start first stops
+	// the least recently used idle instances of any version, then is
+	// throttled.
+	MaxMemoryMB int
 }
 
 // Scheduler owns the pools. Create it with New, then Start the reaper.
@@ -46,6 +56,11 @@ type Scheduler struct {
 	done chan struct{}
 	// warmers are the reaper's top-ups to min_instances; Close waits for them.
 	warmers sync.WaitGroup
+	// total holds a token per running invocation across versions.
+	total chan struct{}
+	// memUsed sums the memory limits of started instances (MB).
+	memMu   sync.Mutex
+	memUsed int
 }
 
 // New allocates a scheduler over a runtime.
@@ -59,7 +74,10 @@ func New(rt function.Runtime, cfg Config) *Scheduler {
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = DefaultQueueTimeout
 	}
-	return &Scheduler{cfg: cfg, rt: rt, pool: map[poolKey]*pool{}}
+	if cfg.MaxTotalConcurrency <= 0 {
+		cfg.MaxTotalConcurrency = DefaultMaxTotalConcurrency
+	}
+	return &Scheduler{cfg: cfg, rt: rt, pool: map[poolKey]*pool{}, total: make(chan struct{}, cfg.MaxTotalConcurrency)}
 }
 
 // poolKey names a version without allocating on the hot path. The creation
@@ -88,6 +106,7 @@ type pool struct {
 	min     int
 	warming bool              // a top-up to min runs; guarded by mu
 	version *function.Version // what the pool starts, for top-ups
+	s       *Scheduler
 	mu      sync.Mutex
 	idle    []idle // a stack: the most recently used is warmest
 	retired bool
@@ -132,6 +151,7 @@ func (s *Scheduler) newPool(v *function.Version) *pool {
 		idleTimeout:  cmp.Or(time.Duration(v.Spec.IdleTimeout), s.cfg.IdleTimeout),
 		min:          v.Spec.MinInstances,
 		version:      v,
+		s:            s,
 	}
 	return p
 }
@@ -180,9 +200,20 @@ func (s *Scheduler) warmPool(ctx context.Context, p *pool) error {
 		default:
 			return nil
 		}
+		select {
+		case s.total <- struct{}{}:
+		default:
+			<-p.slots
+			return nil
+		}
+		if !s.reserve(p) {
+			p.free()
+			return nil // the platform's memory is full of busy instances
+		}
 		inst, _, err := s.rt.Start(ctx, p.version)
 		if err != nil {
-			<-p.slots
+			s.unreserve(p)
+			p.free()
 			return err
 		}
 		(&Lease{Instance: inst, pool: p}).Release()
@@ -197,22 +228,25 @@ func (s *Scheduler) Acquire(ctx context.Context, v *function.Version) (*Lease, e
 	if err != nil {
 		return nil, err
 	}
-	var wait time.Duration
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		queued := time.Now()
-		t := time.NewTimer(p.queueTimeout)
-		select {
-		case p.slots <- struct{}{}:
-			t.Stop()
-			wait = time.Since(queued)
-		case <-t.C:
-			return nil, fmt.Errorf("%w: %s is at its limit of %d", function.ErrThrottled, v.Function, cap(p.slots))
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
+	queued := time.Now()
+	wait, err := take(ctx, p.slots, p.queueTimeout)
+	if err != nil {
+		if errors.Is(err, errQueueTimeout) {
+			err = &function.ThrottleError{Reason: function.ThrottleConcurrency,
+				Msg: fmt.Sprintf("%s is at its limit of %d", v.Function, cap(p.slots))}
 		}
+		return nil, err
+	}
+	// The rest of the queue timeout for the platform-wide cap.
+	if w, err := take(ctx, s.total, p.queueTimeout-time.Since(queued)); err != nil {
+		<-p.slots
+		if errors.Is(err, errQueueTimeout) {
+			err = &function.ThrottleError{Reason: function.ThrottlePlatformConcurrency,
+				Msg: fmt.Sprintf("the platform runs its limit of %d invocations", cap(s.total))}
+		}
+		return nil, err
+	} else if w > 0 {
+		wait = time.Since(queued)
 	}
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
@@ -223,12 +257,114 @@ func (s *Scheduler) Acquire(ctx context.Context, v *function.Version) (*Lease, e
 		return &Lease{Instance: inst, Wait: wait, pool: p}, nil
 	}
 	p.mu.Unlock()
+	if !s.reserve(p) {
+		p.free()
+		return nil, &function.ThrottleError{Reason: function.ThrottlePlatformMemory,
+			Msg: fmt.Sprintf("the platform's instances use its memory limit of %d MB", s.cfg.MaxMemoryMB)}
+	}
 	inst, info, err := s.rt.Start(ctx, v)
 	if err != nil {
-		<-p.slots
+		s.unreserve(p)
+		p.free()
 		return nil, err
 	}
 	return &Lease{Instance: inst, Cold: true, Info: info, Wait: wait, pool: p}, nil
+}
+
+// errQueueTimeout: take waited its whole timeout.
+var errQueueTimeout = errors.New("queue timeout")
+
+// take puts a token into ch, waiting up to timeout for room; it returns
+// how long it waited (0 when there was room at once).
+func take(ctx context.Context, ch chan struct{}, timeout time.Duration) (time.Duration, error) {
+	select {
+	case ch <- struct{}{}:
+		return 0, nil
+	default:
+	}
+	if timeout <= 0 {
+		return 0, errQueueTimeout
+	}
+	start := time.Now()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case ch <- struct{}{}:
+		return time.Since(start), nil
+	case <-t.C:
+		return time.Since(start), errQueueTimeout
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// free gives back a call's slots: its version's and the platform's.
+func (p *pool) free() {
+	<-p.slots
+	<-p.s.total
+}
+
+// reserve accounts for the memory of an instance p is about to start,
+// stopping the least recently used idle instances of any version while the
+// platform's cap would be passed. It reports false when even that can't
+// make room.
+func (s *Scheduler) reserve(p *pool) bool {
+	mb := p.version.Spec.MemoryMB
+	for {
+		s.memMu.Lock()
+		if s.cfg.MaxMemoryMB <= 0 || s.memUsed+mb <= s.cfg.MaxMemoryMB {
+			s.memUsed += mb
+			s.memMu.Unlock()
+			return true
+		}
+		s.memMu.Unlock()
+		if !s.evictOldestIdle() {
+			return false
+		}
+	}
+}
+
+// unreserve gives back the memory of an instance of p that stopped (or
+// never started).
+func (s *Scheduler) unreserve(p *pool) {
+	s.memMu.Lock()
+	s.memUsed -= p.version.Spec.MemoryMB
+	s.memMu.Unlock()
+}
+
+// closeInstance stops an instance of p and gives back its memory.
+func (p *pool) closeInstance(inst function.Instance) {
+	_ = inst.Close(context.Background())
+	p.s.unreserve(p)
+}
+
+// evictOldestIdle stops the idle instance, of any version, that has been
+// idle longest, keeping min_instances; false if there is none.
+func (s *Scheduler) evictOldestIdle() bool {
+	s.mu.Lock()
+	var oldest *pool
+	var at time.Time
+	for _, p := range s.pool {
+		p.mu.Lock()
+		if len(p.idle) > 0 && len(p.idle)+len(p.slots) > p.min && (oldest == nil || p.idle[0].at.Before(at)) {
+			oldest, at = p, p.idle[0].at
+		}
+		p.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	oldest.mu.Lock()
+	if len(oldest.idle) == 0 { // taken meanwhile: look again
+		oldest.mu.Unlock()
+		return true
+	}
+	inst := oldest.idle[0].inst
+	oldest.idle = append(oldest.idle[:0], oldest.idle[1:]...)
+	oldest.mu.Unlock()
+	oldest.closeInstance(inst)
+	return true
 }
 
 // Release returns the instance to its pool, or closes it when it failed,
@@ -246,9 +382,9 @@ func (l *Lease) Release() {
 		p.mu.Unlock()
 	}
 	if !keep {
-		_ = l.Instance.Close(context.Background())
+		p.closeInstance(l.Instance)
 	}
-	<-p.slots
+	p.free()
 }
 
 // Retire stops the idle instances of a version that no longer serves; busy
@@ -289,7 +425,7 @@ func (p *pool) retire() {
 	p.idle = nil
 	p.mu.Unlock()
 	for _, i := range idle {
-		_ = i.inst.Close(context.Background())
+		p.closeInstance(i.inst)
 	}
 }
 
@@ -349,7 +485,7 @@ func (s *Scheduler) reap(now time.Time) {
 			})
 		}
 		for _, i := range stale {
-			_ = i.inst.Close(context.Background())
+			p.closeInstance(i.inst)
 		}
 	}
 }
@@ -371,6 +507,13 @@ func (s *Scheduler) Stats() Stats {
 		st.Busy += len(p.slots)
 	}
 	return st
+}
+
+// MemoryMB returns the memory limits of all started instances together.
+func (s *Scheduler) MemoryMB() int {
+	s.memMu.Lock()
+	defer s.memMu.Unlock()
+	return s.memUsed
 }
 
 // Close stops the reaper and every idle instance. Busy instances close as

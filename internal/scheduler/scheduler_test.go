@@ -539,3 +539,53 @@ func TestWarmRetired(t *testing.T) {
 	s.Retire(v)
 	wantStats(t, s, scheduler.Stats{})
 }
+
+// The platform-wide cap on concurrency holds across versions.
+func TestPlatformConcurrencyCap(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{MaxTotalConcurrency: 2, QueueTimeout: 100 * time.Millisecond})
+	other := version(t.Name()+"-other", v.Spec.Code)
+	a, b := acquire(t, s, v), acquire(t, s, other)
+	_, err := s.Acquire(context.Background(), v)
+	if got := function.ThrottleReason(err); got != function.ThrottlePlatformConcurrency {
+		t.Fatalf("third call with 2 running platform-wide: err %v (reason %q), want platform_concurrency", err, got)
+	}
+	a.Release()
+	c := acquire(t, s, other) // room again
+	c.Release()
+	b.Release()
+}
+
+// The platform-wide memory cap: a cold start stops the least recently used
+// idle instance of another version to make room, and is throttled when
+// only busy instances hold the memory.
+func TestPlatformMemoryCap(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{MaxMemoryMB: 2 * memoryMB})
+	b := version(t.Name()+"-b", v.Spec.Code)
+	c := version(t.Name()+"-c", v.Spec.Code)
+	la, lb := acquire(t, s, v), acquire(t, s, b)
+	if got := s.MemoryMB(); got != 2*memoryMB {
+		t.Errorf("memory of 2 instances = %d MB, want %d", got, 2*memoryMB)
+	}
+	_, err := s.Acquire(context.Background(), c)
+	if got := function.ThrottleReason(err); got != function.ThrottlePlatformMemory {
+		t.Fatalf("a third instance beyond the memory cap: err %v (reason %q), want platform_memory", err, got)
+	}
+	la.Release() // idle now: it may be stopped for c
+	lc := acquire(t, s, c)
+	if !lc.Cold {
+		t.Error("c started warm?")
+	}
+	wantStats(t, s, scheduler.Stats{Busy: 2})
+	if got := s.MemoryMB(); got != 2*memoryMB {
+		t.Errorf("memory after the eviction = %d MB, want %d", got, 2*memoryMB)
+	}
+	lb.Release()
+	lc.Release()
+	s.Retire(b)
+	s.Retire(c)
+	if got := s.MemoryMB(); got != 0 {
+		t.Errorf("memory with no instance = %d MB, want 0", got)
+	}
+}

@@ -60,8 +60,7 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Observe(rec *function.Invocation) {
 	m.invocations.WithLabelValues(rec.Function, strconv.Itoa(rec.Version), rec.Status).Inc()
 	if rec.Status == function.StatusThrottled {
-		m.throttles.WithLabelValues(rec.Function, "concurrency").Inc()
-		return
+		return // counted by reason in ObserveThrottle
 	}
 	if rec.BilledMS > 0 {
 		m.duration.WithLabelValues(rec.Function).Observe(rec.Duration.Seconds())
@@ -80,6 +79,12 @@ func (m *Metrics) Forget(fn string) {
 	m.coldStarts.DeletePartialMatch(l)
 	m.throttles.DeletePartialMatch(l)
 	m.queueWait.DeletePartialMatch(l)
+}
+
+// ObserveThrottle counts a refused call by reason: concurrency (the
+// function's limit), platform_concurrency or platform_memory.
+func (m *Metrics) ObserveThrottle(fn, reason string) {
+	m.throttles.WithLabelValues(fn, reason).Inc()
 }
 
 // ObserveQueueWait records how long an invocation waited for a slot,

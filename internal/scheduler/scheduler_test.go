@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 // runtime returns the package's shared runtime, built on first use.
-func runtime(t *testing.T) sharedRuntime {
+func runtime(t testing.TB) sharedRuntime {
 	t.Helper()
 	s := runtimetest.Get(t)
 	return sharedRuntime{rt: s.RT, sdkRef: s.SDK}

@@ -145,3 +145,27 @@ func TestPlatformConcurrencyCap(t *testing.T) {
 		t.Errorf("after the slow call: %d, want 201", status)
 	}
 }
+
+// rate_limit over HTTP: a client past its bucket gets 429 with
+// Retry-After, and the metric says rate_ip.
+func TestRateLimitPerClient(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	a.deploy("limited", g.sdk, function.Spec{Contract: function.ContractSDK,
+		RateLimit: function.RateLimit{PerIPRPS: 0.01, PerIPBurst: 2}})
+	for i := range 2 {
+		if status, _, _ := a.invoke("GET", "/fn/limited/echo", nil); status != 201 {
+			t.Fatalf("call %d within the burst: %d", i+1, status)
+		}
+	}
+	resp, _ := a.do("GET", "/fn/limited/echo", nil, nil)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("third call past a burst of 2: %d (Retry-After %q), want 429 with Retry-After",
+			resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	_, b := a.do("GET", "/metrics", nil, authHeader(testKey))
+	if got := metricValue(string(b), `hostless_throttles_total{function="limited",reason="rate_ip"}`); got != 1 {
+		t.Errorf("rate_ip throttles = %v, want 1", got)
+	}
+}

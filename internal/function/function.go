@@ -87,7 +87,21 @@ type Spec struct {
 	// (like Lambda's provisioned concurrency): calls up to this many
 	// concurrent ones never wait for a cold start.
 	MinInstances int `json:"min_instances,omitzero"`
+	// RateLimit bounds calls per second, for the function and per client IP.
+	RateLimit RateLimit `json:"rate_limit,omitzero"`
 }
+
+// RateLimit is a token bucket for the version and one per client IP; a
+// zero rate sets no limit. A refused call gets 429 with Retry-After.
+type RateLimit struct {
+	RPS        float64 `json:"rps,omitzero"`          // sustained calls per second
+	Burst      int     `json:"burst,omitzero"`        // calls at once above it (default: max(1, rps))
+	PerIPRPS   float64 `json:"per_ip_rps,omitzero"`   // the same per client IP
+	PerIPBurst int     `json:"per_ip_burst,omitzero"` // (default: max(1, per_ip_rps))
+}
+
+// MaxRPS bounds the rates of RateLimit.
+const MaxRPS = 1e6
 
 // Function is a named function and the version that serves it.
 type Function struct {
@@ -200,6 +214,13 @@ func (s *Spec) validateScaling() error {
 	if t := time.Duration(c.QueueTimeout); t < 0 || t > MaxQueueTimeout {
 		return fmt.Errorf("%w: concurrency.queue_timeout %s is out of range (0 to %s)", ErrInvalid, t, MaxQueueTimeout)
 	}
+	r := s.RateLimit
+	if r.RPS < 0 || r.RPS > MaxRPS || r.PerIPRPS < 0 || r.PerIPRPS > MaxRPS || r.RPS != r.RPS || r.PerIPRPS != r.PerIPRPS {
+		return fmt.Errorf("%w: rate_limit rates must be 0 to %g calls per second", ErrInvalid, float64(MaxRPS))
+	}
+	if r.Burst < 0 || r.Burst > MaxRPS || r.PerIPBurst < 0 || r.PerIPBurst > MaxRPS {
+		return fmt.Errorf("%w: rate_limit bursts must be 0 to %d", ErrInvalid, int(MaxRPS))
+	}
 	if s.MinInstances < 0 || s.MinInstances > MaxMinInstances {
 		return fmt.Errorf("%w: min_instances %d is out of range (0 to %d)", ErrInvalid, s.MinInstances, MaxMinInstances)
 	}
@@ -229,7 +250,8 @@ func validEnvName(k string) error {
 func (s *Spec) Equal(o *Spec) bool {
 	if s.Runtime != o.Runtime || s.Code != o.Code || s.Contract != o.Contract ||
 		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
-		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances {
+		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
+		s.RateLimit != o.RateLimit {
 		return false
 	}
 	for k, v := range s.Env {

@@ -91,6 +91,8 @@ const (
 	ThrottleConcurrency         = "concurrency"          // the version's concurrency.max
 	ThrottlePlatformConcurrency = "platform_concurrency" // serve --max-total-concurrency
 	ThrottlePlatformMemory      = "platform_memory"      // serve --max-memory
+	ThrottleRate                = "rate"                 // rate_limit.rps
+	ThrottleRateIP              = "rate_ip"              // rate_limit.per_ip_rps
 )
 
 // ThrottleError is a refused call and why; it matches ErrThrottled.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -295,6 +296,27 @@ func (iv *Invoker) WarmAll(ctx context.Context, project string) error {
 	return nil
 }
 
+// acquire applies the version's rate limits to the caller, then takes an
+// instance.
+func (iv *Invoker) acquire(ctx context.Context, v *function.Version, req *function.Request) (*scheduler.Lease, error) {
+	client := ""
+	if req != nil {
+		client = clientIP(req.RemoteAddr)
+	}
+	if err := iv.sched.Allow(v, client); err != nil {
+		return nil, err
+	}
+	return iv.sched.Acquire(ctx, v)
+}
+
+// clientIP is the host of a RemoteAddr ("ip:port"), or all of it.
+func clientIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}
+
 // maxPinned bounds the versions cached by number.
 const maxPinned = 4096
 
@@ -379,7 +401,7 @@ func (iv *Invoker) invoke(ctx context.Context, project, name string, version int
 		ID: function.NewID(start), Project: project, Function: name, Version: v.Number,
 		Trigger: trigger, Start: start.UTC(), MemoryMB: v.Spec.MemoryMB,
 	}
-	lease, err := iv.sched.Acquire(ctx, v)
+	lease, err := iv.acquire(ctx, v, req)
 	if err != nil {
 		if reason := function.ThrottleReason(err); reason != "" && iv.obs != nil {
 			iv.obs.ObserveThrottle(name, reason)

@@ -57,6 +57,7 @@ type Function struct {
 	IdleTimeout time.Duration
 	// MinInstances are kept warm; 0 scales to zero.
 	MinInstances int
+	RateLimit    function.RateLimit
 	Build        string // shell command that produces Code, or ""
 	BuildDir     string // absolute directory Build runs in
 
@@ -65,10 +66,14 @@ type Function struct {
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "contract", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "build", "dir"}
+var fields = []string{"runtime", "code", "contract", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "build", "dir"}
 
-// concurrencyFields are the keys of concurrency:.
-var concurrencyFields = []string{"max", "per_instance", "queue_timeout"}
+// concurrencyFields and rateLimitFields are the keys of concurrency: and
+// rate_limit:.
+var (
+	concurrencyFields = []string{"max", "per_instance", "queue_timeout"}
+	rateLimitFields   = []string{"rps", "burst", "per_ip_rps", "per_ip_burst"}
+)
 
 // placeholderCode stands in for the code's hash when Parse validates a
 // function with the same rules a deploy applies.
@@ -302,6 +307,7 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	timeout := p.scalar(name, "timeout", values, maxNameBytes)
 	fn.Env = p.env(name, values["env"])
 	fn.Concurrency = p.concurrency(name, values["concurrency"])
+	fn.RateLimit = p.rateLimit(name, values["rate_limit"])
 	if v := p.scalar(name, "idle_timeout", values, maxNameBytes); v != "" {
 		fn.IdleTimeout = p.duration(name, "idle_timeout", values["idle_timeout"], v)
 	}
@@ -398,30 +404,38 @@ func (p *parser) integer(fn, field string, at *yaml.Node) int {
 	return n
 }
 
-// concurrency reads the concurrency mapping: max, per_instance, queue_timeout.
-func (p *parser) concurrency(fn string, at *yaml.Node) function.Concurrency {
-	var c function.Concurrency
+// submap reads a mapping field whose keys are among accepted; the values
+// are keyed "field.key", as messages name them. It returns nil when the
+// field is absent.
+func (p *parser) submap(fn, field string, at *yaml.Node, accepted []string) map[string]*yaml.Node {
 	v := resolve(at)
 	if isNull(v) {
-		return c
+		return nil
 	}
 	if v.Kind != yaml.MappingNode {
-		p.fail(fn, at, "concurrency must be a mapping (%s)", strings.Join(concurrencyFields, ", "))
-		return c
+		p.fail(fn, at, "%s must be a mapping (%s)", field, strings.Join(accepted, ", "))
+		return nil
 	}
-	values := map[string]*yaml.Node{} // keyed "concurrency.max", as messages name them
+	values := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		k := resolve(v.Content[i])
-		key := "concurrency." + keyName(k)
+		key := field + "." + keyName(k)
 		switch {
-		case k.Kind != yaml.ScalarNode || !slices.Contains(concurrencyFields, keyName(k)):
-			p.fail(fn, k, "unknown field %s (accepted: %s)", short(key), strings.Join(concurrencyFields, ", "))
+		case k.Kind != yaml.ScalarNode || !slices.Contains(accepted, keyName(k)):
+			p.fail(fn, k, "unknown field %s (accepted: %s)", short(key), strings.Join(accepted, ", "))
 		case values[key] != nil:
 			p.fail(fn, k, "field %s appears twice", key)
 		default:
 			values[key] = v.Content[i+1]
 		}
 	}
+	return values
+}
+
+// concurrency reads the concurrency mapping: max, per_instance, queue_timeout.
+func (p *parser) concurrency(fn string, at *yaml.Node) function.Concurrency {
+	var c function.Concurrency
+	values := p.submap(fn, "concurrency", at, concurrencyFields)
 	if p.scalar(fn, "concurrency.max", values, maxNameBytes) != "" {
 		c.Max = p.integer(fn, "concurrency.max", values["concurrency.max"])
 	}
@@ -432,6 +446,34 @@ func (p *parser) concurrency(fn string, at *yaml.Node) function.Concurrency {
 		c.QueueTimeout = function.Duration(p.duration(fn, "concurrency.queue_timeout", values["concurrency.queue_timeout"], q))
 	}
 	return c
+}
+
+// rateLimit reads the rate_limit mapping: rps, burst, per_ip_rps, per_ip_burst.
+func (p *parser) rateLimit(fn string, at *yaml.Node) function.RateLimit {
+	var r function.RateLimit
+	values := p.submap(fn, "rate_limit", at, rateLimitFields)
+	if p.scalar(fn, "rate_limit.rps", values, maxNameBytes) != "" {
+		r.RPS = p.number(fn, "rate_limit.rps", values["rate_limit.rps"])
+	}
+	if p.scalar(fn, "rate_limit.burst", values, maxNameBytes) != "" {
+		r.Burst = p.integer(fn, "rate_limit.burst", values["rate_limit.burst"])
+	}
+	if p.scalar(fn, "rate_limit.per_ip_rps", values, maxNameBytes) != "" {
+		r.PerIPRPS = p.number(fn, "rate_limit.per_ip_rps", values["rate_limit.per_ip_rps"])
+	}
+	if p.scalar(fn, "rate_limit.per_ip_burst", values, maxNameBytes) != "" {
+		r.PerIPBurst = p.integer(fn, "rate_limit.per_ip_burst", values["rate_limit.per_ip_burst"])
+	}
+	return r
+}
+
+// number parses the value of a numeric field (an integer or a decimal).
+func (p *parser) number(fn, field string, at *yaml.Node) float64 {
+	var f float64
+	if v := resolve(at); (v.Tag != "!!int" && v.Tag != "!!float") || v.Decode(&f) != nil || f != f {
+		p.fail(fn, at, "%s %q must be a number", field, short(v.Value))
+	}
+	return f
 }
 
 // env reads the env mapping, bounded by the limits a spec has.
@@ -521,6 +563,7 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		IdleTimeout: function.Duration(f.IdleTimeout),
 
 		MinInstances: f.MinInstances,
+		RateLimit:    f.RateLimit,
 	}
 	s.Normalize()
 	return s

@@ -47,6 +47,7 @@ func TestParse(t *testing.T) {
     concurrency: {max: 5, per_instance: 1, queue_timeout: 2s}
     idle_timeout: 30s
     min_instances: 2
+    rate_limit: {rps: 50, burst: 100, per_ip_rps: 0.5, per_ip_burst: 5}
     build: "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm ."
     dir: src/hello
 `,
@@ -57,8 +58,9 @@ func TestParse(t *testing.T) {
 					Memory: 64, Timeout: 90 * time.Second, Env: map[string]string{"GREETING": "hi", "EMPTY": "", "NUM": "42"},
 					Concurrency: function.Concurrency{Max: 5, PerInstance: 1, QueueTimeout: function.Duration(2 * time.Second)},
 					IdleTimeout: 30 * time.Second, MinInstances: 2,
-					Build:    "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm .",
-					BuildDir: "/app/src/hello", code: "build/hello.wasm",
+					RateLimit: function.RateLimit{RPS: 50, Burst: 100, PerIPRPS: 0.5, PerIPBurst: 5},
+					Build:     "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm .",
+					BuildDir:  "/app/src/hello", code: "build/hello.wasm",
 				}
 				if got := *m.Functions["hello"]; !equal(got, want) {
 					t.Errorf("got %+v, want %+v", got, want)
@@ -160,6 +162,10 @@ func TestParseErrors(t *testing.T) {
 		{"queue timeout text", fn("    concurrency: {queue_timeout: soon}\n"), []string{`concurrency.queue_timeout "soon" is not a duration`}},
 		{"min_instances text", fn("    min_instances: two\n"), []string{`min_instances "two" must be a whole number`}},
 		{"min_instances over max", fn("    concurrency: {max: 1}\n    min_instances: 2\n"), []string{"min_instances 2 is more than concurrency.max 1", "line 6"}},
+		{"rate_limit unknown key", fn("    rate_limit: {qps: 5}\n"), []string{"unknown field rate_limit.qps", "accepted: rps, burst, per_ip_rps, per_ip_burst"}},
+		{"rate_limit rps text", fn("    rate_limit: {rps: fast}\n"), []string{`rate_limit.rps "fast" must be a number`}},
+		{"rate_limit negative", fn("    rate_limit: {per_ip_rps: -1}\n"), []string{"rate_limit rates must be 0 to", "line 5"}},
+		{"rate_limit burst float", fn("    rate_limit: {burst: 2.5}\n"), []string{`rate_limit.burst "2.5" must be a whole number`}},
 		{"idle timeout short", fn("    idle_timeout: 10ms\n"), []string{"idle_timeout 10ms is out of range", "line 5"}},
 		{"name with underscore", "functions:\n  my_fn:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "my_fn": name is not a DNS label`}},
 		{"non-string name", "functions:\n  [a]:\n    runtime: wasm\n    code: a.wasm\n", []string{"function names must be strings"}},
@@ -167,7 +173,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate of a bad function", "functions:\n  hello:\n    runtime: node\n  hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "hello": code is required`, `function "hello": function defined twice`}},
 		{"function not a mapping", "functions:\n  hello: hello.wasm\n", []string{`function "hello": must be a mapping of fields`}},
 		{"function null", "functions:\n  hello:\n", []string{`function "hello": runtime is required`, `function "hello": code is required`}},
-		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, contract, memory, timeout, env, concurrency, idle_timeout, min_instances, build, dir", "line 5"}},
+		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, contract, memory, timeout, env, concurrency, idle_timeout, min_instances, rate_limit, build, dir", "line 5"}},
 		{"merge key", "x: &d {runtime: wasm}\nfunctions:\n  hello:\n    <<: *d\n    code: a.wasm\n", []string{`function "hello": merge keys`}},
 		{"duplicate field", fn("    code: other.wasm\n"), []string{`function "hello": field "code" appears twice`, "line 5"}},
 		{"runtime missing", "functions:\n  hello:\n    code: hello.wasm\n", []string{`function "hello": runtime is required (accepted: wasm)`}},

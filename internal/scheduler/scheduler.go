@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/hostless/hostless/internal/function"
 )
 
@@ -107,6 +109,9 @@ type pool struct {
 	warming bool              // a top-up to min runs; guarded by mu
 	version *function.Version // what the pool starts, for top-ups
 	s       *Scheduler
+	// limiter and perIP are the version's rate_limit; nil without one.
+	limiter *rate.Limiter
+	perIP   map[string]*rate.Limiter // guarded by mu
 	mu      sync.Mutex
 	idle    []idle // a stack: the most recently used is warmest
 	retired bool
@@ -153,7 +158,71 @@ func (s *Scheduler) newPool(v *function.Version) *pool {
 		version:      v,
 		s:            s,
 	}
+	if r := v.Spec.RateLimit; r.RPS > 0 {
+		p.limiter = rate.NewLimiter(rate.Limit(r.RPS), cmp.Or(r.Burst, max(1, int(r.RPS))))
+	}
+	if v.Spec.RateLimit.PerIPRPS > 0 {
+		p.perIP = map[string]*rate.Limiter{}
+	}
 	return p
+}
+
+// maxClients bounds the per-IP rate limiters of one version.
+const maxClients = 10000
+
+// Allow applies v's rate_limit to one call from client (an IP address),
+// before it takes a concurrency slot: refused calls return a
+// function.ThrottleError with reason rate or rate_ip, at once.
+func (s *Scheduler) Allow(v *function.Version, client string) error {
+	r := v.Spec.RateLimit
+	if r.RPS == 0 && r.PerIPRPS == 0 {
+		return nil
+	}
+	p, err := s.poolFor(v)
+	if err != nil {
+		return err
+	}
+	if p.limiter != nil && !p.limiter.Allow() {
+		return &function.ThrottleError{Reason: function.ThrottleRate,
+			Msg: fmt.Sprintf("%s is at its rate limit of %g calls per second", v.Function, r.RPS)}
+	}
+	if p.perIP == nil {
+		return nil
+	}
+	now := time.Now()
+	p.mu.Lock()
+	l := p.perIP[client]
+	if l == nil {
+		if len(p.perIP) >= maxClients {
+			p.sweepClients(now)
+		}
+		l = rate.NewLimiter(rate.Limit(r.PerIPRPS), cmp.Or(r.PerIPBurst, max(1, int(r.PerIPRPS))))
+		p.perIP[client] = l
+	}
+	ok := l.AllowN(now, 1)
+	p.mu.Unlock()
+	if !ok {
+		return &function.ThrottleError{Reason: function.ThrottleRateIP,
+			Msg: fmt.Sprintf("this client is at %s's rate limit of %g calls per second", v.Function, r.PerIPRPS)}
+	}
+	return nil
+}
+
+// sweepClients makes room among the per-IP limiters: a full bucket is the
+// same as none, so those go first; if every client is still mid-burst,
+// arbitrary ones go (they may burst again: memory stays bounded).
+func (p *pool) sweepClients(now time.Time) {
+	for ip, l := range p.perIP {
+		if l.TokensAt(now) >= float64(l.Burst()) {
+			delete(p.perIP, ip)
+		}
+	}
+	for ip := range p.perIP {
+		if len(p.perIP) < maxClients*9/10 {
+			break
+		}
+		delete(p.perIP, ip)
+	}
 }
 
 // Warm starts instances of v until it has its min_instances, idle or busy,

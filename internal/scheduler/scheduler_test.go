@@ -589,3 +589,30 @@ func TestPlatformMemoryCap(t *testing.T) {
 		t.Errorf("memory with no instance = %d MB, want 0", got)
 	}
 }
+
+// rate_limit: a token bucket for the version and one per client.
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{})
+	v.Spec.RateLimit = function.RateLimit{RPS: 0.001, Burst: 3, PerIPRPS: 0.001, PerIPBurst: 2}
+	for i, client := range []string{"10.0.0.1", "10.0.0.1", "10.0.0.2"} {
+		if err := s.Allow(v, client); err != nil {
+			t.Fatalf("call %d from %s within the bursts: %v", i+1, client, err)
+		}
+	}
+	if got := function.ThrottleReason(s.Allow(v, "10.0.0.3")); got != function.ThrottleRate {
+		t.Errorf("fourth call past the version's burst of 3: reason %q, want rate", got)
+	}
+
+	w := version(t.Name()+"-ip", v.Spec.Code)
+	w.Spec.RateLimit = function.RateLimit{PerIPRPS: 0.001, PerIPBurst: 1}
+	if err := s.Allow(w, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := function.ThrottleReason(s.Allow(w, "10.0.0.1")); got != function.ThrottleRateIP {
+		t.Errorf("second call of one client past its burst of 1: reason %q, want rate_ip", got)
+	}
+	if err := s.Allow(w, "10.0.0.2"); err != nil {
+		t.Errorf("another client was limited by the first one's bucket: %v", err)
+	}
+}

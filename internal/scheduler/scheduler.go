@@ -182,10 +182,20 @@ func (s *Scheduler) Allow(v *function.Version, client string) error {
 	if err != nil {
 		return err
 	}
+	// Per client first: a client past its own limit must not use up the
+	// version's tokens that other clients need.
+	if err := p.allowClient(client, r); err != nil {
+		return err
+	}
 	if p.limiter != nil && !p.limiter.Allow() {
 		return &function.ThrottleError{Reason: function.ThrottleRate,
 			Msg: fmt.Sprintf("%s is at its rate limit of %g calls per second", v.Function, r.RPS)}
 	}
+	return nil
+}
+
+// allowClient applies the per-IP bucket of one client.
+func (p *pool) allowClient(client string, r function.RateLimit) error {
 	if p.perIP == nil {
 		return nil
 	}
@@ -203,7 +213,7 @@ func (s *Scheduler) Allow(v *function.Version, client string) error {
 	p.mu.Unlock()
 	if !ok {
 		return &function.ThrottleError{Reason: function.ThrottleRateIP,
-			Msg: fmt.Sprintf("this client is at %s's rate limit of %g calls per second", v.Function, r.PerIPRPS)}
+			Msg: fmt.Sprintf("this client is at %s's rate limit of %g calls per second", p.version.Function, r.PerIPRPS)}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,10 +160,13 @@ func TestRateLimitPerClient(t *testing.T) {
 			t.Fatalf("call %d within the burst: %d", i+1, status)
 		}
 	}
-	resp, _ := a.do("GET", "/fn/limited/echo", nil, nil)
+	resp, body := a.do("GET", "/fn/limited/echo", nil, nil)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("third call past a burst of 2: %d (Retry-After %q), want 429 with Retry-After",
 			resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if !strings.Contains(string(body), "rate limit of 0.01 calls per second") {
+		t.Errorf("the 429 doesn't say which limit: %s", body)
 	}
 	_, b := a.do("GET", "/metrics", nil, authHeader(testKey))
 	if got := metricValue(string(b), `hostless_throttles_total{function="limited",reason="rate_ip"}`); got != 1 {

@@ -101,7 +101,7 @@ type ThrottleError struct {
 	Msg    string
 }
 
-func (e *ThrottleError) Error() string        { return ErrThrottled.Error() + ": " + e.Msg }
+func (e *ThrottleError) Error() string        { return "throttled (" + e.Reason + "): " + e.Msg }
 func (e *ThrottleError) Is(target error) bool { return target == ErrThrottled }
 
 // ThrottleReason returns why err throttled a call (ThrottleConcurrency for

@@ -134,7 +134,11 @@ func InvokeError(name string, err error) error {
 		// The invoker's message names the function and the version.
 		return apierror.NotFound("version_not_found", "%s", strings.TrimPrefix(err.Error(), function.ErrVersionNotFound.Error()+": "))
 	case errors.Is(err, function.ErrThrottled):
-		e := apierror.New(http.StatusTooManyRequests, "throttled", "function %q is at its concurrency limit; retry later", name)
+		why := "is at its concurrency limit"
+		if te, ok := errors.AsType[*function.ThrottleError](err); ok {
+			why = "refused the call: " + te.Msg // limits only, nothing secret
+		}
+		e := apierror.New(http.StatusTooManyRequests, "throttled", "function %q %s; retry later", name, why)
 		e.Header = http.Header{"Retry-After": {"1"}}
 		return e
 	case errors.Is(err, function.ErrTimeout):

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -164,6 +165,10 @@ func TestRateLimitPerClient(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("third call past a burst of 2: %d (Retry-After %q), want 429 with Retry-After",
 			resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// At 0.01 calls per second the next token is about 100 s away.
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 90 || ra > 100 {
+		t.Errorf("Retry-After = %q, want about 100 s: the time to the client's next token", resp.Header.Get("Retry-After"))
 	}
 	if !strings.Contains(string(body), "rate limit of 0.01 calls per second") {
 		t.Errorf("the 429 doesn't say which limit: %s", body)

@@ -99,6 +99,9 @@ const (
 type ThrottleError struct {
 	Reason string // one of the Throttle* constants
 	Msg    string
+	// RetryAfter is when a retry may succeed, where the limit knows it
+	// (a rate limit's next token); 0 when it doesn't.
+	RetryAfter time.Duration
 }
 
 func (e *ThrottleError) Error() string        { return "throttled (" + e.Reason + "): " + e.Msg }

@@ -134,12 +134,14 @@ func InvokeError(name string, err error) error {
 		// The invoker's message names the function and the version.
 		return apierror.NotFound("version_not_found", "%s", strings.TrimPrefix(err.Error(), function.ErrVersionNotFound.Error()+": "))
 	case errors.Is(err, function.ErrThrottled):
-		why := "is at its concurrency limit"
+		why, retry := "is at its concurrency limit", time.Second
 		if te, ok := errors.AsType[*function.ThrottleError](err); ok {
 			why = "refused the call: " + te.Msg // limits only, nothing secret
+			retry = max(retry, te.RetryAfter)
 		}
 		e := apierror.New(http.StatusTooManyRequests, "throttled", "function %q %s; retry later", name, why)
-		e.Header = http.Header{"Retry-After": {"1"}}
+		// Whole seconds, rounded up: a client that waits that long finds a token.
+		e.Header = http.Header{"Retry-After": {strconv.FormatInt(int64((retry+time.Second-1)/time.Second), 10)}}
 		return e
 	case errors.Is(err, function.ErrTimeout):
 		return apierror.New(http.StatusGatewayTimeout, "function_timeout", "function %q timed out", name)

@@ -188,7 +188,7 @@ func (s *Scheduler) Allow(v *function.Version, client string) error {
 		return err
 	}
 	if p.limiter != nil && !p.limiter.Allow() {
-		return &function.ThrottleError{Reason: function.ThrottleRate,
+		return &function.ThrottleError{Reason: function.ThrottleRate, RetryAfter: nextToken(p.limiter),
 			Msg: fmt.Sprintf("%s is at its rate limit of %g calls per second", v.Function, r.RPS)}
 	}
 	return nil
@@ -210,12 +210,25 @@ func (p *pool) allowClient(client string, r function.RateLimit) error {
 		p.perIP[client] = l
 	}
 	ok := l.AllowN(now, 1)
+	var wait time.Duration
+	if !ok {
+		wait = nextToken(l)
+	}
 	p.mu.Unlock()
 	if !ok {
-		return &function.ThrottleError{Reason: function.ThrottleRateIP,
+		return &function.ThrottleError{Reason: function.ThrottleRateIP, RetryAfter: wait,
 			Msg: fmt.Sprintf("this client is at %s's rate limit of %g calls per second", p.version.Function, r.PerIPRPS)}
 	}
 	return nil
+}
+
+// nextToken is how long until l has a token again.
+func nextToken(l *rate.Limiter) time.Duration {
+	missing := 1 - l.Tokens()
+	if missing <= 0 || l.Limit() <= 0 {
+		return 0
+	}
+	return time.Duration(missing / float64(l.Limit()) * float64(time.Second))
 }
 
 // sweepClients makes room among the per-IP limiters: a full bucket is the

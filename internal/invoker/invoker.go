@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
@@ -299,22 +298,14 @@ func (iv *Invoker) WarmAll(ctx context.Context, project string) error {
 // acquire applies the version's rate limits to the caller, then takes an
 // instance.
 func (iv *Invoker) acquire(ctx context.Context, v *function.Version, req *function.Request) (*scheduler.Lease, error) {
-	client := ""
+	remote := ""
 	if req != nil {
-		client = clientIP(req.RemoteAddr)
+		remote = req.RemoteAddr
 	}
-	if err := iv.sched.Allow(v, client); err != nil {
+	if err := iv.sched.Allow(v, remote); err != nil {
 		return nil, err
 	}
 	return iv.sched.Acquire(ctx, v)
-}
-
-// clientIP is the host of a RemoteAddr ("ip:port"), or all of it.
-func clientIP(remote string) string {
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		return host
-	}
-	return remote
 }
 
 // maxPinned bounds the versions cached by number.

@@ -312,7 +312,7 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 		fn.IdleTimeout = p.duration(name, "idle_timeout", values["idle_timeout"], v)
 	}
 	if p.scalar(name, "min_instances", values, maxNameBytes) != "" {
-		fn.MinInstances = p.integer(name, "min_instances", values["min_instances"])
+		fn.MinInstances = p.integer(name, "min_instances", values["min_instances"], "")
 	}
 	fn.Build = p.scalar(name, "build", values, maxBuildBytes)
 	dir := p.scalar(name, "dir", values, maxPathBytes)
@@ -340,10 +340,7 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 		fn.BuildDir = abs(p.m.Dir, dir)
 	}
 	if memory != "" {
-		// A YAML float decodes into an int truncated: accept only integers.
-		if n := resolve(values["memory"]); n.Tag != "!!int" || n.Decode(&fn.Memory) != nil {
-			p.fail(name, values["memory"], "memory %q must be a whole number of MB", short(memory))
-		}
+		fn.Memory = p.integer(name, "memory", values["memory"], " of MB")
 	}
 	if timeout != "" {
 		fn.Timeout = p.duration(name, "timeout", values["timeout"], timeout)
@@ -395,11 +392,12 @@ func (p *parser) duration(fn, field string, at *yaml.Node, v string) time.Durati
 }
 
 // integer parses the value of an integer field; a YAML float is refused
-// rather than truncated.
-func (p *parser) integer(fn, field string, at *yaml.Node) int {
+// rather than truncated (a float decodes into an int truncated). unit ends
+// the message, e.g. " of MB".
+func (p *parser) integer(fn, field string, at *yaml.Node, unit string) int {
 	var n int
 	if v := resolve(at); v.Tag != "!!int" || v.Decode(&n) != nil {
-		p.fail(fn, at, "%s %q must be a whole number", field, short(v.Value))
+		p.fail(fn, at, "%s %q must be a whole number%s", field, short(v.Value), unit)
 	}
 	return n
 }
@@ -437,10 +435,10 @@ func (p *parser) concurrency(fn string, at *yaml.Node) function.Concurrency {
 	var c function.Concurrency
 	values := p.submap(fn, "concurrency", at, concurrencyFields)
 	if p.scalar(fn, "concurrency.max", values, maxNameBytes) != "" {
-		c.Max = p.integer(fn, "concurrency.max", values["concurrency.max"])
+		c.Max = p.integer(fn, "concurrency.max", values["concurrency.max"], "")
 	}
 	if p.scalar(fn, "concurrency.per_instance", values, maxNameBytes) != "" {
-		c.PerInstance = p.integer(fn, "concurrency.per_instance", values["concurrency.per_instance"])
+		c.PerInstance = p.integer(fn, "concurrency.per_instance", values["concurrency.per_instance"], "")
 	}
 	if q := p.scalar(fn, "concurrency.queue_timeout", values, maxNameBytes); q != "" {
 		c.QueueTimeout = function.Duration(p.duration(fn, "concurrency.queue_timeout", values["concurrency.queue_timeout"], q))
@@ -456,13 +454,13 @@ func (p *parser) rateLimit(fn string, at *yaml.Node) function.RateLimit {
 		r.RPS = p.number(fn, "rate_limit.rps", values["rate_limit.rps"])
 	}
 	if p.scalar(fn, "rate_limit.burst", values, maxNameBytes) != "" {
-		r.Burst = p.integer(fn, "rate_limit.burst", values["rate_limit.burst"])
+		r.Burst = p.integer(fn, "rate_limit.burst", values["rate_limit.burst"], "")
 	}
 	if p.scalar(fn, "rate_limit.per_ip_rps", values, maxNameBytes) != "" {
 		r.PerIPRPS = p.number(fn, "rate_limit.per_ip_rps", values["rate_limit.per_ip_rps"])
 	}
 	if p.scalar(fn, "rate_limit.per_ip_burst", values, maxNameBytes) != "" {
-		r.PerIPBurst = p.integer(fn, "rate_limit.per_ip_burst", values["rate_limit.per_ip_burst"])
+		r.PerIPBurst = p.integer(fn, "rate_limit.per_ip_burst", values["rate_limit.per_ip_burst"], "")
 	}
 	return r
 }

@@ -21,6 +21,24 @@ const DefaultProject = "default"
 // Runtimes a function can name.
 const (
 	RuntimeWasm = "wasm"
+	// RuntimeProcess is any Linux executable speaking the Lambda Runtime
+	// API: the code's bootstrap, or the file the handler names.
+	RuntimeProcess = "process"
+	// RuntimeNodeJS and RuntimePython run Lambda handlers ("index.handler")
+	// through the platform's shims on the host's node and python3.
+	RuntimeNodeJS = "nodejs"
+	RuntimePython = "python"
+)
+
+// IsProcess reports whether a runtime runs sandboxed processes.
+func IsProcess(runtime string) bool {
+	return runtime == RuntimeProcess || runtime == RuntimeNodeJS || runtime == RuntimePython
+}
+
+// Network modes of process functions.
+const (
+	NetworkNone     = "none"     // loopback only: the Runtime API
+	NetworkOutbound = "outbound" // the internet, not the host nor private ranges
 )
 
 // Contracts say how a function is called.
@@ -31,6 +49,8 @@ const (
 	ContractCGI = "cgi"
 	// ContractSDK is a reactor built with the Go SDK: warm instances serve request after request.
 	ContractSDK = "sdk"
+	// ContractLambda is a process speaking the AWS Lambda Runtime API.
+	ContractLambda = "lambda"
 )
 
 // Limits on a function's configuration.
@@ -77,6 +97,12 @@ type Spec struct {
 	MemoryMB int               `json:"memory"`
 	Timeout  Duration          `json:"timeout"`
 	Env      map[string]string `json:"env,omitempty"`
+	// Handler names the entry point of a process function: "index.handler"
+	// for nodejs and python, the executable (when there is no bootstrap)
+	// for process.
+	Handler string `json:"handler,omitempty"`
+	// Network is a process function's network: none or outbound.
+	Network string `json:"network,omitempty"`
 	// Concurrency limits concurrent invocations; zero fields take the
 	// platform's defaults.
 	Concurrency Concurrency `json:"concurrency,omitzero"`
@@ -157,6 +183,14 @@ func (s *Spec) Normalize() {
 	if s.Timeout == 0 {
 		s.Timeout = Duration(DefaultTimeout)
 	}
+	if IsProcess(s.Runtime) {
+		if s.Contract == ContractAuto {
+			s.Contract = ContractLambda
+		}
+		if s.Network == "" {
+			s.Network = NetworkOutbound
+		}
+	}
 }
 
 var codeRef = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -165,16 +199,23 @@ var codeRef = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 func (s *Spec) Validate() error {
 	switch s.Runtime {
 	case RuntimeWasm:
+		switch s.Contract {
+		case ContractAuto, ContractCGI, ContractSDK:
+		default:
+			return fmt.Errorf("%w: contract %q is not supported for wasm (accepted: cgi, sdk, or empty to detect)", ErrInvalid, s.Contract)
+		}
+		if s.Handler != "" || s.Network != "" {
+			return fmt.Errorf("%w: handler and network are settings of process functions, not of wasm ones", ErrInvalid)
+		}
+	case RuntimeProcess, RuntimeNodeJS, RuntimePython:
+		if err := s.validateProcess(); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("%w: runtime %q is not supported (accepted: wasm)", ErrInvalid, s.Runtime)
+		return fmt.Errorf("%w: runtime %q is not supported (accepted: wasm, process, nodejs, python)", ErrInvalid, s.Runtime)
 	}
 	if !codeRef.MatchString(s.Code) {
 		return fmt.Errorf("%w: code %q must be \"sha256:\" and 64 lowercase hex digits", ErrInvalid, s.Code)
-	}
-	switch s.Contract {
-	case ContractAuto, ContractCGI, ContractSDK:
-	default:
-		return fmt.Errorf("%w: contract %q is not supported (accepted: cgi, sdk, or empty to detect)", ErrInvalid, s.Contract)
 	}
 	if s.MemoryMB < MinMemoryMB || s.MemoryMB > MaxMemoryMB {
 		return fmt.Errorf("%w: memory %d MB is out of range (%d to %d)", ErrInvalid, s.MemoryMB, MinMemoryMB, MaxMemoryMB)
@@ -209,7 +250,7 @@ func (s *Spec) validateScaling() error {
 		return fmt.Errorf("%w: concurrency.max %d is out of range (1 to %d, or 0 for the platform default)", ErrInvalid, c.Max, MaxConcurrency)
 	}
 	if c.PerInstance < 0 || c.PerInstance > 1 {
-		return fmt.Errorf("%w: concurrency.per_instance %d is not supported: wasm instances take 1 invocation at a time", ErrInvalid, c.PerInstance)
+		return fmt.Errorf("%w: concurrency.per_instance %d is not supported: wasm and lambda instances take 1 invocation at a time", ErrInvalid, c.PerInstance)
 	}
 	if t := time.Duration(c.QueueTimeout); t < 0 || t > MaxQueueTimeout {
 		return fmt.Errorf("%w: concurrency.queue_timeout %s is out of range (0 to %s)", ErrInvalid, t, MaxQueueTimeout)
@@ -233,6 +274,36 @@ func (s *Spec) validateScaling() error {
 	return nil
 }
 
+// MaxHandlerLen bounds handler.
+const MaxHandlerLen = 256
+
+func (s *Spec) validateProcess() error {
+	if s.Contract != ContractLambda {
+		return fmt.Errorf("%w: contract %q is not supported for %s (accepted: lambda)", ErrInvalid, s.Contract, s.Runtime)
+	}
+	if s.Network != NetworkNone && s.Network != NetworkOutbound {
+		return fmt.Errorf("%w: network %q is not supported (accepted: none, outbound)", ErrInvalid, s.Network)
+	}
+	h := s.Handler
+	if len(h) > MaxHandlerLen {
+		return fmt.Errorf("%w: handler is longer than %d characters", ErrInvalid, MaxHandlerLen)
+	}
+	for _, c := range h {
+		if !(c == '_' || c == '.' || c == '/' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return fmt.Errorf("%w: handler %q may hold only letters, digits and . _ - /", ErrInvalid, h)
+		}
+	}
+	if strings.HasPrefix(h, "/") || strings.Contains(h, "..") {
+		return fmt.Errorf("%w: handler %q must be a path inside the code, without '..'", ErrInvalid, h)
+	}
+	if s.Runtime != RuntimeProcess {
+		if i := strings.LastIndexByte(h, '.'); i <= 0 || i == len(h)-1 {
+			return fmt.Errorf("%w: handler %q of a %s function must be FILE.FUNCTION, such as index.handler", ErrInvalid, h, s.Runtime)
+		}
+	}
+	return nil
+}
+
 func validEnvName(k string) error {
 	if k == "" || len(k) > 256 {
 		return fmt.Errorf("%w: env name %q must be 1 to 256 characters", ErrInvalid, k)
@@ -248,7 +319,7 @@ func validEnvName(k string) error {
 
 // Equal reports whether two normalized specs make the same version.
 func (s *Spec) Equal(o *Spec) bool {
-	if s.Runtime != o.Runtime || s.Code != o.Code || s.Contract != o.Contract ||
+	if s.Runtime != o.Runtime || s.Code != o.Code || s.Contract != o.Contract || s.Handler != o.Handler || s.Network != o.Network ||
 		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
 		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
 		s.RateLimit != o.RateLimit {

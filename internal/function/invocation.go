@@ -21,6 +21,9 @@ const (
 
 // Request is one invocation's input, already bounded in size by the caller.
 type Request struct {
+	// ID is the invocation's ID (the invoker sets it): the awsRequestId of
+	// Lambda functions.
+	ID         string
 	Method     string
 	Path       string // the function's own path: "/" plus whatever followed /fn/{name}
 	RawQuery   string
@@ -28,6 +31,11 @@ type Request struct {
 	RemoteAddr string
 	Header     http.Header
 	Body       []byte
+	// Event marks a raw event (the Lambda Invoke API, triggers): Body is the
+	// payload given to the function as it is, and the response's body is
+	// the function's result as it is. Otherwise a runtime that speaks in
+	// events makes one of the HTTP request (API Gateway payload 2.0).
+	Event bool
 }
 
 // Response is what a function answered.

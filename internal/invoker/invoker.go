@@ -392,6 +392,7 @@ func (iv *Invoker) invoke(ctx context.Context, project, name string, version int
 		ID: function.NewID(start), Project: project, Function: name, Version: v.Number,
 		Trigger: trigger, Start: start.UTC(), MemoryMB: v.Spec.MemoryMB,
 	}
+	req.ID = rec.ID
 	lease, err := iv.acquire(ctx, v, req)
 	if err != nil {
 		if reason := function.ThrottleReason(err); reason != "" && iv.obs != nil {

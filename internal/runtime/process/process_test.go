@@ -1,0 +1,343 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hostless/hostless/internal/artifact"
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/sandbox"
+)
+
+func TestMain(m *testing.M) {
+	sandbox.MaybeInit()
+	os.Exit(m.Run())
+}
+
+// artifacts is an in-memory artifact store.
+type artifacts struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (a *artifacts) put(b []byte) string {
+	sum := sha256.Sum256(b)
+	ref := "sha256:" + hex.EncodeToString(sum[:])
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[string][]byte{}
+	}
+	a.m[ref] = b
+	return ref
+}
+
+func (a *artifacts) get(_ context.Context, ref string) (io.ReadCloser, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b, ok := a.m[ref]
+	if !ok {
+		return nil, function.ErrNotFound
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// lambdaFn builds testdata/lambdafn as a Lambda bootstrap (once per test
+// binary) and returns the code directory holding it.
+func lambdaFn(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "lambdafn-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "bootstrap"), "./testdata/lambdafn")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildDir
+}
+
+func zipDir(t testing.TB, a *artifacts, dir string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := artifact.Zip(dir, &b); err != nil {
+		t.Fatal(err)
+	}
+	return a.put(b.Bytes())
+}
+
+type env struct {
+	rt *Runtime
+	a  *artifacts
+	sb *sandbox.Manager
+}
+
+func newEnv(t testing.TB, isolation string) *env {
+	t.Helper()
+	if isolation != sandbox.IsolationNone {
+		if err := sandbox.Check(); err != nil {
+			t.Skip("needs a host that can sandbox (CI runs as root): ", err)
+		}
+	}
+	dir := t.TempDir()
+	sb, err := sandbox.New(sandbox.Config{Dir: filepath.Join(dir, "sandbox"), Isolation: isolation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &artifacts{}
+	rt := New(Config{Dir: dir, Sandbox: sb, Artifacts: a.get})
+	t.Cleanup(sb.Close)
+	return &env{rt: rt, a: a, sb: sb}
+}
+
+func (e *env) version(t testing.TB, code string, mutate func(*function.Spec)) *function.Version {
+	s := function.Spec{Runtime: function.RuntimeProcess, Code: code, MemoryMB: 128, Timeout: function.Duration(5 * time.Second),
+		Env: map[string]string{"MINE": "mine", "AWS_REGION": "overridden?"}}
+	if mutate != nil {
+		mutate(&s)
+	}
+	s.Normalize()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return &function.Version{Project: "default", Function: "fn", Number: 3, Spec: s}
+}
+
+type logs struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logs) Line(stream string, line []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, stream+": "+string(line))
+}
+
+func (l *logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+func start(t testing.TB, e *env, v *function.Version) function.Instance {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	inst, _, err := e.rt.Start(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close(context.Background()) })
+	return inst
+}
+
+func invoke(t testing.TB, inst function.Instance, req *function.Request, timeout time.Duration) (*function.Response, *logs, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	l := &logs{}
+	resp, err := inst.Invoke(ctx, req, l)
+	return resp, l, err
+}
+
+func event(action, arg string) *function.Request {
+	b, _ := json.Marshal(map[string]string{"action": action, "arg": arg})
+	return &function.Request{Event: true, Body: b, Header: http.Header{}}
+}
+
+func TestLambdaGoFunction(t *testing.T) {
+	for _, iso := range []string{sandbox.IsolationSandbox, sandbox.IsolationNone} {
+		t.Run(iso, func(t *testing.T) {
+			e := newEnv(t, iso)
+			v := e.version(t, zipDir(t, e.a, lambdaFn(t)), nil)
+			inst := start(t, e, v)
+
+			// An HTTP request arrives as a payload 2.0 event; the shaped
+			// result is the HTTP response.
+			req := &function.Request{ID: "req-1", Method: "GET", Path: "/hello", RawQuery: "name=ada", Host: "example.test",
+				RemoteAddr: "10.1.2.3:4567", Header: http.Header{"User-Agent": {"t"}}}
+			resp, l, err := invoke(t, inst, req, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status != 201 || string(resp.Body) != "hello ada" || resp.Header.Get("X-Fn") != "lambdafn" ||
+				resp.Header.Get("Set-Cookie") != "a=1; Path=/" {
+				t.Fatalf("response %d %v %q", resp.Status, resp.Header, resp.Body)
+			}
+			if !strings.Contains(l.String(), "stdout: hello log line") || !strings.Contains(l.String(), "stderr: hello on stderr") {
+				t.Fatalf("logs: %q", l.String())
+			}
+
+			// Warm reuse: globals survive between invocations.
+			for want := 1; want <= 3; want++ {
+				resp, _, err := invoke(t, inst, event("count", ""), 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := string(resp.Body); got != `{"count":`+string(rune('0'+want))+`}` {
+					t.Fatalf("count %d: %s", want, got)
+				}
+			}
+
+			// The context and the environment are Lambda's.
+			resp, _, err = invoke(t, inst, &function.Request{ID: "req-ctx", Event: true, Body: []byte(`{"action":"context"}`)}, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c map[string]any
+			if err := json.Unmarshal(resp.Body, &c); err != nil {
+				t.Fatal(err)
+			}
+			if c["request_id"] != "req-ctx" || c["arn"] != "arn:aws:lambda:us-east-1:000000000000:function:fn" ||
+				c["function"] != "fn" || c["version"] != "3" || c["memory"] != 128.0 || c["mine"] != "mine" || c["env_region"] != "us-east-1" {
+				t.Fatalf("context: %v", c)
+			}
+			if ms := c["remaining_ms"].(float64); ms <= 0 || ms > 5000 {
+				t.Fatalf("remaining time %v ms of a 5 s timeout", ms)
+			}
+			if iso == sandbox.IsolationSandbox && (c["task_root"] != "/var/task" || c["uid"] == 0.0) {
+				t.Fatalf("sandboxed context: %v", c)
+			}
+
+			// A handler error is the function's error, with Lambda's payload for raw events.
+			resp, _, err = invoke(t, inst, event("fail", ""), 5*time.Second)
+			if !errors.Is(err, function.ErrFunction) || !strings.Contains(err.Error(), "it failed on purpose") {
+				t.Fatalf("want the function's error, got %v", err)
+			}
+			if resp == nil || resp.Header.Get("X-Amz-Function-Error") != "Unhandled" || !strings.Contains(string(resp.Body), `"errorMessage":"it failed on purpose"`) {
+				t.Fatalf("error response %+v", resp)
+			}
+			if !inst.Reusable() {
+				t.Fatal("a handled error broke the instance")
+			}
+
+			// A result that is not the HTTP shape is returned as JSON with 200.
+			resp, _, err = invoke(t, inst, &function.Request{Method: "GET", Path: "/count"}, 5*time.Second)
+			if err != nil || resp.Status != 200 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(resp.Body), `"count":4`) {
+				t.Fatalf("plain result: %v %+v", err, resp)
+			}
+		})
+	}
+}
+
+func TestLambdaTimeoutKillsInstance(t *testing.T) {
+	e := newEnv(t, sandbox.IsolationSandbox)
+	inst := start(t, e, e.version(t, zipDir(t, e.a, lambdaFn(t)), nil))
+	_, _, err := invoke(t, inst, event("sleep", "10s"), 300*time.Millisecond)
+	if !errors.Is(err, function.ErrTimeout) {
+		t.Fatalf("want a timeout, got %v", err)
+	}
+	if inst.Reusable() {
+		t.Fatal("a timed-out instance is still offered for reuse")
+	}
+}
+
+func TestLambdaOutOfMemory(t *testing.T) {
+	e := newEnv(t, sandbox.IsolationSandbox)
+	inst := start(t, e, e.version(t, zipDir(t, e.a, lambdaFn(t)), func(s *function.Spec) { s.MemoryMB = 64 }))
+	_, _, err := invoke(t, inst, event("alloc", ""), 10*time.Second)
+	if !errors.Is(err, function.ErrOutOfMemory) || function.StatusOf(err) != function.StatusOOM {
+		t.Fatalf("want status oom, got %v", err)
+	}
+}
+
+func TestLambdaExitAndLimits(t *testing.T) {
+	e := newEnv(t, sandbox.IsolationSandbox)
+	inst := start(t, e, e.version(t, zipDir(t, e.a, lambdaFn(t)), nil))
+	_, _, err := invoke(t, inst, event("big", ""), 10*time.Second)
+	if !errors.Is(err, function.ErrResponseTooLarge) {
+		t.Fatalf("a 7 MB result: want ErrResponseTooLarge, got %v", err)
+	}
+	inst = start(t, e, e.version(t, zipDir(t, e.a, lambdaFn(t)), nil))
+	_, _, err = invoke(t, inst, event("exit", ""), 5*time.Second)
+	if !errors.Is(err, function.ErrFunction) || !strings.Contains(err.Error(), "exited with status 3") {
+		t.Fatalf("want the exit reported, got %v", err)
+	}
+	if inst.Reusable() {
+		t.Fatal("an exited instance is offered for reuse")
+	}
+}
+
+func TestBootstrapShellScript(t *testing.T) {
+	e := newEnv(t, sandbox.IsolationSandbox)
+	dir := t.TempDir()
+	// A custom runtime as AWS documents it: a loop of curl calls.
+	script := `#!/bin/sh
+set -eu
+echo "init from $_HANDLER"
+while true; do
+  HEADERS=$(mktemp)
+  EVENT=$(curl -sS -LD "$HEADERS" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next")
+  ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+  echo "got $EVENT"
+  curl -sS -X POST "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$ID/response" -d "{\"echo\":$EVENT}" >/dev/null
+done
+`
+	if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inst := start(t, e, e.version(t, zipDir(t, e.a, dir), func(s *function.Spec) { s.Handler = "function.handler" }))
+	for i := 0; i < 2; i++ {
+		resp, l, err := invoke(t, inst, &function.Request{Event: true, Body: []byte(`{"n":1}`)}, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(resp.Body) != `{"echo":{"n":1}}` {
+			t.Fatalf("response %q", resp.Body)
+		}
+		if i == 0 && !strings.Contains(l.String(), "init from function.handler") {
+			t.Fatalf("init logs are not in the first invocation's logs: %q", l.String())
+		}
+		if !strings.Contains(l.String(), `got {"n":1}`) {
+			t.Fatalf("logs %q", l.String())
+		}
+	}
+}
+
+func TestInitErrorAndMissingBootstrap(t *testing.T) {
+	e := newEnv(t, sandbox.IsolationSandbox)
+	dir := t.TempDir()
+	script := `#!/bin/sh
+curl -sS -X POST "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/init/error" -H "Lambda-Runtime-Function-Error-Type: Runtime.NoSuchHandler" -d '{"errorMessage":"no handler here","errorType":"Runtime.NoSuchHandler"}'
+exit 1
+`
+	if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := e.rt.Start(context.Background(), e.version(t, zipDir(t, e.a, dir), nil))
+	if !errors.Is(err, function.ErrFunction) || !strings.Contains(err.Error(), "no handler here") {
+		t.Fatalf("want the init error, got %v", err)
+	}
+	empty := t.TempDir()
+	os.WriteFile(filepath.Join(empty, "README"), []byte("no code"), 0o644)
+	_, _, err = e.rt.Start(context.Background(), e.version(t, zipDir(t, e.a, empty), nil))
+	if err == nil || !strings.Contains(err.Error(), "bootstrap") {
+		t.Fatalf("want a missing bootstrap named, got %v", err)
+	}
+}

@@ -1,0 +1,114 @@
+// Command lambdafn is a Lambda function built with aws-lambda-go, unchanged
+// from what runs on AWS: the process runtime's tests deploy it. It answers
+// HTTP events (API Gateway payload 2.0) by path and raw events by "action".
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+var count int
+
+type raw struct {
+	Action string `json:"action"`
+	Arg    string `json:"arg"`
+}
+
+func handler(ctx context.Context, ev json.RawMessage) (any, error) {
+	var req events.APIGatewayV2HTTPRequest
+	_ = json.Unmarshal(ev, &req)
+	var r raw
+	_ = json.Unmarshal(ev, &r)
+	action, arg := r.Action, r.Arg
+	if req.RawPath != "" {
+		action, arg = strings.TrimPrefix(req.RawPath, "/"), req.QueryStringParameters["arg"]
+	}
+	switch action {
+	case "hello":
+		fmt.Println("hello log line")
+		fmt.Fprintln(os.Stderr, "hello on stderr")
+		return events.APIGatewayV2HTTPResponse{StatusCode: 201, Headers: map[string]string{"Content-Type": "text/plain", "X-Fn": "lambdafn"},
+			Cookies: []string{"a=1; Path=/"}, Body: "hello " + req.QueryStringParameters["name"]}, nil
+	case "echo":
+		return req, nil
+	case "count":
+		count++
+		return map[string]int{"count": count}, nil
+	case "context":
+		lc, _ := lambdacontext.FromContext(ctx)
+		deadline, _ := ctx.Deadline()
+		return map[string]any{
+			"request_id": lc.AwsRequestID, "arn": lc.InvokedFunctionArn, "remaining_ms": time.Until(deadline).Milliseconds(),
+			"function": lambdacontext.FunctionName, "version": lambdacontext.FunctionVersion, "memory": lambdacontext.MemoryLimitInMB,
+			"env_region": os.Getenv("AWS_REGION"), "task_root": os.Getenv("LAMBDA_TASK_ROOT"), "handler": os.Getenv("_HANDLER"),
+			"mine": os.Getenv("MINE"), "uid": os.Getuid(),
+		}, nil
+	case "fail":
+		return nil, errors.New("it failed on purpose")
+	case "sleep":
+		d, _ := time.ParseDuration(arg)
+		time.Sleep(d)
+		return "slept", nil
+	case "alloc":
+		var keep [][]byte
+		for i := 0; i < 1024; i++ {
+			b := make([]byte, 1<<20)
+			for j := range b {
+				b[j] = byte(j)
+			}
+			keep = append(keep, b)
+		}
+		return len(keep), nil
+	case "exit":
+		os.Exit(3)
+	case "big":
+		return strings.Repeat("x", 7<<20), nil
+	case "read":
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return "denied: " + err.Error(), nil
+		}
+		return "read " + fmt.Sprint(len(b)) + " bytes", nil
+	case "write":
+		if err := os.WriteFile(arg, []byte("x"), 0o644); err != nil {
+			return "denied: " + err.Error(), nil
+		}
+		return "wrote", nil
+	case "dial":
+		c, err := net.DialTimeout("tcp", arg, time.Second)
+		if err != nil {
+			return "denied: " + err.Error(), nil
+		}
+		c.Close()
+		return "connected", nil
+	case "kill":
+		if err := syscall.Kill(1, syscall.SIGKILL); err != nil {
+			return "denied: " + err.Error(), nil
+		}
+		return "signalled", nil
+	case "procs":
+		ents, _ := os.ReadDir("/proc")
+		n := 0
+		for _, e := range ents {
+			if e.Name()[0] >= '0' && e.Name()[0] <= '9' {
+				n++
+			}
+		}
+		return n, nil
+	}
+	return nil, fmt.Errorf("unknown action %q", action)
+}
+
+func main() { lambda.Start(handler) }

@@ -31,11 +31,11 @@ type instance struct {
 	srv  *http.Server
 	arn  string
 
-	next    chan *call     // the invocation for the next /next (one at a time)
-	ready   chan struct{}  // closed at the first /next: init is done
-	initErr chan error     // a report to /runtime/init/error
-	closing chan struct{}  // closed by Close
-	once    sync.Once      // of ready
+	next    chan *call    // the invocation for the next /next (one at a time)
+	ready   chan struct{} // closed at the first /next: init is done
+	initErr chan error    // a report to /runtime/init/error
+	closing chan struct{} // closed by Close
+	once    sync.Once     // of ready
 	cur     atomic.Pointer[call]
 	broken  atomic.Bool
 

@@ -2,9 +2,15 @@
 // runs the platform, the other commands talk to one.
 package main
 
-import "os"
+import (
+	"os"
+
+	"github.com/hostless/hostless/internal/sandbox"
+)
 
 func main() {
+	// The sandboxes' init is this binary re-executed; it never returns.
+	sandbox.MaybeInit()
 	if err := newRoot().Execute(); err != nil {
 		os.Exit(1)
 	}

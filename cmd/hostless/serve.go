@@ -29,6 +29,7 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.IntVar(&cfg.MaxTotalConcurrency, "max-total-concurrency", 0, "concurrent invocations of all functions together (default 1000)")
 	f.IntVar(&cfg.MaxMemoryMB, "max-memory", 0, "MB of memory limits of all started instances together; 0 sets no cap")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", config.DefaultShutdownGrace, "how long in-flight invocations may finish after SIGTERM")
+	f.StringVar(&cfg.Isolation, "isolation", "", "how process functions run: sandbox (default; needs root) or none (no isolation: trusted code only) (env HOSTLESS_ISOLATION)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }
 
@@ -40,6 +41,7 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 	for flag, v := range map[string]struct{ dst, env *string }{
 		"addr": {&cfg.Addr, &env.Addr}, "data": {&cfg.DataDir, &env.DataDir}, "postgres": {&cfg.Postgres, &env.Postgres},
 		"tls-cert": {&cfg.TLSCert, &env.TLSCert}, "tls-key": {&cfg.TLSKey, &env.TLSKey},
+		"isolation": {&cfg.Isolation, &env.Isolation},
 	} {
 		if !cmd.Flags().Changed(flag) && *v.env != "" {
 			*v.dst = *v.env

@@ -64,6 +64,9 @@ type Config struct {
 	Draining <-chan struct{}
 	// Metrics, when set, is served at GET /metrics to admin-key holders.
 	Metrics http.Handler
+	// CanRun, when set, says why this server can't run a spec (a process
+	// function on a host that can't sandbox): the deploy is refused with it.
+	CanRun func(*function.Spec) error
 }
 
 // API serves /v1.
@@ -244,6 +247,11 @@ func (a *API) putFunction(w http.ResponseWriter, r *http.Request) error {
 	if err := spec.Validate(); err != nil {
 		return apierror.BadRequest("function %q: %s", name, strings.TrimPrefix(err.Error(), "invalid: "))
 	}
+	if a.cfg.CanRun != nil {
+		if err := a.cfg.CanRun(&spec); err != nil {
+			return apierror.BadRequest("function %q: %v", name, err)
+		}
+	}
 	if err := a.checkArtifact(r.Context(), spec); err != nil {
 		return err
 	}
@@ -275,7 +283,15 @@ func (a *API) checkArtifact(ctx context.Context, spec function.Spec) error {
 	}
 	defer rc.Close()
 	head := make([]byte, len(wasmMagic))
-	if _, err := io.ReadFull(rc, head); err != nil || !bytes.Equal(head, wasmMagic) {
+	_, err = io.ReadFull(rc, head)
+	if function.IsProcess(spec.Runtime) {
+		// Lambda's packaging: a zip (a directory is zipped by the CLI).
+		if err != nil || (!bytes.HasPrefix(head, []byte("PK\x03\x04")) && !bytes.HasPrefix(head, []byte("PK\x05\x06"))) {
+			return apierror.BadRequest("code %s is not a zip file (runtime %s takes a zip of the code, as Lambda does)", spec.Code, spec.Runtime)
+		}
+		return nil
+	}
+	if err != nil || !bytes.Equal(head, wasmMagic) {
 		return apierror.BadRequest("code %s is not a WebAssembly module (runtime wasm)", spec.Code)
 	}
 	return nil

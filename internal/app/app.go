@@ -28,7 +28,10 @@ import (
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/gateway"
 	"github.com/hostless/hostless/internal/invoker"
+	"github.com/hostless/hostless/internal/runtime"
+	"github.com/hostless/hostless/internal/runtime/process"
 	"github.com/hostless/hostless/internal/runtime/wasm"
+	"github.com/hostless/hostless/internal/sandbox"
 	"github.com/hostless/hostless/internal/scheduler"
 	"github.com/hostless/hostless/internal/store"
 	"github.com/hostless/hostless/internal/store/postgres"
@@ -58,6 +61,8 @@ type App struct {
 	store    store.Store
 	blobs    *blobfs.Store
 	rt       *wasm.Runtime
+	sandbox  *sandbox.Manager
+	runtimes *runtime.Mux
 	sched    *scheduler.Scheduler
 	rec      *telemetry.Recorder
 	inv      *invoker.Invoker
@@ -113,7 +118,22 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.rt.Open(); err != nil {
 		return err
 	}
-	a.sched = scheduler.New(a.rt, scheduler.Config{
+	a.runtimes = &runtime.Mux{Wasm: a.rt}
+	a.sandbox, err = sandbox.New(sandbox.Config{Dir: filepath.Join(a.cfg.DataDir, "sandbox"), Isolation: a.cfg.Isolation})
+	if err != nil {
+		// wasm functions still run; deploys of process functions are refused with the reason.
+		a.runtimes.ProcessErr = err
+		a.log.Warn("process functions are disabled", "reason", err)
+	} else {
+		if a.sandbox.Isolation() == sandbox.IsolationNone {
+			a.log.Warn("process functions run WITHOUT isolation (isolation: none): run trusted code only")
+		}
+		a.runtimes.Process = process.New(process.Config{
+			Dir: filepath.Join(a.cfg.DataDir, "process"), Sandbox: a.sandbox, Artifacts: a.artifact,
+			MaxResponseBytes: a.cfg.MaxResponseBytes,
+		})
+	}
+	a.sched = scheduler.New(a.runtimes, scheduler.Config{
 		IdleTimeout: a.cfg.IdleTimeout, MaxConcurrency: a.cfg.MaxConcurrency, QueueTimeout: a.cfg.QueueTimeout,
 		MaxTotalConcurrency: a.cfg.MaxTotalConcurrency, MaxMemoryMB: a.cfg.MaxMemoryMB,
 	})
@@ -121,7 +141,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.rec = telemetry.New(a.store, a.log, telemetry.Config{})
 	a.rec.Start()
 	metrics := telemetry.NewMetrics()
-	a.inv = invoker.New(a.store, a.rt, a.sched, a.rec, a.log).WithObserver(metrics)
+	a.inv = invoker.New(a.store, a.runtimes, a.sched, a.rec, a.log).WithObserver(metrics)
 	sched, rec := a.sched, a.rec
 	metrics.Gauge("hostless_instances", "Instances running, by state.", map[string]string{"state": "idle"},
 		func() float64 { return float64(sched.Stats().Idle) })
@@ -141,7 +161,7 @@ func (a *App) Start(ctx context.Context) error {
 	api.New(api.Config{
 		Store: a.store, Blobs: a.blobs, Invoker: a.inv, Followers: a.rec, Log: a.log,
 		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes,
-		KeyHashes: hashes, Draining: a.draining, Metrics: metrics.Handler(),
+		KeyHashes: hashes, Draining: a.draining, Metrics: metrics.Handler(), CanRun: a.runtimes.CanRun,
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -332,6 +352,10 @@ func (a *App) Close(ctx context.Context) error {
 	if a.rt != nil {
 		errs = append(errs, a.rt.Close(ctx))
 		a.rt = nil
+	}
+	if a.sandbox != nil {
+		a.sandbox.Close() // after the scheduler closed every instance
+		a.sandbox = nil
 	}
 	if a.store != nil {
 		errs = append(errs, a.store.Close())

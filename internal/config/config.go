@@ -54,6 +54,11 @@ type Config struct {
 	// ShutdownGrace is how long in-flight invocations may take to finish
 	// after SIGTERM (default 30s).
 	ShutdownGrace time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
+	// Isolation is how process functions run: "sandbox" (the default:
+	// namespaces, cgroups, an unprivileged uid; needs root on Linux) or
+	// "none" (plain child processes, for hosts that can't sandbox and
+	// trusted code only).
+	Isolation string `yaml:"isolation" json:"isolation"`
 }
 
 // Defaults.
@@ -100,7 +105,7 @@ func (c *Config) fill() {
 
 // ApplyEnv reads HOSTLESS_* variables that are set over c: HOSTLESS_ADDR,
 // HOSTLESS_DATA, HOSTLESS_POSTGRES, HOSTLESS_TLS_CERT, HOSTLESS_TLS_KEY,
-// HOSTLESS_ADMIN_KEY.
+// HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -108,6 +113,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	for name, dst := range map[string]*string{
 		"HOSTLESS_ADDR": &c.Addr, "HOSTLESS_DATA": &c.DataDir, "HOSTLESS_POSTGRES": &c.Postgres,
 		"HOSTLESS_TLS_CERT": &c.TLSCert, "HOSTLESS_TLS_KEY": &c.TLSKey, "HOSTLESS_ADMIN_KEY": &c.AdminKey,
+		"HOSTLESS_ISOLATION": &c.Isolation,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -136,6 +142,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConcurrency < 0 || c.MaxTotalConcurrency < 0 || c.MaxMemoryMB < 0 {
 		errs = append(errs, errors.New("concurrency and memory limits must not be negative"))
+	}
+	if c.Isolation != "" && c.Isolation != "sandbox" && c.Isolation != "none" {
+		errs = append(errs, fmt.Errorf("isolation %q: want sandbox or none", c.Isolation))
 	}
 	if c.IdleTimeout < 0 || c.QueueTimeout < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hostless/hostless/internal/artifact"
 	"github.com/hostless/hostless/internal/client"
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/manifest"
@@ -144,7 +145,12 @@ func Plan(ctx context.Context, c *client.Client, m *manifest.Manifest, prune boo
 	var changes []Change
 	for _, name := range m.Order {
 		f := m.Functions[name]
-		ref, err := client.FileRef(f.Code)
+		path, cleanup, err := artifactFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("function %q: %w", name, err)
+		}
+		ref, err := client.FileRef(path)
+		cleanup()
 		if err != nil {
 			return nil, fmt.Errorf("function %q: %w", name, err)
 		}
@@ -235,7 +241,12 @@ func Apply(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.W
 	var results []Result
 	for _, name := range m.Order {
 		f := m.Functions[name]
-		ref, err := c.UploadArtifact(ctx, f.Code)
+		path, cleanup, err := artifactFile(f)
+		if err != nil {
+			return results, fmt.Errorf("function %q: %w", name, err)
+		}
+		ref, err := c.UploadArtifact(ctx, path)
+		cleanup()
 		if err != nil {
 			return results, fmt.Errorf("function %q: upload %s: %w", name, f.Code, err)
 		}
@@ -250,4 +261,28 @@ func Apply(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.W
 		}
 	}
 	return results, nil
+}
+
+// artifactFile returns the file to upload for f: its module or zip as it
+// is, or a zip made of its code directory (deterministic, so unchanged code
+// makes the same artifact), which cleanup removes.
+func artifactFile(f *manifest.Function) (path string, cleanup func(), err error) {
+	st, err := os.Stat(f.Code)
+	if err != nil || !st.IsDir() {
+		return f.Code, func() {}, err
+	}
+	tmp, err := os.CreateTemp("", "hostless-code-*.zip")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.Remove(tmp.Name()) }
+	err = artifact.Zip(f.Code, tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("zip %s: %w", f.Code, err)
+	}
+	return tmp.Name(), cleanup, nil
 }

@@ -47,8 +47,10 @@ type Manifest struct {
 type Function struct {
 	Name     string
 	Runtime  string
-	Code     string // absolute path of the module
+	Code     string // absolute path of the module, or of a process function's directory or .zip
 	Contract string
+	Handler  string        // process functions: "index.handler", or the executable
+	Network  string        // process functions: none or outbound
 	Memory   int           // MB; 0 means the default
 	Timeout  time.Duration // 0 means the default
 	Env      map[string]string
@@ -66,7 +68,7 @@ type Function struct {
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "contract", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "build", "dir"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
@@ -303,6 +305,8 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	fn.Runtime = p.scalar(name, "runtime", values, maxNameBytes)
 	fn.code = p.scalar(name, "code", values, maxPathBytes)
 	fn.Contract = p.scalar(name, "contract", values, maxNameBytes)
+	fn.Handler = p.scalar(name, "handler", values, maxNameBytes)
+	fn.Network = p.scalar(name, "network", values, maxNameBytes)
 	memory := p.scalar(name, "memory", values, maxNameBytes)
 	timeout := p.scalar(name, "timeout", values, maxNameBytes)
 	fn.Env = p.env(name, values["env"])
@@ -321,11 +325,11 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	}
 
 	if fn.Runtime == "" {
-		p.fail(name, at, "runtime is required (accepted: %s)", function.RuntimeWasm)
+		p.fail(name, at, "runtime is required (accepted: wasm, process, nodejs, python)")
 	}
 	switch {
 	case fn.code == "":
-		p.fail(name, at, "code is required: the path of the module, relative to the manifest")
+		p.fail(name, at, "code is required: the path of the module (wasm) or of the code's directory or .zip (process, nodejs, python), relative to the manifest")
 	case strings.IndexByte(fn.code, 0) >= 0:
 		p.fail(name, values["code"], "code %q contains a NUL byte", short(fn.code))
 	default:
@@ -553,6 +557,8 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		Runtime:  f.Runtime,
 		Code:     codeRef,
 		Contract: f.Contract,
+		Handler:  f.Handler,
+		Network:  f.Network,
 		MemoryMB: f.Memory,
 		Timeout:  function.Duration(f.Timeout),
 		Env:      maps.Clone(f.Env),
@@ -587,6 +593,9 @@ func (f *Function) CheckCode() error {
 	if err != nil {
 		return fail("%s", pathErr(err))
 	}
+	if function.IsProcess(f.Runtime) {
+		return checkProcessCode(f.Code, fi, fail)
+	}
 	switch {
 	case fi.IsDir():
 		return fail("is a directory, not a WebAssembly module")
@@ -606,6 +615,29 @@ func (f *Function) CheckCode() error {
 	}
 	if string(magic[:]) != wasmMagic {
 		return fail("not a WebAssembly module (bad magic)")
+	}
+	return nil
+}
+
+// checkProcessCode accepts a directory, or a regular .zip file of at most
+// MaxCodeBytes that starts as a zip does.
+func checkProcessCode(path string, fi os.FileInfo, fail func(string, ...any) error) error {
+	switch {
+	case fi.IsDir():
+		return nil
+	case !fi.Mode().IsRegular() || !strings.HasSuffix(strings.ToLower(path), ".zip"):
+		return fail("must be a directory or a .zip file")
+	case fi.Size() > MaxCodeBytes:
+		return fail("is %d bytes (at most %d MiB)", fi.Size(), MaxCodeBytes>>20)
+	}
+	r, err := os.Open(path)
+	if err != nil {
+		return fail("%s", pathErr(err))
+	}
+	defer r.Close()
+	var magic [4]byte
+	if _, err := io.ReadFull(r, magic[:]); err != nil || (string(magic[:]) != "PK\x03\x04" && string(magic[:]) != "PK\x05\x06") {
+		return fail("is not a zip file")
 	}
 	return nil
 }

@@ -8,10 +8,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
+
+// initCapable is set by MaybeInit: only a binary that calls it may be
+// re-executed as init (any other would run its own main in the sandbox).
+var initCapable atomic.Bool
 
 // initArg is argv[0] of the re-executed binary that becomes PID 1 of a
 // sandbox.
@@ -51,6 +56,7 @@ const (
 // TestMain of every test binary that starts sandboxes.
 func MaybeInit() {
 	if len(os.Args) == 0 || os.Args[0] != initArg {
+		initCapable.Store(true)
 		return
 	}
 	ctl := os.NewFile(ctlFd, "ctl")

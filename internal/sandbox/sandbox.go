@@ -136,6 +136,9 @@ func New(cfg Config) (*Manager, error) {
 	if err := Check(); err != nil {
 		return nil, fmt.Errorf("process functions can't be sandboxed here: %w", err)
 	}
+	if !initCapable.Load() {
+		return nil, errors.New("sandbox: this program did not call sandbox.MaybeInit first thing, so it can't be the sandboxes' init")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)

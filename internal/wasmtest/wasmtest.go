@@ -1,7 +1,8 @@
 // Package wasmtest builds WebAssembly guests for tests and benchmarks: Go
 // sources compiled for wasip1 (cached by the hash of their sources, so every
 // test package shares one build and one wazero compilation cache), and a
-// tiny hand-assembled WASI module.
+// tiny hand-assembled WASI module; and the Lambda function the process
+// runtime's tests deploy, built for linux.
 //
 // It is imported only by tests and benchmarks.
 package wasmtest
@@ -10,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -186,4 +189,55 @@ func Tiny(out string) []byte {
 	seg := append([]byte{1, 0, 0x41, 0, 0x0b}, uleb(nil, uint32(len(data)))...)
 	m = section(m, 11, append(seg, data...))
 	return m
+}
+
+// LambdaFn builds internal/runtime/process/testdata/lambdafn, a Lambda
+// function on aws-lambda-go, for linux as a custom runtime's bootstrap,
+// and returns a code directory holding only that bootstrap. It reuses an
+// earlier build of the same sources.
+func LambdaFn(t testing.TB) string {
+	t.Helper()
+	root := Root(t)
+	pkg := filepath.Join(root, "internal", "runtime", "process", "testdata", "lambdafn")
+	h := sha256.New()
+	fmt.Fprintf(h, "%s lambdafn\n", runtime.Version())
+	hashTree(t, h, pkg)
+	gosum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = h.Write(gosum)
+	sum := hex.EncodeToString(h.Sum(nil))[:24]
+	dir := filepath.Join(cacheRoot(t), "lambda", sum)
+	if _, err := os.Stat(filepath.Join(dir, "bootstrap")); err == nil {
+		return dir
+	}
+	tmpDir, err := os.MkdirTemp(filepath.Join(cacheRoot(t)), "lambda-"+sum+".tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmpDir)
+	code := filepath.Join(tmpDir, "code")
+	cmd := exec.Command("go", "build", "-o", filepath.Join(code, "bootstrap"), ".")
+	cmd.Dir = pkg
+	cmd.Env = append(os.Environ(), "GOOS=linux", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("wasmtest: go build lambdafn: %v\n%s", err, b)
+	}
+	if err := os.Chmod(code, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(code, dir); err != nil && !errors.Is(err, fs.ErrExist) && !isNotEmpty(err) {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// isNotEmpty: another process renamed its build into place first.
+func isNotEmpty(err error) bool {
+	var le *os.LinkError
+	return errors.As(err, &le) && strings.Contains(le.Err.Error(), "not empty")
 }

@@ -125,6 +125,7 @@ func New(cfg Config) *Runtime {
 // Prepare unpacks v's code once; it is idempotent and concurrent callers
 // share one unpacking.
 func (r *Runtime) Prepare(ctx context.Context, v *function.Version) error {
+	r.cfg.Sandbox.Prewarm() // a process function is here: have slots ready
 	_, err := r.code(ctx, v.Spec.Code)
 	return err
 }

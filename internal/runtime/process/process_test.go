@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/hostless/hostless/internal/artifact"
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/sandbox"
+	"github.com/hostless/hostless/internal/wasmtest"
 )
 
 func TestMain(m *testing.M) {
@@ -55,32 +55,8 @@ func (a *artifacts) get(_ context.Context, ref string) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// lambdaFn builds testdata/lambdafn as a Lambda bootstrap (once per test
-// binary) and returns the code directory holding it.
-func lambdaFn(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "lambdafn-")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "bootstrap"), "./testdata/lambdafn")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildDir
-}
+// lambdaFn returns the code directory of testdata/lambdafn, built.
+func lambdaFn(t testing.TB) string { return wasmtest.LambdaFn(t) }
 
 func zipDir(t testing.TB, a *artifacts, dir string) string {
 	t.Helper()

@@ -1,0 +1,116 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hostless/hostless/internal/artifact"
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/sandbox"
+	"github.com/hostless/hostless/internal/wasmtest"
+)
+
+func TestMain(m *testing.M) {
+	sandbox.MaybeInit()
+	os.Exit(m.Run())
+}
+
+// zipCode zips a code directory into a file, as `hostless deploy` does.
+func zipCode(t *testing.T, dir string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := artifact.Zip(dir, &b); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "code.zip")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func needSandbox(t *testing.T) {
+	t.Helper()
+	if err := sandbox.Check(); err != nil {
+		t.Skip("needs a host that can sandbox (CI runs as root): ", err)
+	}
+}
+
+func TestProcessFunctionOverHTTP(t *testing.T) {
+	needSandbox(t)
+	a := startApp(t, newConfig(t))
+	code := zipCode(t, wasmtest.LambdaFn(t))
+	a.deploy("lfn", code, function.Spec{Runtime: function.RuntimeProcess, Timeout: function.Duration(2 * time.Second), MemoryMB: 64,
+		Network: function.NetworkNone})
+
+	resp, body := a.do("GET", "/fn/lfn/hello?name=ada", nil, nil)
+	if resp.StatusCode != 201 || string(body) != "hello ada" || resp.Header.Get("X-Fn") != "lambdafn" {
+		t.Fatalf("%d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	rec := a.record(resp.Header.Get("X-Hostless-Invocation-Id"))
+	if rec.Status != function.StatusOK || !rec.Cold || rec.HTTPStatus != 201 {
+		t.Fatalf("record %+v", rec)
+	}
+	var logs []string
+	for _, l := range rec.Logs {
+		logs = append(logs, l.Stream+": "+l.Line)
+	}
+	if got := strings.Join(logs, "\n"); !strings.Contains(got, "stdout: hello log line") || !strings.Contains(got, "stderr: hello on stderr") {
+		t.Fatalf("logs of the record: %q", got)
+	}
+
+	// The second call is warm, and the instance kept its globals.
+	resp, body = a.do("GET", "/fn/lfn/count", nil, nil)
+	resp2, body2 := a.do("GET", "/fn/lfn/count", nil, nil)
+	if resp.StatusCode != 200 || resp2.StatusCode != 200 || !strings.Contains(string(body2), `"count":2`) {
+		t.Fatalf("%s then %s", body, body2)
+	}
+	if rec := a.record(resp2.Header.Get("X-Hostless-Invocation-Id")); rec.Cold {
+		t.Fatal("the second call was cold")
+	}
+
+	// The function's own failure, its timeout and its memory limit are
+	// the caller's 502/504 and the record's status.
+	for _, c := range []struct {
+		path   string
+		code   int
+		status string
+	}{
+		{"/fn/lfn/fail", http.StatusBadGateway, function.StatusError},
+		{"/fn/lfn/sleep?arg=5s", http.StatusGatewayTimeout, function.StatusTimeout},
+		{"/fn/lfn/alloc", http.StatusBadGateway, function.StatusOOM},
+	} {
+		resp, body := a.do("GET", c.path, nil, nil)
+		if resp.StatusCode != c.code {
+			t.Fatalf("%s: %d %s", c.path, resp.StatusCode, body)
+		}
+		if rec := a.record(resp.Header.Get("X-Hostless-Invocation-Id")); rec.Status != c.status {
+			t.Fatalf("%s: record status %s, want %s (%s)", c.path, rec.Status, c.status, rec.Error)
+		}
+	}
+	// And the function keeps serving.
+	if resp, body := a.do("GET", "/fn/lfn/hello?name=again", nil, nil); resp.StatusCode != 201 || string(body) != "hello again" {
+		t.Fatalf("after the failures: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestProcessFunctionsRefusedWithoutSandbox(t *testing.T) {
+	if sandbox.Check() == nil {
+		t.Skip("this host can sandbox; the refusal shows only where it can't")
+	}
+	a := startApp(t, newConfig(t))
+	ref, err := a.c.UploadArtifact(context.Background(), zipCode(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.c.PutFunction(context.Background(), "p", function.Spec{Runtime: function.RuntimeProcess, Code: ref})
+	if err == nil || !strings.Contains(err.Error(), "isolation: none") {
+		t.Fatalf("want a refusal that names isolation: none, got %v", err)
+	}
+}

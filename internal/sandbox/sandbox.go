@@ -641,3 +641,10 @@ func cutPrefixDir(p, dir string) (string, bool) {
 	}
 	return "", false
 }
+
+// SpareReady returns how many made-ahead slots are ready now.
+func (m *Manager) SpareReady() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.spare)
+}

@@ -98,6 +98,28 @@ func handler(ctx context.Context, ev json.RawMessage) (any, error) {
 			return "denied: " + err.Error(), nil
 		}
 		return "signalled", nil
+	case "environs":
+		// Every environment this process can read under /proc.
+		var all []string
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if b, err := os.ReadFile("/proc/" + e.Name() + "/environ"); err == nil {
+				all = append(all, string(b))
+			}
+		}
+		return strings.Join(all, "\n"), nil
+	case "forkbomb":
+		started, failed := 0, 0
+		for i := 0; i < 2000; i++ {
+			p, err := os.StartProcess("/bin/sleep", []string{"sleep", "30"}, &os.ProcAttr{})
+			if err != nil {
+				failed++
+				continue
+			}
+			_ = p.Release()
+			started++
+		}
+		return map[string]int{"started": started, "failed": failed}, nil
 	case "procs":
 		ents, _ := os.ReadDir("/proc")
 		n := 0

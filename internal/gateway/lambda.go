@@ -1,0 +1,213 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/hostless/hostless/internal/function"
+)
+
+// LambdaAuth authenticates a Lambda API request (AWS SigV4) given its
+// body. Its error's message is shown to the caller, so it must say what is
+// wrong without revealing a secret; an error with an AWSCode method names
+// the AWS error type (e.g. InvalidSignatureException).
+type LambdaAuth func(r *http.Request, body []byte) error
+
+// looker finds the version a call would run without running it.
+type looker interface {
+	Lookup(ctx context.Context, project, name string, version int) (*function.Version, error)
+}
+
+// maxTail is how much of an invocation's logs X-Amz-Log-Type: Tail returns.
+const maxTail = 4 << 10
+
+// LambdaAPI serves the AWS Lambda Invoke API, so aws-sdk clients call
+// functions as they call Lambda:
+// POST /2015-03-31/functions/{name}/invocations.
+type LambdaAPI struct {
+	g    *Gateway
+	auth LambdaAuth
+}
+
+// Lambda returns the Lambda API of g; auth nil refuses every call (no
+// access key is configured).
+func (g *Gateway) Lambda(auth LambdaAuth) *LambdaAPI { return &LambdaAPI{g: g, auth: auth} }
+
+// Register adds the Lambda API's routes to mux.
+func (l *LambdaAPI) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", l.invoke)
+}
+
+// lambdaError writes an error as the Lambda API does: the type in
+// X-Amzn-ErrorType and the body, which aws-sdk clients read.
+func lambdaError(w http.ResponseWriter, status int, typ, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", typ)
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]string{"Type": "User", "message": msg, "__type": typ})
+	_, _ = w.Write(b)
+}
+
+func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	// A function may be named by its ARN, as the SDKs allow.
+	if i := strings.LastIndex(name, ":function:"); i >= 0 {
+		name = name[i+len(":function:"):]
+		if n, q, ok := strings.Cut(name, ":"); ok {
+			name = n
+			if r.URL.Query().Get("Qualifier") == "" {
+				r.URL.RawQuery = "Qualifier=" + q
+			}
+		}
+	}
+	buf, err := l.g.readBody(w, r)
+	var body []byte
+	if buf != nil {
+		defer l.g.bufs.Put(buf)
+		body = buf.Bytes()
+	}
+	if err != nil {
+		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "request payload is larger than %d bytes", l.g.maxRequestBytes)
+		return
+	}
+	if l.auth == nil {
+		lambdaError(w, http.StatusForbidden, "UnrecognizedClientException",
+			"the Lambda API is off: the server has no access key (set HOSTLESS_AWS_ACCESS_KEY_ID and HOSTLESS_AWS_SECRET_ACCESS_KEY)")
+		return
+	}
+	if err := l.auth(r, body); err != nil {
+		typ := "InvalidSignatureException"
+		if c, ok := err.(interface{ AWSCode() string }); ok {
+			typ = c.AWSCode()
+		}
+		lambdaError(w, http.StatusForbidden, typ, "%v", err)
+		return
+	}
+	version := 0
+	switch q := r.URL.Query().Get("Qualifier"); q {
+	case "", "$LATEST", "live":
+	default:
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 {
+			lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "function %s has no version or alias %q", name, q)
+			return
+		}
+		version = n
+	}
+	if len(body) > 0 && !json.Valid(body) {
+		lambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "could not parse request body into json")
+		return
+	}
+	switch typ := r.Header.Get("X-Amz-Invocation-Type"); typ {
+	case "", "RequestResponse":
+	case "DryRun":
+		// Checks the caller and the function, runs nothing.
+		lk, ok := l.g.inv.(looker)
+		if !ok {
+			lambdaError(w, http.StatusBadRequest, "InvalidParameterValueException", "DryRun is not available")
+			return
+		}
+		if _, err := lk.Lookup(r.Context(), function.DefaultProject, name, version); err != nil {
+			if errors.Is(err, function.ErrNotFound) || errors.Is(err, function.ErrVersionNotFound) {
+				lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "function not found: %s", name)
+			} else {
+				lambdaError(w, http.StatusServiceUnavailable, "ServiceException", "looking the function up failed")
+			}
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case "Event":
+		lambdaError(w, http.StatusBadRequest, "InvalidParameterValueException",
+			"X-Amz-Invocation-Type Event (asynchronous) is not available on this server yet; use RequestResponse")
+		return
+	default:
+		lambdaError(w, http.StatusBadRequest, "InvalidParameterValueException",
+			"X-Amz-Invocation-Type %q is not one of RequestResponse, Event, DryRun", typ)
+		return
+	}
+	if body == nil {
+		body = []byte("{}")
+	}
+	req := &function.Request{Method: http.MethodPost, Path: "/", Host: r.Host, RemoteAddr: r.RemoteAddr,
+		Header: r.Header, Body: body, Event: true}
+	resp, rec, err := l.g.inv.InvokeVersion(r.Context(), function.DefaultProject, name, version, "lambda-api", req)
+	if rec != nil {
+		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
+		w.Header().Set("X-Amz-Executed-Version", strconv.Itoa(rec.Version))
+		w.Header().Set("X-Amzn-Requestid", rec.ID)
+		if r.Header.Get("X-Amz-Log-Type") == "Tail" {
+			w.Header().Set("X-Amz-Log-Result", logTail(rec))
+		}
+	}
+	switch {
+	case errors.Is(err, function.ErrNotFound), errors.Is(err, function.ErrVersionNotFound):
+		lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "function not found: %s", name)
+		return
+	case errors.Is(err, function.ErrThrottled):
+		w.Header().Set("Retry-After", "1")
+		lambdaError(w, http.StatusTooManyRequests, "TooManyRequestsException", "rate exceeded: %v", err)
+		return
+	case errors.Is(err, function.ErrUnavailable):
+		lambdaError(w, http.StatusServiceUnavailable, "ServiceException", "the function can't run now; the invocation record has the details")
+		return
+	case err != nil && resp == nil:
+		// The function failed without a payload of its own (timeout, out
+		// of memory, crash): Lambda answers 200 with an error payload.
+		typ := "Runtime.ExitError"
+		switch function.StatusOf(err) {
+		case function.StatusTimeout:
+			typ = "Sandbox.Timedout"
+		case function.StatusOOM:
+			typ = "Runtime.OutOfMemory"
+		}
+		b, _ := json.Marshal(map[string]string{"errorType": typ, "errorMessage": errMessage(rec, err)})
+		resp = &function.Response{Status: http.StatusOK, Header: http.Header{"X-Amz-Function-Error": {"Unhandled"}}, Body: b}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if fe := resp.Header.Get("X-Amz-Function-Error"); fe != "" {
+		h.Set("X-Amz-Function-Error", fe)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp.Body)
+}
+
+// errMessage is the caller's view of a failure: its kind, not internals.
+func errMessage(rec *function.Invocation, err error) string {
+	switch function.StatusOf(err) {
+	case function.StatusTimeout:
+		return "Task timed out"
+	case function.StatusOOM:
+		if rec != nil {
+			return fmt.Sprintf("Runtime exited: the function ran out of memory (limit %d MB)", rec.MemoryMB)
+		}
+		return "Runtime exited: the function ran out of memory"
+	}
+	return "Runtime exited with an error; the invocation record has the details"
+}
+
+// logTail is the last 4 KB of an invocation's logs and its REPORT line,
+// base64-encoded, as X-Amz-Log-Result carries them.
+func logTail(rec *function.Invocation) string {
+	var b strings.Builder
+	for _, l := range rec.Logs {
+		b.WriteString(l.Line)
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\t\n",
+		rec.ID, float64(rec.Duration.Microseconds())/1000, rec.BilledMS, rec.MemoryMB)
+	s := b.String()
+	if len(s) > maxTail {
+		s = s[len(s)-maxTail:]
+	}
+	return base64.StdEncoding.EncodeToString([]byte(s))
+}

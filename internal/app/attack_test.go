@@ -130,7 +130,10 @@ func TestHostileFunction(t *testing.T) {
 
 type testOut struct{ t *testing.T }
 
-func (o testOut) Write(b []byte) (int, error) { o.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (o testOut) Write(b []byte) (int, error) {
+	o.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 // TestAttacksSucceedWithoutIsolation is the control: the same attacks
 // under isolation none reach the host, so the test above can fail.

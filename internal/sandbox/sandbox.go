@@ -94,11 +94,21 @@ type Manager struct {
 	nextID  atomic.Uint64
 
 	mu     sync.Mutex
-	spare  []*Slot
-	making int
+	spare  map[string][]*Slot // by network mode
+	making map[string]int
 	closed bool
 	wg     sync.WaitGroup
+
+	netOnce sync.Once
+	net     *outbound
+	netErr  error
 }
+
+// Network modes of a slot.
+const (
+	NetworkNone     = "none"     // loopback only
+	NetworkOutbound = "outbound" // a veth to the host, masqueraded, filtered
+)
 
 // Check reports why this host can't run sandboxes, or nil if it can.
 func Check() error {
@@ -129,7 +139,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.NoFile == 0 {
 		cfg.NoFile = DefaultNoFile
 	}
-	m := &Manager{cfg: cfg}
+	m := &Manager{cfg: cfg, spare: map[string][]*Slot{}, making: map[string]int{}}
 	if cfg.Isolation == IsolationNone {
 		return m, nil
 	}
@@ -166,9 +176,12 @@ func orDefault(v, d int) int {
 // Isolation returns the manager's isolation mode.
 func (m *Manager) Isolation() string { return m.cfg.Isolation }
 
-// Take returns a ready slot: a spare one if there is one (and makes a new
-// spare in the background), else one made now.
-func (m *Manager) Take(ctx context.Context) (*Slot, error) {
+// Take returns a ready slot with the network mode: a spare one if there
+// is one (and makes a new spare in the background), else one made now.
+func (m *Manager) Take(ctx context.Context, network string) (*Slot, error) {
+	if network != NetworkNone && network != NetworkOutbound {
+		return nil, fmt.Errorf("sandbox: network %q is not supported (none, outbound)", network)
+	}
 	if m.cfg.Isolation == IsolationNone {
 		return m.plainSlot()
 	}
@@ -178,38 +191,38 @@ func (m *Manager) Take(ctx context.Context) (*Slot, error) {
 		return nil, errors.New("sandbox: closed")
 	}
 	var s *Slot
-	if n := len(m.spare); n > 0 {
-		s = m.spare[n-1]
-		m.spare = m.spare[:n-1]
+	if spare := m.spare[network]; len(spare) > 0 {
+		s = spare[len(spare)-1]
+		m.spare[network] = spare[:len(spare)-1]
 	}
-	m.refillLocked()
+	m.refillLocked(network)
 	m.mu.Unlock()
 	if s != nil {
 		return s, nil
 	}
-	return m.makeSlot(ctx)
+	return m.makeSlot(ctx, network)
 }
 
-// Prewarm starts making the spare slots.
-func (m *Manager) Prewarm() {
-	if m.cfg.Isolation == IsolationNone {
+// Prewarm starts making spare slots with the network mode.
+func (m *Manager) Prewarm(network string) {
+	if m.cfg.Isolation == IsolationNone || (network != NetworkNone && network != NetworkOutbound) {
 		return
 	}
 	m.mu.Lock()
-	m.refillLocked()
+	m.refillLocked(network)
 	m.mu.Unlock()
 }
 
-func (m *Manager) refillLocked() {
-	for !m.closed && len(m.spare)+m.making < m.cfg.Spare {
-		m.making++
+func (m *Manager) refillLocked(network string) {
+	for !m.closed && len(m.spare[network])+m.making[network] < m.cfg.Spare {
+		m.making[network]++
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			s, err := m.makeSlot(context.Background())
+			s, err := m.makeSlot(context.Background(), network)
 			m.mu.Lock()
 			defer m.mu.Unlock()
-			m.making--
+			m.making[network]--
 			if err != nil {
 				return // Take makes one itself and reports the error
 			}
@@ -217,7 +230,7 @@ func (m *Manager) refillLocked() {
 				s.Close()
 				return
 			}
-			m.spare = append(m.spare, s)
+			m.spare[network] = append(m.spare[network], s)
 		}()
 	}
 }
@@ -228,11 +241,16 @@ func (m *Manager) Close() {
 	m.mu.Lock()
 	m.closed = true
 	spare := m.spare
-	m.spare = nil
+	m.spare = map[string][]*Slot{}
 	m.mu.Unlock()
 	m.wg.Wait()
-	for _, s := range spare {
-		s.Close()
+	for _, slots := range spare {
+		for _, s := range slots {
+			s.Close()
+		}
+	}
+	if m.net != nil {
+		m.net.remove()
 	}
 	if m.cg != nil {
 		(&group{cg: m.cg, dirs: []string{m.cg.memory, m.cg.pids}}).remove()
@@ -297,8 +315,15 @@ func (s *Slot) TaskRoot() string { return s.taskRoot }
 
 // makeSlot creates the namespaces, the listener inside the network
 // namespace, the cgroup and init, and waits until init has built the root.
-func (m *Manager) makeSlot(ctx context.Context) (*Slot, error) {
-	id := strconv.FormatUint(m.nextID.Add(1), 10)
+func (m *Manager) makeSlot(ctx context.Context, network string) (*Slot, error) {
+	var o *outbound
+	if network == NetworkOutbound {
+		var err error
+		if o, err = m.setupOutbound(); err != nil {
+			return nil, err
+		}
+	}
+	id := strconv.FormatUint(m.nextID.Add(1), 36)
 	uid := uidBase + int(m.nextUID.Add(1)%uidSpan)
 	s := &Slot{m: m, id: id, uid: uid, taskRoot: "/var/task", msgs: make(chan initMsg, 4), exited: make(chan struct{})}
 	grp, err := m.cg.newGroup("slot-"+id, m.cfg.Pids)
@@ -338,7 +363,11 @@ func (m *Manager) makeSlot(ctx context.Context) (*Slot, error) {
 			Setsid:     true,
 		},
 	}
-	if err := s.startInNetns(); err != nil {
+	if err := s.startInNetns(o); err != nil {
+		if s.init.Process != nil {
+			_ = s.init.Process.Kill()
+			_ = s.init.Wait()
+		}
 		s.cleanup()
 		return nil, err
 	}
@@ -368,8 +397,9 @@ func (m *Manager) makeSlot(ctx context.Context) (*Slot, error) {
 // loopback up, listens on 127.0.0.1:9001 in it, starts init from that
 // thread (init inherits the namespace), and returns the thread to the
 // host's namespace.
-func (s *Slot) startInNetns() error {
+func (s *Slot) startInNetns(o *outbound) error {
 	errc := make(chan error, 1)
+	var ns *os.File
 	go func() {
 		runtime.LockOSThread()
 		// If the thread can't go back to the host's namespace it must not
@@ -385,12 +415,22 @@ func (s *Slot) startInNetns() error {
 			return
 		}
 		err = s.listenAndStart()
+		if err == nil && o != nil {
+			ns, err = os.Open("/proc/thread-self/ns/net")
+		}
 		if e := unix.Setns(int(host.Fd()), unix.CLONE_NEWNET); e == nil {
 			runtime.UnlockOSThread()
 		}
 		errc <- err
 	}()
-	return <-errc
+	if err := <-errc; err != nil {
+		return err
+	}
+	if o == nil {
+		return nil
+	}
+	defer ns.Close()
+	return o.wire(s.id, ns)
 }
 
 func (s *Slot) listenAndStart() error {
@@ -643,8 +683,8 @@ func cutPrefixDir(p, dir string) (string, bool) {
 }
 
 // SpareReady returns how many made-ahead slots are ready now.
-func (m *Manager) SpareReady() int {
+func (m *Manager) SpareReady(network string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.spare)
+	return len(m.spare[network])
 }

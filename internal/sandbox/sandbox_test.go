@@ -35,9 +35,14 @@ func newManager(t *testing.T, cfg Config) *Manager {
 // and exit.
 func run(t *testing.T, m *Manager, code, script string, memMB int) (string, string, Exit) {
 	t.Helper()
+	return runNet(t, m, NetworkNone, code, script, memMB)
+}
+
+func runNet(t *testing.T, m *Manager, network, code, script string, memMB int) (string, string, Exit) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := m.Take(ctx)
+	s, err := m.Take(ctx, network)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +167,7 @@ func atoi(s string) int {
 func TestSandboxKillEndsEverything(t *testing.T) {
 	m := newManager(t, Config{})
 	ctx := context.Background()
-	s, err := m.Take(ctx)
+	s, err := m.Take(ctx, NetworkNone)
 	if err != nil {
 		t.Fatal(err)
 	}

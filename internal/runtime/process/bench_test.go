@@ -20,7 +20,7 @@ func (discard) Line(string, []byte) {}
 // the first invocation's response. Slots are made ahead in the
 // background, off the timer, as a server does between cold starts.
 func BenchmarkColdStart(b *testing.B) {
-	for _, network := range []string{function.NetworkNone} {
+	for _, network := range []string{function.NetworkNone, function.NetworkOutbound} {
 		b.Run("network="+network, func(b *testing.B) {
 			e := newEnv(b, sandbox.IsolationSandbox)
 			v := e.version(b, zipDir(b, e.a, lambdaFn(b)), func(s *function.Spec) { s.Network = network })
@@ -32,7 +32,7 @@ func BenchmarkColdStart(b *testing.B) {
 			var times []time.Duration
 			for b.Loop() {
 				b.StopTimer()
-				waitSpare(e.sb)
+				waitSpare(e.sb, network)
 				b.StartTimer()
 				t0 := time.Now()
 				inst, _, err := e.rt.Start(ctx, v)
@@ -55,9 +55,9 @@ func BenchmarkColdStart(b *testing.B) {
 }
 
 // waitSpare waits (briefly) until the manager has its spare slots.
-func waitSpare(m *sandbox.Manager) {
+func waitSpare(m *sandbox.Manager, network string) {
 	deadline := time.Now().Add(2 * time.Second)
-	for m.SpareReady() < 1 && time.Now().Before(deadline) {
+	for m.SpareReady(network) < 1 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 }

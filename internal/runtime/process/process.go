@@ -125,7 +125,7 @@ func New(cfg Config) *Runtime {
 // Prepare unpacks v's code once; it is idempotent and concurrent callers
 // share one unpacking.
 func (r *Runtime) Prepare(ctx context.Context, v *function.Version) error {
-	r.cfg.Sandbox.Prewarm() // a process function is here: have slots ready
+	r.cfg.Sandbox.Prewarm(v.Spec.Network) // a process function is here: have slots ready
 	_, err := r.code(ctx, v.Spec.Code)
 	return err
 }
@@ -283,7 +283,7 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 	if err != nil {
 		return nil, info, err
 	}
-	slot, err := r.cfg.Sandbox.Take(ctx)
+	slot, err := r.cfg.Sandbox.Take(ctx, v.Spec.Network)
 	if err != nil {
 		return nil, info, fmt.Errorf("%w: %v", function.ErrUnavailable, err)
 	}

@@ -68,6 +68,34 @@ func TestParse(t *testing.T) {
 			},
 		},
 		{
+			name: "process functions",
+			yaml: `functions:
+  api:
+    runtime: nodejs
+    code: api
+    handler: src/index.handler
+    memory: 256
+  job:
+    runtime: process
+    code: dist/job.zip
+    network: none
+`,
+			order: []string{"api", "job"},
+			check: func(t *testing.T, m *Manifest) {
+				api := Function{Name: "api", Runtime: "nodejs", Code: "/app/api", Handler: "src/index.handler", Memory: 256, BuildDir: "/app", code: "api"}
+				job := Function{Name: "job", Runtime: "process", Code: "/app/dist/job.zip", Network: "none", BuildDir: "/app", code: "dist/job.zip"}
+				if got := *m.Functions["api"]; !equal(got, api) {
+					t.Errorf("got %+v, want %+v", got, api)
+				}
+				if got := *m.Functions["job"]; !equal(got, job) {
+					t.Errorf("got %+v, want %+v", got, job)
+				}
+				if s := m.Functions["api"].Spec(placeholderCode); s.Contract != "lambda" || s.Network != "outbound" {
+					t.Errorf("defaults of a process spec: contract %q network %q", s.Contract, s.Network)
+				}
+			},
+		},
+		{
 			name:  "names sorted, absolute and parent paths",
 			yaml:  "functions:\n  zeta:\n    runtime: wasm\n    code: /opt/z.wasm\n  alpha:\n    runtime: wasm\n    code: ../shared/a.wasm\n    dir: /src\n  m-1:\n    runtime: wasm\n    code: ./m.wasm\n",
 			order: []string{"alpha", "m-1", "zeta"},
@@ -142,6 +170,11 @@ func TestParseErrors(t *testing.T) {
 		want []string // substrings of the error, in order
 	}{
 		{"empty", "", []string{"no functions in manifest"}},
+		{"network of wasm", fn("    network: none\n"), []string{"handler and network are settings of process functions"}},
+		{"bad network", "functions:\n  p:\n    runtime: process\n    code: d\n    network: internet\n", []string{`network "internet" is not supported (accepted: none, outbound)`, "line 5"}},
+		{"node handler form", "functions:\n  p:\n    runtime: nodejs\n    code: d\n    handler: index\n", []string{`handler "index" of a nodejs function must be FILE.FUNCTION`}},
+		{"handler escapes", "functions:\n  p:\n    runtime: python\n    code: d\n    handler: ../x.handler\n", []string{`must be a path inside the code`}},
+
 		{"comment only", "# nothing\n", []string{"no functions in manifest"}},
 		{"functions null", "functions:\n", []string{"no functions in manifest"}},
 		{"functions empty", "functions: {}\n", []string{"no functions in manifest"}},

@@ -93,8 +93,11 @@ func lookup(runtime, pathEnv string, extraDirs []string) (Shim, error) {
 			}
 		}
 	}
-	msg := fmt.Sprintf("shims: %s: %v (none of %s on PATH or in %s)", runtime, ErrNoInterpreter,
-		strings.Join(sp.names, ", "), strings.Join(extraDirs, ", "))
+	where := "on PATH"
+	if len(extraDirs) > 0 {
+		where += " or in " + strings.Join(extraDirs, ", ")
+	}
+	msg := fmt.Sprintf("shims: %s: %v (none of %s %s)", runtime, ErrNoInterpreter, strings.Join(sp.names, ", "), where)
 	if len(refused) > 0 {
 		msg += "; refused: " + strings.Join(refused, "; ")
 	}

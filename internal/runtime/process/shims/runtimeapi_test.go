@@ -63,7 +63,9 @@ type fakeAPI struct {
 	events   int
 }
 
-func newFakeAPI(t testing.TB) *fakeAPI {
+// newFakeAPI starts a fake Runtime API; configure, if given, sees its
+// http.Server before it starts.
+func newFakeAPI(t testing.TB, configure ...func(*http.Server)) *fakeAPI {
 	a := &fakeAPI{
 		t:        t,
 		queue:    make(chan event, 16),
@@ -83,7 +85,11 @@ func newFakeAPI(t testing.TB) *fakeAPI {
 		b, _ := io.ReadAll(r.Body)
 		a.marks <- string(b)
 	})
-	a.srv = httptest.NewServer(mux)
+	a.srv = httptest.NewUnstartedServer(mux)
+	for _, f := range configure {
+		f(a.srv.Config)
+	}
+	a.srv.Start()
 	t.Cleanup(func() {
 		close(a.closed)
 		a.srv.Close()
@@ -389,4 +395,31 @@ func decodeError(t testing.TB, o outcome) lambdaError {
 		t.Errorf("Lambda-Runtime-Function-Error-Type = %q, body's errorType %q", o.ErrorType, e.ErrorType)
 	}
 	return e
+}
+
+// TestIdleConnectionClosed runs each shim against a Runtime API that closes
+// connections idle for 20 ms, while a handler works for 60 ms: a shim must
+// not lose its answer on the kept-alive connection the server closed
+// meanwhile (Python's http.client only finds out when it sends).
+func TestIdleConnectionClosed(t *testing.T) {
+	t.Parallel()
+	code := map[string]map[string]string{
+		NodeJS: {"index.js": `exports.handler = async (e) => { await new Promise(r => setTimeout(r, 60)); return e.n; };`},
+		Python: {"index.py": "import time\n\ndef handler(e, c):\n    time.sleep(0.06)\n    return e['n']\n"},
+	}
+	for _, runtime := range []string{NodeJS, Python} {
+		t.Run(runtime, func(t *testing.T) {
+			t.Parallel()
+			s, shimDir, root := setup(t, runtime, code[runtime])
+			api := newFakeAPI(t, func(s *http.Server) { s.IdleTimeout = 20 * time.Millisecond })
+			inst := start(t, s, shimDir, api, root, "index.handler")
+			for n := 1; n <= 3; n++ {
+				api.Invoke(`{"n":` + strconv.Itoa(n) + `}`)
+				o := api.Outcome(inst)
+				if o.Kind != "response" || string(o.Body) != strconv.Itoa(n) {
+					t.Fatalf("invocation %d: %s %s", n, o.Kind, o.Body)
+				}
+			}
+		})
+	}
 }

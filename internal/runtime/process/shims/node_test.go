@@ -335,6 +335,7 @@ func TestNodeErrors(t *testing.T) {
 			if o := api.Outcome(inst); o.Kind != "error" {
 				t.Errorf("second invocation: %s %s", o.Kind, o.Body)
 			}
+			inst.Stop()
 			if !strings.Contains(inst.stderr.String(), "Invoke Error") {
 				t.Errorf("the error is not in the logs:\n%s", inst.logs())
 			}
@@ -467,6 +468,7 @@ exports.handler = async (event) => { console.log("hello", event.name); console.e
 	api.Invoke(`{"name":"Ada"}`)
 	inst := start(t, s, shimDir, api, root, "index.handler")
 	api.Outcome(inst)
+	inst.Stop()
 	if out := inst.stdout.String(); out != "loading\nhello Ada\n" {
 		t.Errorf("stdout %q, want the handler's lines as they are", out)
 	}

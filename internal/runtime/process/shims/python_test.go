@@ -264,13 +264,14 @@ func TestPythonErrors(t *testing.T) {
 					}
 				}
 			}
-			if !strings.Contains(inst.stdout.String(), "[ERROR] "+tt.errorType) {
-				t.Errorf("the error is not in the logs:\n%s", inst.logs())
-			}
 			// The instance lives on: the next invocation works.
 			api.Invoke(event)
 			if o := api.Outcome(inst); o.Kind != "error" {
 				t.Errorf("second invocation: %s %s", o.Kind, o.Body)
+			}
+			inst.Stop()
+			if !strings.Contains(inst.stdout.String(), "[ERROR] "+tt.errorType) {
+				t.Errorf("the error is not in the logs:\n%s", inst.logs())
 			}
 		})
 	}
@@ -371,6 +372,7 @@ def handler(event, context):
 	id := api.Invoke(`{"name":"Ada"}`)
 	inst := start(t, s, shimDir, api, root, "app.handler")
 	api.Outcome(inst)
+	inst.Stop()
 	out := inst.stdout.String()
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != 3 || lines[0] != "loading" || lines[1] != "hello Ada" {

@@ -270,6 +270,13 @@ func (i *instance) logs() string {
 	return "stdout:\n" + i.stdout.String() + "stderr:\n" + i.stderr.String()
 }
 
+// Stop kills the process and waits until it has exited and all its output
+// is collected: what the logs hold is then complete.
+func (i *instance) Stop() {
+	_ = i.cmd.Process.Signal(syscall.SIGKILL)
+	<-i.exited
+}
+
 // Wait waits for the process to exit and returns its exit code.
 func (i *instance) Wait(t testing.TB) int {
 	t.Helper()
@@ -325,8 +332,7 @@ func start(t testing.TB, s Shim, shimDir string, api *fakeAPI, taskRoot, handler
 		close(inst.exited)
 	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-inst.exited
+		inst.Stop()
 		if t.Failed() {
 			t.Logf("instance logs:\n%s", inst.logs())
 		}

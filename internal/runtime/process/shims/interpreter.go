@@ -20,7 +20,7 @@ type spec struct {
 
 var specs = map[string]spec{
 	NodeJS: {
-		file:  "node/bootstrap.mjs",
+		file:  "node/bootstrap.cjs",
 		names: []string{"node", "nodejs"},
 		real:  regexp.MustCompile(`^nodejs$|^node(\d+)?$`),
 	},

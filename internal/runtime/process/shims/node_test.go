@@ -307,6 +307,11 @@ func TestNodeErrors(t *testing.T) {
 			errorType: "string", message: "handled",
 		},
 		{
+			name:      "error name not fit for a header",
+			code:      "exports.handler = async () => { const e = new Error(\"odd\"); e.name = \"Bad\\nName\\u00e9\"; throw e; };",
+			errorType: "Bad\nName\u00e9", message: "odd", trace: "Bad",
+		},
+		{
 			name:      "result not serializable",
 			code:      `exports.handler = async () => ({big: 10n});`,
 			errorType: "Error", message: "Unable to stringify response body: Do not know how to serialize a BigInt",
@@ -344,24 +349,65 @@ func TestNodeErrors(t *testing.T) {
 }
 
 // TestNodeUncaughtException checks that an exception thrown outside the
-// handler's own call, while an invocation runs, fails that invocation and
-// ends the process, as Lambda does.
+// handler's own call, or a rejection nobody handles, fails the invocation
+// running then and ends the process, as Lambda does; and that one thrown
+// after the invocation was answered only ends the process.
 func TestNodeUncaughtException(t *testing.T) {
 	t.Parallel()
-	s, shimDir, root := setup(t, NodeJS, map[string]string{"index.js": `
-exports.handler = (e, c, cb) => { setTimeout(() => { throw new Error("from a timer"); }, 5); };`})
-	api := newFakeAPI(t)
-	id := api.Invoke(`{}`)
-	inst := start(t, s, shimDir, api, root, "index.handler")
-	o := api.Outcome(inst)
-	if o.Kind != "error" || o.ID != id {
-		t.Fatalf("got %s for %q: %s", o.Kind, o.ID, o.Body)
+	tests := []struct {
+		name      string
+		code      string
+		errorType string // of the invocation; "" when it succeeds
+		message   string
+		exit      int
+	}{
+		{
+			name:      "thrown from a timer",
+			code:      `exports.handler = (e, c, cb) => { setTimeout(() => { throw new Error("from a timer"); }, 5); };`,
+			errorType: "Error", message: "from a timer", exit: 129,
+		},
+		{
+			name:      "unhandled rejection",
+			code:      `exports.handler = (e, c, cb) => { Promise.reject(new Error("nobody catches")); };`,
+			errorType: "Runtime.UnhandledPromiseRejection", message: "Error: nobody catches", exit: 128,
+		},
+		{
+			name: "thrown after the answer",
+			code: `exports.handler = (e, context, cb) => {
+  context.callbackWaitsForEmptyEventLoop = false;
+  setTimeout(() => { throw new Error("late"); }, 50);
+  cb(null, "answered");
+};`,
+			exit: 129,
+		},
 	}
-	if e := decodeError(t, o); e.ErrorType != "Error" || e.ErrorMessage != "from a timer" {
-		t.Errorf("error %+v", e)
-	}
-	if code := inst.Wait(t); code != 129 {
-		t.Errorf("exit code %d, want 129", code)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, shimDir, root := setup(t, NodeJS, map[string]string{"index.js": tt.code})
+			api := newFakeAPI(t)
+			id := api.Invoke(`{}`)
+			inst := start(t, s, shimDir, api, root, "index.handler")
+			o := api.Outcome(inst)
+			if o.ID != id {
+				t.Fatalf("got %s for %q: %s", o.Kind, o.ID, o.Body)
+			}
+			if tt.errorType == "" {
+				if o.Kind != "response" {
+					t.Errorf("got %s %s, want the response", o.Kind, o.Body)
+				}
+			} else if e := decodeError(t, o); o.Kind != "error" || e.ErrorType != tt.errorType || e.ErrorMessage != tt.message {
+				t.Errorf("got %s %+v, want error %s: %s", o.Kind, e, tt.errorType, tt.message)
+			}
+			if code := inst.Wait(t); code != tt.exit {
+				t.Errorf("exit code %d, want %d", code, tt.exit)
+			}
+			select {
+			case o := <-api.outcomes:
+				t.Errorf("posted %s %s after the invocation ended", o.Kind, o.Body)
+			default:
+			}
+		})
 	}
 }
 

@@ -17,6 +17,7 @@ func TestPythonHandlers(t *testing.T) {
 		event       string
 		want        string // JSON, or the raw body when contentType is set
 		contentType string
+		env         []string
 	}{
 		{
 			name:    "sync return",
@@ -48,6 +49,14 @@ func TestPythonHandlers(t *testing.T) {
 			handler: "bootstrap.handler",
 			event:   `{}`,
 			want:    `"bootstrap"`,
+		},
+		{
+			name:    "a user module named bootstrap, with PYTHONSAFEPATH",
+			code:    map[string]string{"bootstrap.py": "import sys\n\ndef handler(event, context):\n    return sys.path[0] == __file__.rsplit('/', 1)[0]\n"},
+			handler: "bootstrap.handler",
+			event:   `{}`,
+			want:    `true`,
+			env:     []string{"PYTHONSAFEPATH=1"},
 		},
 		{
 			name:    "None is null",
@@ -92,7 +101,7 @@ func TestPythonHandlers(t *testing.T) {
 			s, shimDir, root := setup(t, Python, tt.code)
 			api := newFakeAPI(t)
 			api.Invoke(tt.event)
-			inst := start(t, s, shimDir, api, root, tt.handler)
+			inst := start(t, s, shimDir, api, root, tt.handler, tt.env...)
 			o := api.Outcome(inst)
 			if o.Kind != "response" {
 				t.Fatalf("got %s %s, want a response", o.Kind, o.Body)
@@ -219,6 +228,16 @@ func TestPythonErrors(t *testing.T) {
 			name:      "exception from a nested call",
 			code:      "def parse(e):\n    return e['missing']\n\ndef handler(event, context):\n    return parse(event)\n",
 			errorType: "KeyError", message: "'missing'", trace: `line 2, in parse`,
+		},
+		{
+			name:      "exception class named beyond ASCII",
+			code:      "class Ошибка(Exception):\n    pass\n\ndef handler(event, context):\n    raise Ошибка('нет')\n",
+			errorType: "Ошибка", message: "нет", trace: "raise Ошибка",
+		},
+		{
+			name:      "exception that can't be printed",
+			code:      "class Odd(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n\ndef handler(event, context):\n    raise Odd()\n",
+			errorType: "Odd", message: "<exception str() failed>", trace: "raise Odd()",
 		},
 		{
 			name:      "result not serializable",

@@ -8,10 +8,11 @@
 // (2018-06-01) at AWS_LAMBDA_RUNTIME_API, as Lambda's own runtime interface
 // clients do, with nothing but the interpreter's standard library.
 //
-//   - node/bootstrap.mjs follows Lambda's nodejs20.x runtime: CommonJS and ES
+//   - node/bootstrap.cjs follows Lambda's nodejs20.x runtime: CommonJS and ES
 //     modules (.js, .mjs, .cjs, "type": "module"), callback, context.done,
 //     succeed and fail, callbackWaitsForEmptyEventLoop, async handlers, and
-//     errors as {errorType, errorMessage, trace}.
+//     errors as {errorType, errorMessage, trace}. It is CommonJS itself, so
+//     that Node starts its ES module loader only for an ES module handler.
 //   - python/bootstrap.py follows Lambda's python3.11 runtime: handler(event,
 //     context), JSON results (Runtime.MarshalError when a result is not
 //     JSON), errors as {errorType, errorMessage, requestId, stackTrace}.
@@ -68,7 +69,7 @@ const (
 	Python = "python"
 )
 
-//go:embed node/bootstrap.mjs python/bootstrap.py
+//go:embed node/bootstrap.cjs python/bootstrap.py
 var files embed.FS
 
 // Errors of Lookup and New.
@@ -91,7 +92,7 @@ type Shim struct {
 	// every symlink resolved.
 	Interpreter string
 	// File is the shim's path in Files and under WriteTo's directory, with
-	// slashes: "node/bootstrap.mjs" or "python/bootstrap.py".
+	// slashes: "node/bootstrap.cjs" or "python/bootstrap.py".
 	File string
 }
 
@@ -115,7 +116,7 @@ func (s Shim) Argv(dir string, memoryMB int) []string {
 	}
 }
 
-// Files returns the shims: node/bootstrap.mjs and python/bootstrap.py.
+// Files returns the shims: node/bootstrap.cjs and python/bootstrap.py.
 func Files() fs.FS { return files }
 
 // WriteTo writes every shim under dir, which it creates if need be: files

@@ -268,7 +268,7 @@ func TestNew(t *testing.T) {
 
 func TestArgv(t *testing.T) {
 	t.Parallel()
-	node := Shim{Runtime: NodeJS, Interpreter: "/usr/bin/node", File: "node/bootstrap.mjs"}
+	node := Shim{Runtime: NodeJS, Interpreter: "/usr/bin/node", File: "node/bootstrap.cjs"}
 	py := Shim{Runtime: Python, Interpreter: "/usr/bin/python3.11", File: "python/bootstrap.py"}
 	tests := []struct {
 		name   string
@@ -276,8 +276,8 @@ func TestArgv(t *testing.T) {
 		memory int
 		want   []string
 	}{
-		{"node", node, 128, []string{"/usr/bin/node", "--max-old-space-size=115", "/var/runtime/node/bootstrap.mjs"}},
-		{"node without a memory limit", node, 0, []string{"/usr/bin/node", "/var/runtime/node/bootstrap.mjs"}},
+		{"node", node, 128, []string{"/usr/bin/node", "--max-old-space-size=115", "/var/runtime/node/bootstrap.cjs"}},
+		{"node without a memory limit", node, 0, []string{"/usr/bin/node", "/var/runtime/node/bootstrap.cjs"}},
 		{"python", py, 128, []string{"/usr/bin/python3.11", "-u", "-B", "/var/runtime/python/bootstrap.py"}},
 	}
 	for _, tt := range tests {
@@ -295,7 +295,7 @@ func TestWriteTo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{"node/bootstrap.mjs", "python/bootstrap.py"} {
+	for _, name := range []string{"node/bootstrap.cjs", "python/bootstrap.py"} {
 		want, err := fs.ReadFile(Files(), name)
 		if err != nil || len(want) == 0 {
 			t.Fatalf("embedded %s: %d bytes, %v", name, len(want), err)

@@ -16,21 +16,24 @@ Deviations, on purpose:
     logging.getLogger().info(...) is seen once the level allows it.
   - No X-Ray error cause header.
 
+It speaks HTTP/1.1 to the Runtime API itself, on a socket: http.client,
+with the ssl and email packages it imports, would double the shim's start.
+
 Run it as `python3 -u -B bootstrap.py`: unbuffered, so every line reaches the
 platform as it is written, and no bytecode written to the read-only code.
 Exit code 1 after an init failure or a lost Runtime API.
 """
 
-import decimal
-import http.client
 import importlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
-import traceback
-import urllib.parse
+
+# http.client, traceback and decimal are not imported up front: http.client
+# alone (with ssl and email) costs more than the rest of the shim's start.
 
 API_PREFIX = "/2018-06-01/runtime"
 SHIM_FILE = os.path.abspath(__file__)
@@ -58,28 +61,100 @@ class FaultException(Exception):
 
 
 class RuntimeClient:
-    """One kept-alive HTTP connection to the Runtime API."""
+    """HTTP/1.1 over one kept-alive connection to the Runtime API.
+
+    The Runtime API is the platform's own local server, so this speaks just
+    the HTTP it needs: Content-Length or chunked bodies, keep-alive and
+    Connection: close.
+    """
 
     def __init__(self, address):
+        host, _, port = address.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
         self.address = address
-        self.conn = None
+        self.host = host
+        self.port = int(port)
+        self.sock = None
+        self.reader = None
+
+    def close(self):
+        if self.reader is not None:
+            self.reader.close()
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = self.reader = None
 
     def request(self, method, path, body=None, headers=None):
+        head = "%s %s%s HTTP/1.1\r\nHost: %s\r\n" % (method, API_PREFIX, path, self.address)
+        for name, value in (headers or {}).items():
+            head += "%s: %s\r\n" % (name, value)
+        if body is not None:
+            head += "Content-Length: %d\r\n" % len(body)
+        data = head.encode("latin-1") + b"\r\n" + (body or b"")
         for attempt in (0, 1):
-            reused = self.conn is not None
+            reused = self.sock is not None
             if not reused:
-                self.conn = http.client.HTTPConnection(self.address)
+                self.sock = socket.create_connection((self.host, self.port))
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.reader = self.sock.makefile("rb")
             try:
-                self.conn.request(method, API_PREFIX + path, body=body, headers=headers or {})
-                resp = self.conn.getresponse()
-                return resp.status, resp.headers, resp.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # A kept-alive connection the server closed while idle: send
-                # once more on a new connection.
-                self.conn.close()
-                self.conn = None
+                self.sock.sendall(data)
+                status_line = self.reader.readline(65536)
+                if not status_line:
+                    raise ConnectionResetError("connection closed before a response")
+            except (ConnectionResetError, BrokenPipeError):
+                # A kept-alive connection the server closed while idle: the
+                # request never reached it, so send it once more on a new
+                # connection.
+                self.close()
                 if not reused or attempt:
                     raise
+                continue
+            return self._response(status_line)
+
+    def _response(self, status_line):
+        parts = status_line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+            raise RuntimeError("bad status line %r" % status_line)
+        status = int(parts[1])
+        headers = {}
+        while True:
+            line = self.reader.readline(65536)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        keep_alive = parts[0] == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = self._chunked()
+        elif "content-length" in headers:
+            body = self._exactly(int(headers["content-length"]))
+        elif status == 204 or status == 304 or 100 <= status < 200:
+            body = b""
+        else:
+            body = self.reader.read()
+            keep_alive = False
+        if not keep_alive:
+            self.close()
+        return status, headers, body
+
+    def _exactly(self, n):
+        data = self.reader.read(n)
+        if len(data) != n:
+            raise ConnectionResetError("connection closed in a response body")
+        return data
+
+    def _chunked(self):
+        chunks = []
+        while True:
+            size = int(self.reader.readline(65536).split(b";")[0].strip(), 16)
+            if size == 0:
+                while self.reader.readline(65536) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(self._exactly(size))
+            self.reader.readline(65536)
 
     def post(self, path, body, headers):
         status, _, data = self.request("POST", path, body, headers)
@@ -94,30 +169,40 @@ class RuntimeClient:
         status, headers, body = self.request("GET", "/invocation/next")
         if status != 200:
             raise RuntimeError("GET next: %d %s" % (status, body.decode("utf-8", "replace")))
-        if not headers.get("Lambda-Runtime-Aws-Request-Id"):
+        if not headers.get("lambda-runtime-aws-request-id"):
             raise RuntimeError("GET next: no Lambda-Runtime-Aws-Request-Id")
         return headers, body
 
     def post_response(self, request_id, body, content_type):
-        self.post(
-            "/invocation/%s/response" % urllib.parse.quote(request_id, safe=""),
-            body,
-            {"Content-Type": content_type},
-        )
+        self.post("/invocation/%s/response" % _quote(request_id), body, {"Content-Type": content_type})
 
     def post_error(self, request_id, error):
         self.post(
-            "/invocation/%s/error" % urllib.parse.quote(request_id, safe=""),
+            "/invocation/%s/error" % _quote(request_id),
             to_json(error).encode("utf-8"),
-            {"Content-Type": "application/json", "Lambda-Runtime-Function-Error-Type": error["errorType"]},
+            {"Content-Type": "application/json", "Lambda-Runtime-Function-Error-Type": _header_value(error["errorType"])},
         )
 
     def post_init_error(self, error):
         self.post(
             "/init/error",
             to_json(error).encode("utf-8"),
-            {"Content-Type": "application/json", "Lambda-Runtime-Function-Error-Type": error["errorType"]},
+            {"Content-Type": "application/json", "Lambda-Runtime-Function-Error-Type": _header_value(error["errorType"])},
         )
+
+
+def _quote(s):
+    """Percent-encodes s for a URL path segment."""
+    return "".join(
+        c if c.isascii() and (c.isalnum() or c in "-._~") else "".join("%%%02X" % b for b in c.encode("utf-8"))
+        for c in s
+    )
+
+
+def _header_value(s):
+    """s with anything but printable ASCII replaced: an error type can be any
+    class name."""
+    return "".join(c if " " <= c <= "~" else "?" for c in s)
 
 
 # ---------------------------------------------------------------------------
@@ -126,7 +211,9 @@ class RuntimeClient:
 
 class _Encoder(json.JSONEncoder):
     def default(self, o):
-        if isinstance(o, decimal.Decimal):
+        # A Decimal exists only if decimal was imported.
+        decimal = sys.modules.get("decimal")
+        if decimal is not None and isinstance(o, decimal.Decimal):
             if not o.is_finite():
                 return float(o)
             if o == o.to_integral_value():
@@ -153,6 +240,8 @@ def make_error(error_message, error_type, stack_trace, request_id=None):
 
 def user_frames(tb):
     """The traceback's frames from the first one outside this shim on."""
+    import traceback
+
     frames = traceback.extract_tb(tb)
     for i, frame in enumerate(frames):
         if os.path.abspath(frame.filename) != SHIM_FILE:
@@ -162,7 +251,11 @@ def user_frames(tb):
 
 def fault_result(exc_info, request_id=None):
     etype, value, tb = exc_info
-    return make_error(str(value), etype.__name__, user_frames(tb), request_id)
+    try:
+        message = str(value)
+    except Exception:
+        message = "<exception str() failed>"
+    return make_error(message, etype.__name__, user_frames(tb), request_id)
 
 
 def _write_log_lines(lines):
@@ -329,17 +422,17 @@ def _int_header(value):
 
 
 def handle(client, handler, headers, body):
-    request_id = headers.get("Lambda-Runtime-Aws-Request-Id")
+    request_id = headers["lambda-runtime-aws-request-id"]
     error = None
     try:
         context = LambdaContext(
             request_id,
-            _json_header(headers.get("Lambda-Runtime-Client-Context"), "Client Context"),
-            _json_header(headers.get("Lambda-Runtime-Cognito-Identity"), "Cognito Identity"),
-            _int_header(headers.get("Lambda-Runtime-Deadline-Ms")),
-            headers.get("Lambda-Runtime-Invoked-Function-Arn"),
+            _json_header(headers.get("lambda-runtime-client-context"), "Client Context"),
+            _json_header(headers.get("lambda-runtime-cognito-identity"), "Cognito Identity"),
+            _int_header(headers.get("lambda-runtime-deadline-ms")),
+            headers.get("lambda-runtime-invoked-function-arn"),
         )
-        content_type = headers.get("Content-Type")
+        content_type = headers.get("content-type")
         if content_type and not content_type.startswith("application/json"):
             event = body
         else:
@@ -375,8 +468,11 @@ def main():
         sys.exit(1)
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     # The user's modules come first, and this shim's directory not at all:
-    # a user module may be named bootstrap.
-    sys.path[0] = task_root
+    # a user module may be named bootstrap. (With PYTHONSAFEPATH set, the
+    # script's directory is not on sys.path to begin with.)
+    if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(SHIM_FILE):
+        del sys.path[0]
+    sys.path.insert(0, task_root)
     try:
         os.chdir(task_root)
     except OSError:
@@ -396,25 +492,25 @@ def main():
         log_error(error)
         try:
             client.post_init_error(error)
-        except OSError as e:
+        except (OSError, RuntimeError, ValueError) as e:
             sys.stderr.write("hostless python shim: Runtime API unreachable: %s\n" % e)
         sys.exit(1)
 
     while True:
         try:
             headers, body = client.next()
-        except (OSError, http.client.HTTPException, RuntimeError) as e:
+        except (OSError, RuntimeError, ValueError) as e:
             sys.stderr.write("hostless python shim: Runtime API failure: %s\n" % e)
             sys.exit(1)
-        _request_id = headers.get("Lambda-Runtime-Aws-Request-Id") or ""
-        trace_id = headers.get("Lambda-Runtime-Trace-Id")
+        _request_id = headers["lambda-runtime-aws-request-id"]
+        trace_id = headers.get("lambda-runtime-trace-id")
         if trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = trace_id
         else:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
             handle(client, handler, headers, body)
-        except (OSError, http.client.HTTPException) as e:
+        except (OSError, RuntimeError, ValueError) as e:
             sys.stderr.write("hostless python shim: Runtime API failure: %s\n" % e)
             sys.exit(1)
 

@@ -17,7 +17,7 @@ func TestPythonHandlers(t *testing.T) {
 		event       string
 		want        string // JSON, or the raw body when contentType is set
 		contentType string
-		env         []string
+		env         []string // added to the function's environment
 	}{
 		{
 			name:    "sync return",
@@ -101,7 +101,7 @@ func TestPythonHandlers(t *testing.T) {
 			s, shimDir, root := setup(t, Python, tt.code)
 			api := newFakeAPI(t)
 			api.Invoke(tt.event)
-			inst := start(t, s, shimDir, api, root, tt.handler, tt.env...)
+			inst := start(t, s, shimDir, api, root, tt.handler, withEnv(tt.env...))
 			o := api.Outcome(inst)
 			if o.Kind != "response" {
 				t.Fatalf("got %s %s, want a response", o.Kind, o.Body)

@@ -316,9 +316,14 @@ var functionEnv = []string{
 	"AWS_LAMBDA_LOG_STREAM_NAME=2026/01/01/[3]0123456789abcdef",
 }
 
-// start runs the shim with the code in taskRoot and the handler string,
-// and env added to the function's environment.
-func start(t testing.TB, s Shim, shimDir string, api *fakeAPI, taskRoot, handler string, env ...string) *instance {
+// withEnv adds variables to an instance's environment.
+func withEnv(env ...string) func(*exec.Cmd) {
+	return func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, env...) }
+}
+
+// start runs the shim with the code in taskRoot and the handler string;
+// each option sees the command before it starts.
+func start(t testing.TB, s Shim, shimDir string, api *fakeAPI, taskRoot, handler string, options ...func(*exec.Cmd)) *instance {
 	t.Helper()
 	argv := s.Argv(shimDir, 128)
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -328,7 +333,9 @@ func start(t testing.TB, s Shim, shimDir string, api *fakeAPI, taskRoot, handler
 		"_HANDLER="+handler,
 		"LAMBDA_TASK_ROOT="+taskRoot,
 	)
-	cmd.Env = append(cmd.Env, env...)
+	for _, o := range options {
+		o(cmd)
+	}
 	inst := &instance{cmd: cmd, exited: make(chan struct{})}
 	cmd.Stdout = &inst.stdout
 	cmd.Stderr = &inst.stderr

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -19,13 +21,7 @@ const fakeBinary = "\x7fELF\x02\x01\x01"
 func tree(t *testing.T, entries map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
-	// t.TempDir's directories are 0700: open them to others, as /usr is
-	// (never the shared temporary directory itself).
-	for dir := root; dir != os.TempDir() && dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		if err := os.Chmod(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	openToOthers(t, root)
 	modes := map[string]os.FileMode{}
 	for name, content := range entries {
 		switch {
@@ -315,5 +311,47 @@ func TestWriteTo(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(dir, "node"))
 	if len(entries) != 1 {
 		t.Errorf("node/ holds %d files, want no temporary file left", len(entries))
+	}
+}
+
+// openToOthers makes dir, a t.TempDir, and the test's directory above it
+// searchable by other users, as /usr is: t.TempDir makes them 0700. It
+// never touches the shared temporary directory itself.
+func openToOthers(t testing.TB, dir string) {
+	t.Helper()
+	for ; dir != os.TempDir() && dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestUnprivileged runs each shim as the user nobody, as a sandbox does:
+// the interpreter Lookup found and the files WriteTo wrote must serve it.
+func TestUnprivileged(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a process as nobody")
+	}
+	code := map[string]map[string]string{
+		NodeJS: {"index.js": `exports.handler = async () => ({uid: process.getuid()});`},
+		Python: {"index.py": "import os\n\ndef handler(e, c):\n    return {'uid': os.getuid()}\n"},
+	}
+	for _, runtime := range []string{NodeJS, Python} {
+		t.Run(runtime, func(t *testing.T) {
+			t.Parallel()
+			s, shimDir, root := setup(t, runtime, code[runtime])
+			openToOthers(t, shimDir)
+			openToOthers(t, root)
+			api := newFakeAPI(t)
+			api.Invoke(`{}`)
+			inst := start(t, s, shimDir, api, root, "index.handler", func(cmd *exec.Cmd) {
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			})
+			o := api.Outcome(inst)
+			if o.Kind != "response" || string(o.Body) != `{"uid": 65534}` && string(o.Body) != `{"uid":65534}` {
+				t.Errorf("got %s %s, want the response of a handler run as nobody", o.Kind, o.Body)
+			}
+		})
 	}
 }

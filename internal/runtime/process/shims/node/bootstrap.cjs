@@ -16,6 +16,7 @@
 //     with its time and invocation. Lines the shim writes itself (invoke and
 //     init errors) use Lambda's text format.
 //   - Response streaming (awslambda.streamifyResponse) is refused at init.
+//   - No X-Ray error cause header; _X_AMZN_TRACE_ID is set as on Lambda.
 //
 // Exit codes: 1 for an init failure or a lost Runtime API, 129 after an
 // uncaught exception and 128 after an unhandled rejection (as Lambda).

@@ -25,7 +25,7 @@ func TestLambdaExample(t *testing.T) {
 	user := env("HOSTLESS_URL="+srv.url, "HOSTLESS_ADMIN_KEY="+e2eKey)
 	dir := t.TempDir()
 	ex := filepath.Join(wasmtest.Root(t), "examples", "lambda")
-	for _, f := range []string{"hostless.yaml", "go.mod", "go.sum", "main.go"} {
+	for _, f := range []string{"hostless.yaml", "go.mod", "go.sum", "main.go", "node/index.mjs", "python/app.py"} {
 		copyFile(t, filepath.Join(ex, f), filepath.Join(dir, f))
 	}
 	manifest := filepath.Join(dir, "hostless.yaml")
@@ -34,8 +34,10 @@ func TestLambdaExample(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy: exit %d: %s %s", code, out, errOut)
 	}
-	if !regexp.MustCompile(`(?m)^greet\s+created\s+version 1$`).MatchString(out) {
-		t.Fatalf("deploy output: %s", out)
+	for _, name := range []string{"greet", "greet-node", "greet-python"} {
+		if !regexp.MustCompile(`(?m)^` + name + `\s+created\s+version 1$`).MatchString(out) {
+			t.Fatalf("deploy output lacks %s created: %s", name, out)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "dist", "bootstrap")); err != nil {
 		t.Fatalf("the build step did not make dist/bootstrap: %v\n%s", err, errOut)
@@ -53,6 +55,17 @@ func TestLambdaExample(t *testing.T) {
 		t.Fatalf("invoke: %q", out)
 	}
 	eventually(t, user, "greeting lambda", "logs", "greet")
+	for name, want := range map[string]string{"greet-node": "Hello, ada! (from greet-node, Node.js v", "greet-python": "Hello, ada! (from greet-python, Python 3"} {
+		resp, err := http.Get(srv.url + "/fn/" + name + "?name=ada")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(string(body), want) {
+			t.Fatalf("%s: %d %q", name, resp.StatusCode, body)
+		}
+	}
 	// The same directory again: the zip is deterministic, so nothing changed.
 	out = mustRun(t, user, "deploy", "-f", manifest)
 	if !strings.Contains(out, "unchanged") {

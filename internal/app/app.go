@@ -128,9 +128,13 @@ func (a *App) Start(ctx context.Context) error {
 		if a.sandbox.Isolation() == sandbox.IsolationNone {
 			a.log.Warn("process functions run WITHOUT isolation (isolation: none): run trusted code only")
 		}
+		shimFunc, err := process.Shims(filepath.Join(a.cfg.DataDir, "process", "runtime"))
+		if err != nil {
+			return err
+		}
 		a.runtimes.Process = process.New(process.Config{
 			Dir: filepath.Join(a.cfg.DataDir, "process"), Sandbox: a.sandbox, Artifacts: a.artifact,
-			MaxResponseBytes: a.cfg.MaxResponseBytes,
+			Shims: shimFunc, MaxResponseBytes: a.cfg.MaxResponseBytes,
 		})
 	}
 	a.sched = scheduler.New(a.runtimes, scheduler.Config{

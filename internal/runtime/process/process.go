@@ -35,6 +35,7 @@ import (
 
 	"github.com/hostless/hostless/internal/artifact"
 	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/runtime/process/shims"
 	"github.com/hostless/hostless/internal/sandbox"
 )
 
@@ -63,8 +64,40 @@ type Shim struct {
 	ExecEnv string // AWS_EXECUTION_ENV, e.g. AWS_Lambda_nodejs20.x
 }
 
-// ShimFunc returns the shim of a runtime (nodejs or python).
-type ShimFunc func(runtime string) (Shim, error)
+// ShimFunc returns how to start the shim of a runtime (nodejs or python)
+// for an instance with memoryMB of memory.
+type ShimFunc func(runtime string, memoryMB int) (Shim, error)
+
+// Shims writes the built-in Node.js and Python shims under dir and returns
+// the ShimFunc that starts them on the host's interpreters (found once, on
+// first use; see package shims).
+func Shims(dir string) (ShimFunc, error) {
+	if err := shims.WriteTo(dir); err != nil {
+		return nil, fmt.Errorf("write the runtime shims: %w", err)
+	}
+	var mu sync.Mutex
+	found := map[string]shims.Shim{}
+	return func(runtime string, memoryMB int) (Shim, error) {
+		mu.Lock()
+		s, ok := found[runtime]
+		mu.Unlock()
+		if !ok {
+			var err error
+			if s, err = shims.Lookup(runtime); err != nil {
+				return Shim{}, err
+			}
+			mu.Lock()
+			found[runtime] = s
+			mu.Unlock()
+		}
+		argv := s.Argv("/var/runtime", memoryMB)
+		execEnv := "AWS_Lambda_nodejs20.x"
+		if runtime == function.RuntimePython {
+			execEnv = "AWS_Lambda_python3.11"
+		}
+		return Shim{Path: argv[0], Args: argv, Dir: dir, ExecEnv: execEnv}, nil
+	}, nil
+}
 
 // Config configures the runtime.
 type Config struct {
@@ -218,7 +251,7 @@ func (r *Runtime) command(v *function.Version, codeDir string) (Shim, error) {
 		if r.cfg.Shims == nil {
 			return Shim{}, fmt.Errorf("%w: runtime %s is not available on this server", function.ErrUnavailable, v.Spec.Runtime)
 		}
-		s, err := r.cfg.Shims(v.Spec.Runtime)
+		s, err := r.cfg.Shims(v.Spec.Runtime, v.Spec.MemoryMB)
 		if err != nil {
 			return Shim{}, fmt.Errorf("%w: runtime %s: %v", function.ErrUnavailable, v.Spec.Runtime, err)
 		}

@@ -86,7 +86,11 @@ func newEnv(t testing.TB, isolation string) *env {
 		t.Fatal(err)
 	}
 	a := &artifacts{}
-	rt := New(Config{Dir: dir, Sandbox: sb, Artifacts: a.get})
+	sh, err := Shims(filepath.Join(dir, "runtime"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := New(Config{Dir: dir, Sandbox: sb, Artifacts: a.get, Shims: sh})
 	t.Cleanup(sb.Close)
 	return &env{rt: rt, a: a, sb: sb}
 }
@@ -315,5 +319,79 @@ exit 1
 	_, _, err = e.rt.Start(context.Background(), e.version(t, zipDir(t, e.a, empty), nil))
 	if err == nil || !strings.Contains(err.Error(), "bootstrap") {
 		t.Fatalf("want a missing bootstrap named, got %v", err)
+	}
+}
+
+func TestNodeAndPythonFunctions(t *testing.T) {
+	code := map[string]map[string]string{
+		function.RuntimeNodeJS: {"src/index.js": `
+let calls = 0; // survives between warm invocations
+exports.handler = async (event, context) => {
+  calls++;
+  console.log("node saw " + event.rawPath);
+  return {
+    statusCode: 200,
+    headers: {"content-type": "application/json"},
+    body: JSON.stringify({calls, path: event.rawPath, name: event.queryStringParameters.name,
+      fn: context.functionName, id: context.awsRequestId, left: context.getRemainingTimeInMillis(),
+      task: process.env.LAMBDA_TASK_ROOT, uid: process.getuid()}),
+  };
+};
+`},
+		function.RuntimePython: {"app.py": `
+import json, os
+calls = 0  # survives between warm invocations
+def lambda_handler(event, context):
+    global calls
+    calls += 1
+    print("python saw " + event["rawPath"])
+    return {"statusCode": 200, "headers": {"content-type": "application/json"},
+            "body": json.dumps({"calls": calls, "path": event["rawPath"], "name": event["queryStringParameters"]["name"],
+                                "fn": context.function_name, "id": context.aws_request_id,
+                                "left": context.get_remaining_time_in_millis(),
+                                "task": os.environ["LAMBDA_TASK_ROOT"], "uid": os.getuid()})}
+`},
+	}
+	handlers := map[string]string{function.RuntimeNodeJS: "src/index.handler", function.RuntimePython: "app.lambda_handler"}
+	for _, runtime := range []string{function.RuntimeNodeJS, function.RuntimePython} {
+		t.Run(runtime, func(t *testing.T) {
+			e := newEnv(t, sandbox.IsolationSandbox)
+			dir := t.TempDir()
+			for name, body := range code[runtime] {
+				p := filepath.Join(dir, name)
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v := e.version(t, zipDir(t, e.a, dir), func(s *function.Spec) {
+				s.Runtime, s.Handler, s.Network = runtime, handlers[runtime], function.NetworkNone
+			})
+			inst := start(t, e, v)
+			for call := 1; call <= 2; call++ {
+				req := &function.Request{ID: "req-" + runtime, Method: "GET", Path: "/items/7", RawQuery: "name=ada", Header: http.Header{}}
+				resp, l, err := invoke(t, inst, req, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got struct {
+					Calls          int
+					Path, Name, Fn string
+					ID, Task       string
+					Left           float64
+					UID            int
+				}
+				if err := json.Unmarshal(resp.Body, &got); err != nil {
+					t.Fatalf("%d %s: %v", resp.Status, resp.Body, err)
+				}
+				if resp.Status != 200 || got.Calls != call || got.Path != "/items/7" || got.Name != "ada" || got.Fn != "fn" ||
+					got.ID != "req-"+runtime || got.Task != "/var/task" || got.Left <= 0 || got.Left > 5000 || got.UID == 0 {
+					t.Fatalf("call %d: %d %+v", call, resp.Status, got)
+				}
+				if !strings.Contains(l.String(), "saw /items/7") {
+					t.Fatalf("logs: %q", l.String())
+				}
+			}
+		})
 	}
 }

@@ -71,7 +71,10 @@ func bareServer(b *testing.B) string {
 
 // drive calls url from 16 concurrent clients for b.N requests and reports
 // latency percentiles.
-func drive(b *testing.B, url string) {
+func drive(b *testing.B, url string) { driveExpect(b, url, 200, "Hello, Ada!\n") }
+
+// driveExpect is drive for a function that answers status and body.
+func driveExpect(b *testing.B, url string, status int, want string) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -85,7 +88,7 @@ func drive(b *testing.B, url string) {
 		if err != nil {
 			return err
 		}
-		if resp.StatusCode != 200 || string(body) != "Hello, Ada!\n" {
+		if resp.StatusCode != status || string(body) != want {
 			return fmt.Errorf("got %d %q", resp.StatusCode, body)
 		}
 		return nil

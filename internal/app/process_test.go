@@ -22,7 +22,9 @@ func TestMain(m *testing.M) {
 }
 
 // zipCode zips a code directory into a file, as `hostless deploy` does.
-func zipCode(t *testing.T, dir string) string {
+func zipCode(t *testing.T, dir string) string { return zipCodeB(t, dir) }
+
+func zipCodeB(t testing.TB, dir string) string {
 	t.Helper()
 	var b bytes.Buffer
 	if err := artifact.Zip(dir, &b); err != nil {

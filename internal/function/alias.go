@@ -110,3 +110,31 @@ func ParseRef(ref string) (alias string, version int) {
 	}
 	return ref, 0
 }
+
+// VersionNotFoundError names the version a function lacks; it matches
+// ErrVersionNotFound.
+type VersionNotFoundError struct {
+	Function string
+	Version  int
+}
+
+func (e *VersionNotFoundError) Error() string {
+	return fmt.Sprintf("function %q has no version %d", e.Function, e.Version)
+}
+
+// Is makes errors.Is(err, ErrVersionNotFound) hold.
+func (e *VersionNotFoundError) Is(target error) bool { return target == ErrVersionNotFound }
+
+// AliasNotFoundError names the alias a function lacks; it matches
+// ErrAliasNotFound.
+type AliasNotFoundError struct {
+	Function string
+	Alias    string
+}
+
+func (e *AliasNotFoundError) Error() string {
+	return fmt.Sprintf("function %q has no alias %q", e.Function, e.Alias)
+}
+
+// Is makes errors.Is(err, ErrAliasNotFound) hold.
+func (e *AliasNotFoundError) Is(target error) bool { return target == ErrAliasNotFound }

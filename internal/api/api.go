@@ -447,9 +447,9 @@ func (a *API) putArtifact(w http.ResponseWriter, r *http.Request) error {
 }
 
 // invoke runs a function with the request body as its body (POST /), and
-// answers with the function's response and its invocation ID.
+// answers with the function's response and its invocation ID. The name may
+// carry @{version} or @{alias}, as function URLs do.
 func (a *API) invoke(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("name")
 	body, err := gateway.Body(r.Body, a.cfg.MaxRequestBytes)
 	if err != nil {
 		return err
@@ -459,7 +459,7 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) error {
 		h.Set("Content-Type", ct)
 	}
 	req := &function.Request{Method: http.MethodPost, Path: "/", Host: r.Host, RemoteAddr: r.RemoteAddr, Header: h, Body: body}
-	resp, rec, err := a.cfg.Invoker.Invoke(r.Context(), function.DefaultProject, name, "api", req)
+	resp, rec, name, err := gateway.InvokeRef(r.Context(), a.cfg.Invoker, function.DefaultProject, r.PathValue("name"), "api", req)
 	if rec != nil {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
 		w.Header().Set("X-Hostless-Status", rec.Status)

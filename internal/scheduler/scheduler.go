@@ -108,12 +108,12 @@ type pool struct {
 	// min instances are kept started (idle or busy); Warm sets it for a
 	// version that serves, Drain clears it. Guarded by mu.
 	min     int
-	warming bool              // a top-up to min runs; guarded by mu
+	warming bool // a top-up to min runs; guarded by mu
 	// draining: no alias serves the version; the reaper drops the pool
 	// once it has no instance. Guarded by mu.
 	draining bool
-	version *function.Version // what the pool starts, for top-ups
-	s       *Scheduler
+	version  *function.Version // what the pool starts, for top-ups
+	s        *Scheduler
 	// limiter and perIP are the version's rate_limit; nil without one.
 	limiter *rate.Limiter
 	perIP   map[string]*rate.Limiter // guarded by mu

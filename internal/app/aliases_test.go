@@ -244,7 +244,7 @@ func TestAliasesAPI(t *testing.T) {
 			contains: []string{`"canary_version":3`, `"canary_weight":50`}},
 		{name: "beta now splits", path: "/fn/al@beta/echo", status: 201, check: echo("two", "three")},
 		{name: "what GET answers can be sent back", method: "PUT", path: base + "/beta", headers: key,
-			body: alias(`{"project":"default","function":"al","name":"beta","version":2,"canary_version":3,"canary_weight":50,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}`),
+			body:   alias(`{"project":"default","function":"al","name":"beta","version":2,"canary_version":3,"canary_weight":50,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}`),
 			status: 200},
 		{name: "get beta", path: base + "/beta", headers: key, status: 200, contains: []string{`"function":"al"`, `"canary_weight":50`}},
 		{name: "list", path: base, headers: key, status: 200, check: alist("beta=2+3@50", "live=3+0@0")},

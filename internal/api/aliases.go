@@ -20,7 +20,7 @@ func aliasErr(name, alias string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrDeleteLive):
 		return apierror.New(http.StatusBadRequest, "cannot_delete_live",
-			"the alias live serves /fn/%s and can't be deleted: point it at another version (PUT /v1/functions/%s/aliases/live), or delete the function", name, name)
+			"the alias live serves /fn/%s and can't be deleted: point it at another version (hostless alias set %s live --version N), or delete the function", name, name)
 	case errors.Is(err, function.ErrAliasNotFound):
 		return apierror.NotFound("alias_not_found", "function %q has no alias %q", name, alias)
 	case errors.Is(err, function.ErrVersionNotFound):

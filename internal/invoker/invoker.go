@@ -20,8 +20,9 @@ import (
 	"github.com/hostless/hostless/internal/telemetry"
 )
 
-// negativeTTL is how long an unknown function is remembered as unknown, so
-// a flood of requests to names that don't exist doesn't reach the store.
+// negativeTTL is how long an unknown function (or alias) is remembered as
+// unknown, so a flood of requests to names that don't exist doesn't reach
+// the store.
 const negativeTTL = time.Second
 
 // maxNegative bounds the remembered unknown names; past it they are all

@@ -533,8 +533,10 @@ func (l *Lease) Release() {
 	p.free()
 }
 
-// Retire stops the idle instances of a version that no longer serves; busy
-// ones stop when they are released.
+// Retire ends a version's pool at once: its idle instances stop, busy ones
+// stop when they are released, and a later call starts a new pool. (A
+// change of what aliases serve uses Drain, which lets calls by number keep
+// the busy instances warm.)
 func (s *Scheduler) Retire(v *function.Version) {
 	s.mu.Lock()
 	p := s.pool[keyOf(v)]

@@ -358,11 +358,12 @@ func TestServedVersionsDrain(t *testing.T) {
 		t.Fatalf("live: %v, want version 2", got)
 	}
 	// Called by number, version 1 starts and stays warm between calls...
-	var recs []function.Invocation
-	for range 2 {
+	var ids []string
+	for range 2 { // back to back, well within the idle timeout
 		_, _, id := a.invoke("GET", "/fn/dr@1/echo", nil)
-		recs = append(recs, a.record(id))
+		ids = append(ids, id)
 	}
+	recs := []function.Invocation{a.record(ids[0]), a.record(ids[1])}
 	if !recs[0].Cold || recs[1].Cold || recs[1].Version != 1 {
 		t.Errorf("two calls of @1: cold %v then %v (version %d), want a cold start then a warm call", recs[0].Cold, recs[1].Cold, recs[1].Version)
 	}

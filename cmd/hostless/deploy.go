@@ -1,7 +1,14 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
+
 	"github.com/spf13/cobra"
+
+	"github.com/hostless/hostless/internal/client"
+	"github.com/hostless/hostless/internal/function"
 
 	"github.com/hostless/hostless/internal/deploy"
 	"github.com/hostless/hostless/internal/manifest"
@@ -12,12 +19,24 @@ func newDeploy(g *globals) *cobra.Command {
 		file           string
 		build, noBuild bool
 		dryRun, prune  bool
+		canary         int
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Deploy the functions of a manifest; only what changed gets a new version",
-		Args:  cobra.NoArgs,
+		Long: `Deploy the functions of a manifest; only what changed gets a new version.
+
+The live alias (what /fn/NAME calls) serves each new version alone. With
+--canary W, a function whose code or configuration changed gets its new
+version as live's canary instead: it takes W percent of the calls and live's
+version keeps the rest, until "hostless promote NAME" makes it serve alone
+or "hostless rollback NAME" drops it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("canary") && (canary < function.MinCanaryWeight || canary > function.MaxCanaryWeight) {
+				return fmt.Errorf("--canary %d: the canary's weight is a whole percent of live's calls, %d to %d",
+					canary, function.MinCanaryWeight, function.MaxCanaryWeight)
+			}
 			m, err := manifest.Load(file)
 			if err != nil {
 				return err
@@ -25,7 +44,7 @@ func newDeploy(g *globals) *cobra.Command {
 			if dryRun {
 				// A plan stores, uploads and builds nothing: it compares the
 				// code as it is on disk now.
-				_, err := deploy.Plan(cmd.Context(), g.client(), m, prune, cmd.OutOrStdout())
+				_, err := deploy.Plan(cmd.Context(), g.client(), m, prune, canary, cmd.OutOrStdout())
 				return err
 			}
 			mode := deploy.BuildIfStale
@@ -38,7 +57,13 @@ func newDeploy(g *globals) *cobra.Command {
 			if err := deploy.Build(cmd.Context(), m, mode, cmd.ErrOrStderr()); err != nil {
 				return err
 			}
-			if _, err := deploy.Apply(cmd.Context(), g.client(), m, cmd.OutOrStdout()); err != nil {
+			apply := deploy.Apply
+			if canary > 0 {
+				apply = func(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.Writer) ([]deploy.Result, error) {
+					return deploy.ApplyCanary(ctx, c, m, canary, out)
+				}
+			}
+			if _, err := apply(cmd.Context(), g.client(), m, cmd.OutOrStdout()); err != nil {
 				return err
 			}
 			if prune {
@@ -52,6 +77,7 @@ func newDeploy(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&noBuild, "no-build", false, "run no build command")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan (create, update, unchanged, and delete with --prune) and change nothing")
 	cmd.Flags().BoolVar(&prune, "prune", false, "delete deployed functions that the manifest no longer has")
+	cmd.Flags().IntVar(&canary, "canary", 0, "give changed functions their new version as live's canary, taking this percent (1-99) of the calls")
 	cmd.MarkFlagsMutuallyExclusive("build", "no-build")
 	return cmd
 }

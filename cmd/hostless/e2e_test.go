@@ -745,3 +745,118 @@ func TestDeployPlanAndPrune(t *testing.T) {
 		t.Errorf("plan after the deploy:\n%s", out)
 	}
 }
+
+// TestCanaryAndAliasesCLI: deploy --canary splits live between two
+// versions; aliases, versions, functions ls and the plan show it; alias
+// set/rm make and remove other aliases; promote ends the canary (and says
+// so when there is none); rollback drops one.
+func TestCanaryAndAliasesCLI(t *testing.T) {
+	t.Parallel()
+	srv := serve(t, dataDir(t), env("HOSTLESS_ADMIN_KEY="+e2eKey))
+	user := env("HOSTLESS_URL="+srv.url, "HOSTLESS_ADMIN_KEY="+e2eKey)
+	dir := exampleDir(t, false)
+	manifest := filepath.Join(dir, "hostless.yaml")
+	mustRun(t, user, "deploy", "-f", manifest)
+	greet := func(greeting string) {
+		t.Helper()
+		b, err := os.ReadFile(manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := regexp.MustCompile(`GREETING: \w+`).ReplaceAllString(string(b), "GREETING: "+greeting)
+		if err := os.WriteFile(manifest, []byte(changed), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(what, out string, patterns ...string) {
+		t.Helper()
+		for _, p := range patterns {
+			if !regexp.MustCompile(p).MatchString(out) {
+				t.Errorf("%s lacks %s:\n%s", what, p, out)
+			}
+		}
+	}
+	fails := func(message string, args ...string) {
+		t.Helper()
+		if out, errOut, code := run(t, user, args...); code == 0 || !strings.Contains(errOut, message) {
+			t.Errorf("hostless %s: exit %d, stdout %q, stderr %q; want a failure saying %q", strings.Join(args, " "), code, out, errOut, message)
+		}
+	}
+	greetings := func(path string, n int) map[string]int {
+		t.Helper()
+		warm(t, srv.url+path)
+		got := map[string]int{}
+		for range n {
+			resp, err := http.Get(srv.url + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got[strings.TrimSpace(string(b))]++
+		}
+		return got
+	}
+
+	greet("Howdy")
+	fails("--canary 0", "deploy", "--canary", "0", "-f", manifest)
+	out := mustRun(t, user, "deploy", "--canary", "30", "-f", manifest)
+	want("deploy --canary", out,
+		`(?m)^hello\s+updated\s+version 2 as live's canary \(30%\); version 1 serves the rest$`,
+		`(?m)^env\s+unchanged\s+version 1$`)
+	got := greetings("/fn/hello", 100)
+	if got["Hello, world!"] == 0 || got["Howdy, world!"] == 0 || len(got) != 2 {
+		t.Errorf("100 calls with a canary at 30%%: %v, want both greetings", got)
+	}
+	want("aliases", mustRun(t, user, "aliases", "hello"), `(?m)^live\s+1\s+2 \(30%\)\s`)
+	want("functions ls", mustRun(t, user, "functions", "ls"), `(?m)^hello\s+1\s+2 \(30%\)\s`, `(?m)^env\s+1\s+-\s`)
+	want("versions", mustRun(t, user, "versions", "hello"), `(?m)^\*2\s.*live \(canary, 30%\)$`, `(?m)^\*1\s.*live \(70%\)$`)
+	want("a plain plan", mustRun(t, user, "deploy", "--dry-run", "-f", manifest),
+		`(?m)^hello\s+update\s+version 1 \(70%\) and canary version 2 \(30%\) -> version 2 alone \(the canary's spec: promoted\)$`)
+	want("a canary plan", mustRun(t, user, "deploy", "--dry-run", "--canary", "30", "-f", manifest),
+		`(?m)^hello\s+unchanged\s+version 1 \(70%\) and canary version 2 \(30%\)$`)
+
+	out = mustRun(t, user, "alias", "set", "hello", "beta", "--version", "1")
+	want("alias set", out, `(?m)^hello@beta serves version 1$`)
+	if got := greetings("/fn/hello@beta", 5); got["Hello, world!"] != 5 {
+		t.Errorf("@beta: %v, want version 1", got)
+	}
+	if out := mustRun(t, user, "invoke", "hello@beta"); out != "Hello, world!\n" {
+		t.Errorf("invoke hello@beta = %q", out)
+	}
+	fails("--canary and --weight go together", "alias", "set", "hello", "beta", "--version", "1", "--canary", "2")
+	fails("--weight 100", "alias", "set", "hello", "beta", "--version", "1", "--canary", "2", "--weight", "100")
+	fails("required flag(s) \"version\" not set", "alias", "set", "hello", "beta")
+	fails(`function "hello" has no version 9`, "alias", "set", "hello", "beta", "--version", "9")
+	fails("version number", "alias", "set", "hello", "42", "--version", "1")
+	want("alias set with a canary", mustRun(t, user, "alias", "set", "hello", "beta", "--version", "1", "--canary", "2", "--weight", "5"),
+		`(?m)^hello@beta serves version 1 \(95%\) and canary version 2 \(5%\)$`)
+	want("aliases", mustRun(t, user, "aliases", "hello"), `(?m)^beta\s+1\s+2 \(5%\)\s`, `(?m)^live\s+1\s+2 \(30%\)\s`)
+	want("alias rm", mustRun(t, user, "alias", "rm", "hello", "beta"), `(?m)^deleted alias beta of hello$`)
+	resp, err := http.Get(srv.url + "/fn/hello@beta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `function \"hello\" has no alias \"beta\"`) {
+		t.Errorf("@beta after alias rm: %d %s, want 404 naming the alias", resp.StatusCode, body)
+	}
+	fails("can't be deleted", "alias", "rm", "hello", "live")
+
+	want("promote", mustRun(t, user, "promote", "hello"), `(?m)^hello@live now serves version 2$`)
+	if got := greetings("/fn/hello", 20); got["Howdy, world!"] != 20 {
+		t.Errorf("after promote: %v, want version 2 only", got)
+	}
+	fails("has no canary to promote", "promote", "hello")
+	fails(`function "hello" has no alias "beta"`, "promote", "hello", "--alias", "beta")
+
+	// A canary again, then rollback drops it: version 2 serves alone.
+	greet("Hi")
+	mustRun(t, user, "deploy", "--canary", "50", "-f", manifest)
+	want("rollback", mustRun(t, user, "rollback", "hello"), `(?m)^hello now serves version 2$`)
+	if got := greetings("/fn/hello", 20); got["Howdy, world!"] != 20 {
+		t.Errorf("after rollback: %v, want version 2 only", got)
+	}
+	want("aliases after rollback", mustRun(t, user, "aliases", "hello"), `(?m)^live\s+2\s+-\s`)
+}

@@ -19,14 +19,18 @@ func newFunctions(g *globals) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tUPDATED")
+			fmt.Fprintln(tw, "NAME\tVERSION\tCANARY\tUPDATED")
 			for _, f := range fns {
-				fmt.Fprintf(tw, "%s\t%d\t%s\n", f.Name, f.Version, f.UpdatedAt.Local().Format(time.DateTime))
+				canary := "-"
+				if f.CanaryVersion != 0 {
+					canary = fmt.Sprintf("%d (%d%%)", f.CanaryVersion, f.CanaryWeight)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", f.Name, f.Version, canary, f.UpdatedAt.Local().Format(time.DateTime))
 			}
 			return tw.Flush()
 		},
 	}, &cobra.Command{
-		Use: "get NAME", Short: "Show a function and its serving configuration (JSON)", Args: cobra.ExactArgs(1),
+		Use: "get NAME", Short: "Show a function, what its live alias serves and their configuration (JSON)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := g.client().GetFunction(cmd.Context(), args[0])
 			if err != nil {
@@ -37,7 +41,7 @@ func newFunctions(g *globals) *cobra.Command {
 			return enc.Encode(f)
 		},
 	}, &cobra.Command{
-		Use: "rm NAME", Short: "Delete a function and its versions", Args: cobra.ExactArgs(1),
+		Use: "rm NAME", Short: "Delete a function, its versions and its aliases", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.client().DeleteFunction(cmd.Context(), args[0]); err != nil {
 				return err

@@ -20,9 +20,9 @@ func newInvoke(g *globals) *cobra.Command {
 		verbose bool
 	)
 	cmd := &cobra.Command{
-		Use:   "invoke NAME",
+		Use:   "invoke NAME[@VERSION|@ALIAS]",
 		Short: "Call a function with a body and print its response",
-		Long:  "invoke POSTs --data (a JSON text, @FILE, or @- for stdin) to the function and prints its response body.",
+		Long:  "invoke POSTs --data (a JSON text, @FILE, or @- for stdin) to the function and prints its response body. NAME alone calls the live alias (and its canary, by weight); NAME@3 calls version 3, NAME@beta the alias beta.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body, err := readData(data)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 func newVersions(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "versions NAME",
-		Short: "List a function's versions, newest first; * marks the one serving",
+		Short: "List a function's versions, newest first; * marks those live serves, ALIASES the aliases serving each",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := g.client()
@@ -23,19 +24,34 @@ func newVersions(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			as, err := c.ListAliases(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "VERSION\tCREATED\tCODE\tCONTRACT\tMEMORY\tTIMEOUT")
+			fmt.Fprintln(tw, "VERSION\tCREATED\tCODE\tCONTRACT\tMEMORY\tTIMEOUT\tALIASES")
 			for _, v := range vs {
 				mark := " "
-				if v.Number == fn.Version {
+				if v.Number == fn.Version || v.Number == fn.CanaryVersion {
 					mark = "*"
+				}
+				var serving []string
+				for _, a := range as {
+					switch {
+					case !a.HasCanary() && a.Version == v.Number:
+						serving = append(serving, a.Name)
+					case a.Version == v.Number:
+						serving = append(serving, fmt.Sprintf("%s (%d%%)", a.Name, 100-a.CanaryWeight))
+					case a.CanaryVersion == v.Number:
+						serving = append(serving, fmt.Sprintf("%s (canary, %d%%)", a.Name, a.CanaryWeight))
+					}
 				}
 				contract := v.Spec.Contract
 				if contract == "" {
 					contract = "auto"
 				}
-				fmt.Fprintf(tw, "%s%d\t%s\t%.19s\t%s\t%dMB\t%s\n", mark, v.Number, v.CreatedAt.Local().Format(time.DateTime),
-					v.Spec.Code, contract, v.Spec.MemoryMB, time.Duration(v.Spec.Timeout))
+				fmt.Fprintf(tw, "%s%d\t%s\t%.19s\t%s\t%dMB\t%s\t%s\n", mark, v.Number, v.CreatedAt.Local().Format(time.DateTime),
+					v.Spec.Code, contract, v.Spec.MemoryMB, time.Duration(v.Spec.Timeout), strings.Join(serving, ", "))
 			}
 			return tw.Flush()
 		},
@@ -46,8 +62,12 @@ func newRollback(g *globals) *cobra.Command {
 	var to int
 	cmd := &cobra.Command{
 		Use:   "rollback NAME",
-		Short: "Make the previous version (or --to N) serve the function",
-		Args:  cobra.ExactArgs(1),
+		Short: "Move the live alias back: drop its canary, else serve the version before (or --to N)",
+		Long: `rollback moves the live alias (what /fn/NAME calls) back and clears any canary:
+with a canary, live's version serves every call again (the canary's version
+stays, reachable as NAME@N); without one, the version before live's serves;
+with --to N, version N serves alone.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to < 0 {
 				return fmt.Errorf("--to %d: versions are numbered from 1", to)

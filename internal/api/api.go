@@ -96,6 +96,11 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("DELETE /v1/functions/{name}", a.deleteFunction)
 	h("GET /v1/functions/{name}/versions", a.listVersions)
 	h("POST /v1/functions/{name}/rollback", a.rollback)
+	h("GET /v1/functions/{name}/aliases", a.listAliases)
+	h("GET /v1/functions/{name}/aliases/{alias}", a.getAlias)
+	h("PUT /v1/functions/{name}/aliases/{alias}", a.putAlias)
+	h("DELETE /v1/functions/{name}/aliases/{alias}", a.deleteAlias)
+	h("POST /v1/functions/{name}/aliases/{alias}/promote", a.promote)
 	h("POST /v1/functions/{name}/invoke", a.invoke)
 	h("HEAD /v1/artifacts/{ref}", a.headArtifact)
 	h("PUT /v1/artifacts/{ref}", a.putArtifact)
@@ -195,10 +200,12 @@ func storeErr(name string, err error) error {
 	return err
 }
 
-// FunctionView is a function with its serving version.
+// FunctionView is a function with the specs of what its live alias
+// serves: its version's, and its canary's if it has one.
 type FunctionView struct {
 	function.Function
-	Spec *function.Spec `json:"spec,omitempty"`
+	Spec       *function.Spec `json:"spec,omitempty"`
+	CanarySpec *function.Spec `json:"canary_spec,omitempty"`
 }
 
 func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) error {
@@ -218,11 +225,22 @@ func (a *API) getFunction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(name, err)
 	}
-	v, err := a.cfg.Store.GetVersion(r.Context(), function.DefaultProject, name, fn.Version)
-	if err != nil {
-		return storeErr(name, err)
+	view := FunctionView{Function: fn}
+	for _, n := range []int{fn.Version, fn.CanaryVersion} {
+		if n == 0 {
+			continue
+		}
+		v, err := a.cfg.Store.GetVersion(r.Context(), function.DefaultProject, name, n)
+		if err != nil {
+			return storeErr(name, err)
+		}
+		if n == fn.Version {
+			view.Spec = &v.Spec
+		} else {
+			view.CanarySpec = &v.Spec
+		}
 	}
-	return writeJSON(w, http.StatusOK, FunctionView{Function: fn, Spec: &v.Spec})
+	return writeJSON(w, http.StatusOK, view)
 }
 
 // PutResult is the answer to a deploy of one function.
@@ -234,10 +252,16 @@ type PutResult struct {
 
 var wasmMagic = []byte("\x00asm\x01\x00\x00\x00")
 
+// putFunction deploys a spec: live serves it alone, or, with ?canary=W,
+// it becomes live's canary at W percent.
 func (a *API) putFunction(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if err := function.ValidName(name); err != nil {
 		return apierror.BadRequest("%v", strings.TrimPrefix(err.Error(), "invalid: "))
+	}
+	weight, err := canaryWeight(r)
+	if err != nil {
+		return err
 	}
 	var spec function.Spec
 	if err := decodeJSON(r, &spec); err != nil {
@@ -256,7 +280,12 @@ func (a *API) putFunction(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.deployMu.Lock()
-	res, err := a.cfg.Store.PutFunction(r.Context(), function.DefaultProject, name, spec)
+	var res store.PutResult
+	if weight > 0 {
+		res, err = a.cfg.Store.PutCanary(r.Context(), function.DefaultProject, name, spec, weight)
+	} else {
+		res, err = a.cfg.Store.PutFunction(r.Context(), function.DefaultProject, name, spec)
+	}
 	if err == nil && res.Action != "unchanged" {
 		a.cfg.Invoker.Changed(function.DefaultProject, name)
 	}
@@ -324,8 +353,9 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
 }
 
-// rollback makes an earlier version serve: {"version": N}, or by default
-// the newest version older than the serving one.
+// rollback moves the live alias back: {"version": N} serves version N
+// alone; without it, a canary is dropped (live's version serves alone), or
+// else the version before live's serves.
 func (a *API) rollback(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	var body struct {
@@ -336,45 +366,22 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if body.Version != nil && *body.Version < 1 {
-		return apierror.BadRequest("version %d: versions are numbered from 1", *body.Version)
+	to := 0
+	if body.Version != nil {
+		if to = *body.Version; to < 1 {
+			return apierror.BadRequest("version %d: versions are numbered from 1", to)
+		}
 	}
 	a.deployMu.Lock()
 	defer a.deployMu.Unlock()
+	if _, err := a.cfg.Store.UpdateAlias(r.Context(), function.DefaultProject, name, function.LiveAlias, rollbackTarget(name, to)); err != nil {
+		return aliasErr(name, function.LiveAlias, err)
+	}
+	a.cfg.Invoker.Changed(function.DefaultProject, name)
 	fn, err := a.cfg.Store.GetFunction(r.Context(), function.DefaultProject, name)
 	if err != nil {
 		return storeErr(name, err)
 	}
-	to := 0
-	if body.Version != nil {
-		to = *body.Version
-	}
-	if to == 0 {
-		vs, err := a.cfg.Store.ListVersions(r.Context(), function.DefaultProject, name)
-		if err != nil {
-			return err
-		}
-		for _, v := range vs { // newest first
-			if v.Number < fn.Version {
-				to = v.Number
-				break
-			}
-		}
-		if to == 0 {
-			return apierror.New(http.StatusConflict, "no_earlier_version", "function %q serves version %d, its oldest: nothing to roll back to", name, fn.Version)
-		}
-	}
-	if to == fn.Version {
-		return writeJSON(w, http.StatusOK, fn)
-	}
-	fn, err = a.cfg.Store.SetServing(r.Context(), function.DefaultProject, name, to)
-	if errors.Is(err, store.ErrNotFound) {
-		return apierror.NotFound("version_not_found", "function %q has no version %d", name, to)
-	}
-	if err != nil {
-		return fmt.Errorf("rollback %s: %w", name, err)
-	}
-	a.cfg.Invoker.Changed(function.DefaultProject, name)
 	return writeJSON(w, http.StatusOK, fn)
 }
 
@@ -463,9 +470,9 @@ func (a *API) putArtifact(w http.ResponseWriter, r *http.Request) error {
 }
 
 // invoke runs a function with the request body as its body (POST /), and
-// answers with the function's response and its invocation ID.
+// answers with the function's response and its invocation ID. The name may
+// carry @{version} or @{alias}, as function URLs do.
 func (a *API) invoke(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("name")
 	body, err := gateway.Body(r.Body, a.cfg.MaxRequestBytes)
 	if err != nil {
 		return err
@@ -475,7 +482,7 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) error {
 		h.Set("Content-Type", ct)
 	}
 	req := &function.Request{Method: http.MethodPost, Path: "/", Host: r.Host, RemoteAddr: r.RemoteAddr, Header: h, Body: body}
-	resp, rec, err := a.cfg.Invoker.Invoke(r.Context(), function.DefaultProject, name, "api", req)
+	resp, rec, name, err := gateway.InvokeRef(r.Context(), a.cfg.Invoker, function.DefaultProject, r.PathValue("name"), "api", req)
 	if rec != nil {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
 		w.Header().Set("X-Hostless-Status", rec.Status)

@@ -69,6 +69,12 @@ func TestAPIScenarios(t *testing.T) {
 			{"PUT", "/v1/functions/intruder"},
 			{"DELETE", "/v1/functions/sdk"},
 			{"GET", "/v1/functions/sdk/versions"},
+			{"POST", "/v1/functions/sdk/rollback"},
+			{"GET", "/v1/functions/sdk/aliases"},
+			{"GET", "/v1/functions/sdk/aliases/live"},
+			{"PUT", "/v1/functions/sdk/aliases/intruder"},
+			{"DELETE", "/v1/functions/sdk/aliases/live"},
+			{"POST", "/v1/functions/sdk/aliases/live/promote"},
 			{"POST", "/v1/functions/sdk/invoke"},
 			{"HEAD", "/v1/artifacts/" + sdkRef},
 			{"PUT", "/v1/artifacts/" + missingRef},
@@ -126,6 +132,8 @@ func TestAPIScenarios(t *testing.T) {
 				contains: []string{`"name":"sdk"`, `"version":1`}},
 			scenario{name: "refused put stored nothing", path: "/v1/functions/intruder", headers: key,
 				status: http.StatusNotFound, code: "function_not_found"},
+			scenario{name: "refused alias put stored nothing", path: "/v1/functions/sdk/aliases/intruder", headers: key,
+				status: http.StatusNotFound, code: "alias_not_found"},
 		)
 		for _, s := range scenarios {
 			t.Run(s.name, func(t *testing.T) { s.run(t, a) })

@@ -47,7 +47,8 @@ func TestVersionsAndRollback(t *testing.T) {
 	}
 	for _, tc := range []struct{ path, code string }{
 		{"/fn/ver@9/echo", "version_not_found"},
-		{"/fn/ver@beta/echo", "version_not_found"},
+		{"/fn/ver@beta/echo", "alias_not_found"},
+		{"/fn/ver@Bad_Alias/echo", "alias_not_found"},
 		{"/fn/ver@0/echo", "version_not_found"},
 		{"/fn/ver@-1/echo", "version_not_found"},
 		{"/fn/nope@1/echo", "function_not_found"},

@@ -127,10 +127,12 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// FunctionView is a function with its serving version's spec.
+// FunctionView is a function with the specs of what its live alias
+// serves: its version's, and its canary's if it has one.
 type FunctionView struct {
 	function.Function
-	Spec *function.Spec `json:"spec,omitempty"`
+	Spec       *function.Spec `json:"spec,omitempty"`
+	CanarySpec *function.Spec `json:"canary_spec,omitempty"`
 }
 
 // PutResult is what a deploy of one function did.
@@ -212,6 +214,15 @@ func (c *Client) PutFunction(ctx context.Context, name string, spec function.Spe
 	return r, err
 }
 
+// PutCanary deploys a spec as the live alias's canary, taking weight
+// percent (1-99) of its calls; the live alias's version keeps the rest.
+func (c *Client) PutCanary(ctx context.Context, name string, spec function.Spec, weight int) (PutResult, error) {
+	var r PutResult
+	q := url.Values{"canary": {strconv.Itoa(weight)}}
+	err := c.call(ctx, http.MethodPut, "/v1/functions/"+url.PathEscape(name)+"?"+q.Encode(), spec, &r)
+	return r, err
+}
+
 // GetFunction returns a function and its serving spec.
 func (c *Client) GetFunction(ctx context.Context, name string) (FunctionView, error) {
 	var f FunctionView
@@ -242,8 +253,8 @@ func (c *Client) ListVersions(ctx context.Context, name string) ([]function.Vers
 	return r.Versions, err
 }
 
-// Rollback makes an earlier version serve: to, or when to is 0 the newest
-// version older than the serving one.
+// Rollback moves the live alias back: to version to alone, or, when to is
+// 0, to its version alone if it has a canary, else to the version before.
 func (c *Client) Rollback(ctx context.Context, name string, to int) (function.Function, error) {
 	var fn function.Function
 	var in any
@@ -252,6 +263,50 @@ func (c *Client) Rollback(ctx context.Context, name string, to int) (function.Fu
 	}
 	err := c.call(ctx, http.MethodPost, "/v1/functions/"+url.PathEscape(name)+"/rollback", in, &fn)
 	return fn, err
+}
+
+func aliasPath(name, alias string) string {
+	return "/v1/functions/" + url.PathEscape(name) + "/aliases/" + url.PathEscape(alias)
+}
+
+// ListAliases lists a function's aliases by name, live among them.
+func (c *Client) ListAliases(ctx context.Context, name string) ([]function.Alias, error) {
+	var r struct {
+		Aliases []function.Alias `json:"aliases"`
+	}
+	err := c.call(ctx, http.MethodGet, "/v1/functions/"+url.PathEscape(name)+"/aliases", nil, &r)
+	return r.Aliases, err
+}
+
+// GetAlias returns one alias of a function.
+func (c *Client) GetAlias(ctx context.Context, name, alias string) (function.Alias, error) {
+	var a function.Alias
+	err := c.call(ctx, http.MethodGet, aliasPath(name, alias), nil, &a)
+	return a, err
+}
+
+// PutAlias creates or replaces a function's alias a.Name: its version, and
+// optionally a canary version with its weight.
+func (c *Client) PutAlias(ctx context.Context, name string, a function.Alias) (function.Alias, error) {
+	in := map[string]int{"version": a.Version}
+	if a.CanaryVersion != 0 || a.CanaryWeight != 0 {
+		in["canary_version"], in["canary_weight"] = a.CanaryVersion, a.CanaryWeight
+	}
+	var out function.Alias
+	err := c.call(ctx, http.MethodPut, aliasPath(name, a.Name), in, &out)
+	return out, err
+}
+
+// DeleteAlias deletes an alias (not live).
+func (c *Client) DeleteAlias(ctx context.Context, name, alias string) error {
+	return c.call(ctx, http.MethodDelete, aliasPath(name, alias), nil, nil)
+}
+
+// Promote makes an alias's canary its version, serving every call.
+func (c *Client) Promote(ctx context.Context, name, alias string) (function.Alias, error) {
+	var a function.Alias
+	err := c.call(ctx, http.MethodPost, aliasPath(name, alias)+"/promote", nil, &a)
+	return a, err
 }
 
 // InvokeResult is a function's answer to an API invocation.

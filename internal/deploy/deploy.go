@@ -104,7 +104,27 @@ func stale(code, dir, manifest string) bool {
 type Result struct {
 	Name    string
 	Action  string // created, updated, unchanged, deleted
-	Version int
+	Version int    // the version with the manifest's spec
+	// Live is what the live alias serves after the deploy.
+	Live function.Alias
+}
+
+// Serving describes what a live alias serves, for people: "version 2", or
+// "version 2 (90%) and canary version 3 (10%)".
+func Serving(version, canary, weight int) string {
+	if canary == 0 {
+		return fmt.Sprintf("version %d", version)
+	}
+	return fmt.Sprintf("version %d (%d%%) and canary version %d (%d%%)", version, 100-weight, canary, weight)
+}
+
+// line is one function's line of a deploy's output.
+func (r Result) line() string {
+	s := fmt.Sprintf("%-24s %-9s version %d", r.Name, r.Action, r.Version)
+	if r.Live.CanaryVersion == r.Version && r.Version != 0 && r.Action != "deleted" {
+		s += fmt.Sprintf(" as live's canary (%d%%); version %d serves the rest", r.Live.CanaryWeight, r.Live.Version)
+	}
+	return s
 }
 
 // checkCode checks the code of every function, naming each bad one.
@@ -130,15 +150,23 @@ const (
 type Change struct {
 	Name   string
 	Action string // create, update, unchanged or delete
-	// Version is the version serving now (0 for a create).
+	// Version is the live alias's version now (0 for a create), and
+	// Serving what the live alias serves, described.
 	Version int
+	Serving string
+	// To says what an update does: "a new version", "a new version as its
+	// canary (10%)", "version 3 alone" (the canary's spec: a promote) or
+	// "version 2 alone" (the stable spec: the canary is dropped).
+	To string
 }
 
-// Plan says what Apply (and, with prune, Prune) would do, as terraform plan
-// does, without storing or uploading anything: code is hashed locally and
-// compared, with the rest of each spec, to the serving version's. It prints
-// one line per function and a summary to out, if not nil.
-func Plan(ctx context.Context, c *client.Client, m *manifest.Manifest, prune bool, out io.Writer) ([]Change, error) {
+// Plan says what Apply (canary 0) or ApplyCanary (and, with prune, Prune)
+// would do, as terraform plan does, without storing or uploading anything:
+// code is hashed locally and compared, with the rest of each spec, to the
+// specs the live alias serves, by the rule the server applies
+// (store.Deploy). It prints one line per function and a summary to out, if
+// not nil.
+func Plan(ctx context.Context, c *client.Client, m *manifest.Manifest, prune bool, canary int, out io.Writer) ([]Change, error) {
 	if err := checkCode(m); err != nil {
 		return nil, err
 	}
@@ -162,9 +190,8 @@ func Plan(ctx context.Context, c *client.Client, m *manifest.Manifest, prune boo
 			return nil, fmt.Errorf("function %q: %w", name, err)
 		default:
 			ch.Version, ch.Action = view.Version, ActionUpdate
-			if spec := f.Spec(ref); view.Spec != nil && spec.Equal(view.Spec) {
-				ch.Action = ActionUnchanged
-			}
+			ch.Serving = Serving(view.Version, view.CanaryVersion, view.CanaryWeight)
+			ch.Action, ch.To = planUpdate(view, f.Spec(ref), canary)
 		}
 		changes = append(changes, ch)
 	}
@@ -185,7 +212,9 @@ func Plan(ctx context.Context, c *client.Client, m *manifest.Manifest, prune boo
 			case ActionCreate:
 				fmt.Fprintf(out, "%-24s %-9s\n", ch.Name, ch.Action)
 			case ActionUpdate:
-				fmt.Fprintf(out, "%-24s %-9s version %d -> a new version\n", ch.Name, ch.Action, ch.Version)
+				fmt.Fprintf(out, "%-24s %-9s %s -> %s\n", ch.Name, ch.Action, ch.Serving, ch.To)
+			case ActionUnchanged:
+				fmt.Fprintf(out, "%-24s %-9s %s\n", ch.Name, ch.Action, ch.Serving)
 			default:
 				fmt.Fprintf(out, "%-24s %-9s version %d\n", ch.Name, ch.Action, ch.Version)
 			}
@@ -194,6 +223,29 @@ func Plan(ctx context.Context, c *client.Client, m *manifest.Manifest, prune boo
 			n[ActionCreate], n[ActionUpdate], n[ActionDelete], n[ActionUnchanged])
 	}
 	return changes, nil
+}
+
+// planUpdate says what a deploy of spec does to a function that exists,
+// by the server's rule (store.Deploy).
+func planUpdate(view client.FunctionView, spec function.Spec, canary int) (action, to string) {
+	if view.Spec == nil {
+		return ActionUpdate, "a new version"
+	}
+	head := view.Spec
+	if view.CanarySpec != nil {
+		head = view.CanarySpec
+	}
+	switch {
+	case spec.Equal(head) && (canary > 0 || view.CanarySpec == nil):
+		return ActionUnchanged, ""
+	case canary > 0:
+		return ActionUpdate, fmt.Sprintf("a new version as its canary (%d%%)", canary)
+	case spec.Equal(head):
+		return ActionUpdate, fmt.Sprintf("version %d alone (the canary's spec: promoted)", view.CanaryVersion)
+	case view.CanarySpec != nil && spec.Equal(view.Spec):
+		return ActionUpdate, fmt.Sprintf("version %d alone (the canary is dropped)", view.Version)
+	}
+	return ActionUpdate, "a new version"
 }
 
 // pruned lists the deployed functions that m no longer has.
@@ -226,15 +278,32 @@ func Prune(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.W
 		r := Result{Name: fn.Name, Action: "deleted", Version: fn.Version}
 		results = append(results, r)
 		if out != nil {
-			fmt.Fprintf(out, "%-24s %-9s version %d\n", r.Name, r.Action, r.Version)
+			fmt.Fprintln(out, r.line())
 		}
 	}
 	return results, nil
 }
 
-// Apply deploys every function of m. It checks all of them first, so an
-// invalid function stops the deploy before anything is stored.
+// Apply deploys every function of m: the live alias of each serves its
+// spec alone. It checks all of them first, so an invalid function stops
+// the deploy before anything is stored.
 func Apply(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.Writer) ([]Result, error) {
+	return apply(ctx, c, m, 0, out)
+}
+
+// ApplyCanary deploys every function of m as a canary: a function whose
+// spec changed gets its new version as the live alias's canary, taking
+// weight percent (1-99) of its calls while live's version keeps the rest.
+// Functions that didn't change are untouched; new functions are created
+// serving alone. Promote (or deploy again without a canary) to finish.
+func ApplyCanary(ctx context.Context, c *client.Client, m *manifest.Manifest, weight int, out io.Writer) ([]Result, error) {
+	if weight < function.MinCanaryWeight || weight > function.MaxCanaryWeight {
+		return nil, fmt.Errorf("canary weight %d: a canary takes %d to %d percent of the calls", weight, function.MinCanaryWeight, function.MaxCanaryWeight)
+	}
+	return apply(ctx, c, m, weight, out)
+}
+
+func apply(ctx context.Context, c *client.Client, m *manifest.Manifest, weight int, out io.Writer) ([]Result, error) {
 	if err := checkCode(m); err != nil {
 		return nil, err
 	}
@@ -250,14 +319,22 @@ func Apply(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.W
 		if err != nil {
 			return results, fmt.Errorf("function %q: upload %s: %w", name, f.Code, err)
 		}
-		res, err := c.PutFunction(ctx, name, f.Spec(ref))
+		var res client.PutResult
+		if weight > 0 {
+			res, err = c.PutCanary(ctx, name, f.Spec(ref), weight)
+		} else {
+			res, err = c.PutFunction(ctx, name, f.Spec(ref))
+		}
 		if err != nil {
 			return results, fmt.Errorf("function %q: %w", name, err)
 		}
-		r := Result{Name: name, Action: res.Action, Version: res.Version.Number}
+		fn := res.Function
+		r := Result{Name: name, Action: res.Action, Version: res.Version.Number,
+			Live: function.Alias{Project: fn.Project, Function: fn.Name, Name: function.LiveAlias,
+				Version: fn.Version, CanaryVersion: fn.CanaryVersion, CanaryWeight: fn.CanaryWeight}}
 		results = append(results, r)
 		if out != nil {
-			fmt.Fprintf(out, "%-24s %-9s version %d\n", name, r.Action, r.Version)
+			fmt.Fprintln(out, r.line())
 		}
 	}
 	return results, nil

@@ -129,13 +129,18 @@ type RateLimit struct {
 // MaxRPS bounds the rates of RateLimit.
 const MaxRPS = 1e6
 
-// Function is a named function and the version that serves it.
+// Function is a named function and what its live alias serves.
 type Function struct {
-	Project   string    `json:"project"`
-	Name      string    `json:"name"`
-	Version   int       `json:"version"` // the version that serves /fn/{name}
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Project string `json:"project"`
+	Name    string `json:"name"`
+	// Version is the live alias's version: the one that serves /fn/{name},
+	// or, with a canary, the calls the canary doesn't take.
+	Version int `json:"version"`
+	// CanaryVersion and CanaryWeight are the live alias's canary, if any.
+	CanaryVersion int       `json:"canary_version,omitzero"`
+	CanaryWeight  int       `json:"canary_weight,omitzero"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Version is one immutable version of a function.

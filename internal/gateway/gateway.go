@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,9 +29,36 @@ const BodyReadTimeout = 30 * time.Second
 
 // Invoker runs invocations (the invoker package's Invoker).
 type Invoker interface {
+	// Invoke runs a function through its live alias.
 	Invoke(ctx context.Context, project, name, trigger string, req *function.Request) (*function.Response, *function.Invocation, error)
-	// InvokeVersion runs one version by number; 0 is the serving one.
+	// InvokeVersion runs one version by number; 0 is the live alias.
 	InvokeVersion(ctx context.Context, project, name string, version int, trigger string, req *function.Request) (*function.Response, *function.Invocation, error)
+	// InvokeAlias runs what an alias picks: its version or its canary.
+	InvokeAlias(ctx context.Context, project, name, alias, trigger string, req *function.Request) (*function.Response, *function.Invocation, error)
+}
+
+// InvokeRef runs req on what ref names: "name" (its live alias),
+// "name@{version}" or "name@{alias}", as function URLs and the control
+// API's invoke do. It returns the function's name for messages; errors
+// pass through InvokeError, except a version number below 1, which is
+// answered at once.
+func InvokeRef(ctx context.Context, inv Invoker, project, ref, trigger string, req *function.Request) (*function.Response, *function.Invocation, string, error) {
+	name, at, pinned := strings.Cut(ref, "@")
+	if !pinned {
+		resp, rec, err := inv.Invoke(ctx, project, name, trigger, req)
+		return resp, rec, name, err
+	}
+	alias, version := function.ParseRef(at)
+	if alias != "" {
+		resp, rec, err := inv.InvokeAlias(ctx, project, name, alias, trigger, req)
+		return resp, rec, name, err
+	}
+	if version < 1 {
+		return nil, nil, name, apierror.NotFound("version_not_found",
+			"no version %q of function %q: versions are numbered from 1 (or name an alias, such as live)", at, name)
+	}
+	resp, rec, err := inv.InvokeVersion(ctx, project, name, version, trigger, req)
+	return resp, rec, name, err
 }
 
 // Gateway serves function URLs.
@@ -56,21 +84,11 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.Handle("/fn/{name}/{path...}", g)
 }
 
-// ServeHTTP invokes the function named in the path: /fn/{name} is its
-// serving version (the alias live), /fn/{name}@{version} one version by
-// number, /fn/{name}@live the serving one.
+// ServeHTTP invokes the function named in the path: /fn/{name} through its
+// live alias, /fn/{name}@{version} one version by number, /fn/{name}@{alias}
+// through another alias (an integer is always a version; alias names
+// never are).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name, ref, pinned := strings.Cut(r.PathValue("name"), "@")
-	version := 0
-	if pinned && ref != "live" {
-		n, err := strconv.Atoi(ref)
-		if err != nil || n < 1 {
-			apierror.Write(w, r, g.log, apierror.NotFound("version_not_found",
-				"no version %q of function %q: use a version number or live", ref, name))
-			return
-		}
-		version = n
-	}
 	req := &function.Request{
 		Method: r.Method, Path: "/" + r.PathValue("path"), RawQuery: r.URL.RawQuery,
 		Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
@@ -84,7 +102,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, g.log, err)
 		return
 	}
-	resp, rec, err := g.inv.InvokeVersion(r.Context(), function.DefaultProject, name, version, "http", req)
+	resp, rec, name, err := InvokeRef(r.Context(), g.inv, function.DefaultProject, r.PathValue("name"), "http", req)
 	if rec != nil {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
 	}
@@ -131,8 +149,16 @@ func InvokeError(name string, err error) error {
 	case errors.Is(err, function.ErrNotFound):
 		return apierror.NotFound("function_not_found", "no function named %q", name)
 	case errors.Is(err, function.ErrVersionNotFound):
-		// The invoker's message names the function and the version.
-		return apierror.NotFound("version_not_found", "%s", strings.TrimPrefix(err.Error(), function.ErrVersionNotFound.Error()+": "))
+		if ve, ok := errors.AsType[*function.VersionNotFoundError](err); ok {
+			return apierror.NotFound("version_not_found", "%s", ve.Error())
+		}
+		return apierror.NotFound("version_not_found", "function %q has no such version", name)
+	case errors.Is(err, function.ErrAliasNotFound):
+		msg := fmt.Sprintf("function %q has no such alias", name)
+		if ae, ok := errors.AsType[*function.AliasNotFoundError](err); ok {
+			msg = ae.Error()
+		}
+		return apierror.NotFound("alias_not_found", "%s: hostless aliases %s lists them", msg, name)
 	case errors.Is(err, function.ErrThrottled):
 		why, retry := "is at its concurrency limit", time.Second
 		if te, ok := errors.AsType[*function.ThrottleError](err); ok {

@@ -1,13 +1,14 @@
-// Package invoker runs one invocation end to end: it resolves a function to
-// the version that serves it, takes an instance from the scheduler, runs
-// the request under the function's timeout, and leaves a record.
+// Package invoker runs one invocation end to end: it resolves a function's
+// alias (live, for /fn/{name}) to a version, picking the alias's canary
+// with its weight, takes an instance from the scheduler, runs the request
+// under the function's timeout, and leaves a record. It tells the
+// scheduler which versions still serve after a change.
 //
 // It knows nothing of HTTP servers; the gateway and the control API call it.
 package invoker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -19,8 +20,9 @@ import (
 	"github.com/hostless/hostless/internal/telemetry"
 )
 
-// negativeTTL is how long an unknown function is remembered as unknown, so
-// a flood of requests to names that don't exist doesn't reach the store.
+// negativeTTL is how long an unknown function (or alias) is remembered as
+// unknown, so a flood of requests to names that don't exist doesn't reach
+// the store.
 const negativeTTL = time.Second
 
 // maxNegative bounds the remembered unknown names; past it they are all
@@ -39,10 +41,14 @@ type Invoker struct {
 	log   *slog.Logger
 
 	mu       sync.RWMutex
-	cache    map[fnKey]entry              // serving versions
+	cache    map[routeKey]entry           // what aliases point at
 	pinned   map[pinKey]*function.Version // versions asked for by number: immutable
 	gen      uint64                       // bumped by Changed: a resolve that raced a change doesn't cache
 	negative int                          // not-found entries in cache
+
+	// changeMu orders Changed's reads of what serves with the drains that
+	// follow, so the last change read is the one applied.
+	changeMu sync.Mutex
 
 	obs      Observer      // may be nil
 	compiles chan struct{} // slots for background compiles
@@ -76,21 +82,9 @@ func (iv *Invoker) WithObserver(o Observer) *Invoker {
 // ErrClosed is returned by Invoke once the invoker is shutting down.
 var ErrClosed = fmt.Errorf("%w: the platform is shutting down", function.ErrUnavailable)
 
-type fnKey struct{ project, name string }
-
-type pinKey struct {
-	fnKey
-	version int
-}
-
-type entry struct {
-	v       *function.Version // nil: not found
-	expires time.Time         // for not-found entries
-}
-
 // New wires an invoker.
 func New(fns store.Functions, rt function.Runtime, sched *scheduler.Scheduler, rec *telemetry.Recorder, log *slog.Logger) *Invoker {
-	return &Invoker{fns: fns, rt: rt, sched: sched, rec: rec, log: log, cache: map[fnKey]entry{}, pinned: map[pinKey]*function.Version{},
+	return &Invoker{fns: fns, rt: rt, sched: sched, rec: rec, log: log, cache: map[routeKey]entry{}, pinned: map[pinKey]*function.Version{},
 		compiles: make(chan struct{}, compileWorkers), stop: make(chan struct{})}
 }
 
@@ -142,159 +136,6 @@ func (iv *Invoker) Wait(ctx context.Context) error {
 	}
 }
 
-// Resolve returns the version serving a function, from memory when it can.
-func (iv *Invoker) Resolve(ctx context.Context, project, name string) (*function.Version, error) {
-	key := fnKey{project, name}
-	iv.mu.RLock()
-	e, ok := iv.cache[key]
-	gen := iv.gen
-	iv.mu.RUnlock()
-	if ok {
-		if e.v != nil {
-			return e.v, nil
-		}
-		if time.Now().Before(e.expires) {
-			return nil, store.ErrNotFound
-		}
-	}
-	fn, err := iv.fns.GetFunction(ctx, project, name)
-	if errors.Is(err, store.ErrNotFound) {
-		iv.remember(key, gen, entry{expires: time.Now().Add(negativeTTL)})
-		return nil, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	v, err := iv.fns.GetVersion(ctx, project, name, fn.Version)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, err // deleted between the two reads
-	}
-	if err != nil {
-		return nil, err
-	}
-	iv.remember(key, gen, entry{v: &v})
-	return &v, nil
-}
-
-// remember caches what a resolve found, unless a function changed since
-// the resolve began: then what it read may be stale. (One generation for
-// all functions: a deploy makes concurrent resolves of other functions
-// skip caching once, which costs a store read, never a wrong answer.)
-func (iv *Invoker) remember(key fnKey, gen uint64, e entry) {
-	iv.mu.Lock()
-	defer iv.mu.Unlock()
-	if iv.gen != gen {
-		return
-	}
-	if e.v == nil {
-		if iv.negative >= maxNegative {
-			for k, old := range iv.cache {
-				if old.v == nil {
-					delete(iv.cache, k)
-				}
-			}
-			iv.negative = 0
-		}
-		if old, ok := iv.cache[key]; !ok || old.v != nil {
-			iv.negative++
-		}
-	} else if old, ok := iv.cache[key]; ok && old.v == nil {
-		iv.negative--
-	}
-	iv.cache[key] = e
-}
-
-// Changed tells the invoker that a function was deployed or deleted: the
-// next call resolves it again, the old version's idle instances stop, and
-// the new version compiles in the background.
-func (iv *Invoker) Changed(project, name string) {
-	key := fnKey{project, name}
-	iv.mu.Lock()
-	old, had := iv.cache[key]
-	if had && old.v == nil {
-		iv.negative--
-	}
-	delete(iv.cache, key)
-	for k := range iv.pinned {
-		if k.fnKey == key { // deleted versions must not serve
-			delete(iv.pinned, k)
-		}
-	}
-	iv.gen++
-	iv.mu.Unlock()
-	if old.v != nil {
-		iv.sched.Retire(old.v)
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		v, err := iv.Resolve(ctx, project, name)
-		if errors.Is(err, store.ErrNotFound) {
-			// Deleted: every version's instances stop, and its metrics go,
-			// without waiting behind compiles.
-			iv.sched.RetireFunction(project, name)
-			if iv.obs != nil {
-				iv.obs.Forget(name)
-			}
-			return
-		}
-		if err != nil {
-			return // the store is down: the first call will say
-		}
-		select {
-		case iv.compiles <- struct{}{}:
-			defer func() { <-iv.compiles }()
-		case <-iv.stop:
-			return
-		}
-		select { // stopped while waiting for a slot
-		case <-iv.stop:
-			return
-		default:
-		}
-		if err := iv.rt.Prepare(ctx, v); err != nil {
-			iv.log.Warn("compile function", "function", name, "version", v.Number, "err", err)
-			return
-		}
-		iv.warm(ctx, v)
-	}()
-}
-
-// warm starts the min_instances of a version that serves. A deploy that
-// came meanwhile may have replaced it: then its pool, made here after that
-// deploy retired the old one, is retired again.
-func (iv *Invoker) warm(ctx context.Context, v *function.Version) {
-	if v.Spec.MinInstances == 0 {
-		return
-	}
-	if err := iv.sched.Warm(ctx, v); err != nil {
-		iv.log.Warn("start min instances", "function", v.Function, "version", v.Number, "err", err)
-	}
-	now, err := iv.Resolve(ctx, v.Project, v.Function)
-	if err != nil || now.Number != v.Number || !now.CreatedAt.Equal(v.CreatedAt) {
-		iv.sched.Retire(v)
-	}
-}
-
-// WarmAll starts, in the background as a deploy does, the min_instances of
-// every serving version of a project that has them: at server start.
-func (iv *Invoker) WarmAll(ctx context.Context, project string) error {
-	fns, err := iv.fns.ListFunctions(ctx, project)
-	if err != nil {
-		return err
-	}
-	for _, f := range fns {
-		v, err := iv.fns.GetVersion(ctx, project, f.Name, f.Version)
-		if err != nil {
-			return err
-		}
-		if v.Spec.MinInstances > 0 {
-			iv.Changed(project, f.Name)
-		}
-	}
-	return nil
-}
-
 // acquire applies the version's rate limits to the caller, then takes an
 // instance.
 func (iv *Invoker) acquire(ctx context.Context, v *function.Version, req *function.Request) (*scheduler.Lease, error) {
@@ -308,68 +149,32 @@ func (iv *Invoker) acquire(ctx context.Context, v *function.Version, req *functi
 	return iv.sched.Acquire(ctx, v)
 }
 
-// maxPinned bounds the versions cached by number.
-const maxPinned = 4096
-
-// resolvePinned returns a version asked for by number. The function is
-// resolved first, through the cache that keeps floods of unknown names
-// away from the store; a version it lacks is function.ErrVersionNotFound.
-func (iv *Invoker) resolvePinned(ctx context.Context, project, name string, version int) (*function.Version, error) {
-	serving, err := iv.Resolve(ctx, project, name)
-	if err != nil {
-		return nil, err
-	}
-	if serving.Number == version {
-		return serving, nil
-	}
-	key := pinKey{fnKey{project, name}, version}
-	iv.mu.RLock()
-	v, ok := iv.pinned[key]
-	gen := iv.gen
-	iv.mu.RUnlock()
-	if ok {
-		if v == nil {
-			return nil, fmt.Errorf("%w: function %q has no version %d", function.ErrVersionNotFound, name, version)
-		}
-		return v, nil
-	}
-	got, err := iv.fns.GetVersion(ctx, project, name, version)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	var found *function.Version
-	if err == nil {
-		found = &got
-	}
-	iv.mu.Lock()
-	if iv.gen == gen { // not changed meanwhile
-		if len(iv.pinned) >= maxPinned {
-			clear(iv.pinned)
-		}
-		iv.pinned[key] = found // nil remembers a missing version until the next change
-	}
-	iv.mu.Unlock()
-	if found == nil {
-		return nil, fmt.Errorf("%w: function %q has no version %d", function.ErrVersionNotFound, name, version)
-	}
-	return found, nil
+// Invoke runs req on a function through its live alias (what /fn/{name}
+// calls). It returns the function's response, or an error matching the
+// function package's errors, and always the record it left (nil only when
+// nothing was found to run).
+func (iv *Invoker) Invoke(ctx context.Context, project, name, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
+	return iv.invoke(ctx, project, name, function.LiveAlias, 0, trigger, req)
 }
 
 // InvokeVersion runs req on one version of a function by number; 0 means
-// the serving version, as Invoke.
+// the live alias, as Invoke.
 func (iv *Invoker) InvokeVersion(ctx context.Context, project, name string, version int, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
-	return iv.invoke(ctx, project, name, version, trigger, req)
+	if version == 0 {
+		return iv.invoke(ctx, project, name, function.LiveAlias, 0, trigger, req)
+	}
+	return iv.invoke(ctx, project, name, "", version, trigger, req)
 }
 
-// Invoke runs req on the serving version of a function. It returns the
-// function's response, or an error matching the function package's
-// errors, and always the record it left (nil only when the function does
-// not exist).
-func (iv *Invoker) Invoke(ctx context.Context, project, name, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
-	return iv.invoke(ctx, project, name, 0, trigger, req)
+// InvokeAlias runs req on the version an alias of a function picks for it:
+// its version, or its canary with the canary's weight. An alias the
+// function lacks is an error matching function.ErrAliasNotFound.
+func (iv *Invoker) InvokeAlias(ctx context.Context, project, name, alias string, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
+	return iv.invoke(ctx, project, name, alias, 0, trigger, req)
 }
 
-func (iv *Invoker) invoke(ctx context.Context, project, name string, version int, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
+// invoke runs req on version, when it is not 0, else on what alias picks.
+func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, version int, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
 	if function.ValidName(name) != nil || version < 0 {
 		return nil, nil, store.ErrNotFound // no such name can exist: don't ask the store
 	}
@@ -379,10 +184,10 @@ func (iv *Invoker) invoke(ctx context.Context, project, name string, version int
 	defer iv.leave()
 	var v *function.Version
 	var err error
-	if version == 0 {
-		v, err = iv.Resolve(ctx, project, name)
-	} else {
+	if version > 0 {
 		v, err = iv.resolvePinned(ctx, project, name, version)
+	} else {
+		v, err = iv.ResolveAlias(ctx, project, name, alias)
 	}
 	if err != nil {
 		return nil, nil, err

@@ -40,7 +40,7 @@ func (p *pausingStore) GetVersion(ctx context.Context, project, name string, ver
 	return fn, err
 }
 
-func newResolver(t *testing.T) (*Invoker, *pausingStore) {
+func newResolver(t testing.TB) (*Invoker, *pausingStore) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -50,7 +50,17 @@ func newResolver(t *testing.T) (*Invoker, *pausingStore) {
 	ps := &pausingStore{Store: db}
 	sched := scheduler.New(nil, scheduler.Config{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return New(ps, nil, sched, nil, log), ps
+	iv := New(ps, noRuntime{}, sched, nil, log)
+	t.Cleanup(func() { _ = iv.Wait(context.Background()) })
+	return iv, ps
+}
+
+// noRuntime prepares anything and starts nothing: resolving needs no code.
+type noRuntime struct{}
+
+func (noRuntime) Prepare(context.Context, *function.Version) error { return nil }
+func (noRuntime) Start(context.Context, *function.Version) (function.Instance, function.StartInfo, error) {
+	return nil, function.StartInfo{}, errors.New("noRuntime starts nothing")
 }
 
 func TestUnknownNamesStayBounded(t *testing.T) {

@@ -105,11 +105,15 @@ type pool struct {
 	slots chan struct{} // one token per running invocation
 	// queueTimeout and idleTimeout are the version's own, or the defaults.
 	queueTimeout, idleTimeout time.Duration
-	// min instances are kept started (idle or busy) while the pool lives.
+	// min instances are kept started (idle or busy); Warm sets it for a
+	// version that serves, Drain clears it. Guarded by mu.
 	min     int
-	warming bool              // a top-up to min runs; guarded by mu
-	version *function.Version // what the pool starts, for top-ups
-	s       *Scheduler
+	warming bool // a top-up to min runs; guarded by mu
+	// draining: no alias serves the version; the reaper drops the pool
+	// once it has no instance. Guarded by mu.
+	draining bool
+	version  *function.Version // what the pool starts, for top-ups
+	s        *Scheduler
 	// limiter and perIP are the version's rate_limit; nil without one.
 	limiter *rate.Limiter
 	perIP   map[string]*rate.Limiter // guarded by mu
@@ -155,7 +159,6 @@ func (s *Scheduler) newPool(v *function.Version) *pool {
 		slots:        make(chan struct{}, cmp.Or(c.Max, s.cfg.MaxConcurrency)),
 		queueTimeout: cmp.Or(time.Duration(c.QueueTimeout), s.cfg.QueueTimeout),
 		idleTimeout:  cmp.Or(time.Duration(v.Spec.IdleTimeout), s.cfg.IdleTimeout),
-		min:          v.Spec.MinInstances,
 		version:      v,
 		s:            s,
 	}
@@ -258,19 +261,60 @@ func (p *pool) sweepClients(now time.Time) {
 	}
 }
 
-// Warm starts instances of v until it has its min_instances, idle or busy,
-// and returns once they run (or the first start fails). The reaper keeps
-// them: idle time never takes a pool below its minimum, and it tops up a
-// pool that fell below (an instance failed or was recycled).
+// Warm keeps v's min_instances started, idle or busy: call it for a
+// version that serves. It returns once they run (or the first start
+// fails). The reaper keeps them: idle time never takes a pool below its
+// minimum, and it tops up a pool that fell below (an instance failed or
+// was recycled). A pool that only Acquire made keeps no minimum: calls to
+// a version by number don't make it keep instances.
 func (s *Scheduler) Warm(ctx context.Context, v *function.Version) error {
 	if v.Spec.MinInstances <= 0 {
 		return nil
 	}
-	p, err := s.poolFor(v)
-	if err != nil {
-		return err
+	for {
+		p, err := s.poolFor(v)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		if p.retired { // the reaper dropped it just now: take the next one
+			p.mu.Unlock()
+			continue
+		}
+		p.min, p.draining = v.Spec.MinInstances, false
+		p.mu.Unlock()
+		return s.warmPool(ctx, p)
 	}
-	return s.warmPool(ctx, p)
+}
+
+// Drain is told which versions of a function its aliases serve after a
+// change. The pools of the other versions drain: their idle instances stop
+// now and min_instances are no longer kept; busy ones finish their call
+// and go back to the pool, so calls by version number keep working, and
+// the reaper stops them when idle and then drops the pool.
+func (s *Scheduler) Drain(project, name string, served []*function.Version) {
+	keep := make(map[poolKey]bool, len(served))
+	for _, v := range served {
+		keep[keyOf(v)] = true
+	}
+	var pools []*pool
+	s.mu.Lock()
+	for k, p := range s.pool {
+		if k.project == project && k.function == name && !keep[k] {
+			pools = append(pools, p)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range pools {
+		p.mu.Lock()
+		p.min, p.draining = 0, true
+		idle := p.idle
+		p.idle = nil
+		p.mu.Unlock()
+		for _, i := range idle {
+			p.closeInstance(i.inst)
+		}
+	}
 }
 
 // warmPool starts instances of p until it has its minimum; a retired pool
@@ -489,8 +533,10 @@ func (l *Lease) Release() {
 	p.free()
 }
 
-// Retire stops the idle instances of a version that no longer serves; busy
-// ones stop when they are released.
+// Retire ends a version's pool at once: its idle instances stop, busy ones
+// stop when they are released, and a later call starts a new pool. (A
+// change of what aliases serve uses Drain, which lets calls by number keep
+// the busy instances warm.)
 func (s *Scheduler) Retire(v *function.Version) {
 	s.mu.Lock()
 	p := s.pool[keyOf(v)]
@@ -553,12 +599,22 @@ func (s *Scheduler) Start() {
 	}()
 }
 
-// reap stops instances idle longer than the idle timeout.
+// reap stops instances idle longer than the idle timeout, and drops the
+// pools of drained versions that have no instance left.
 func (s *Scheduler) reap(now time.Time) {
 	s.mu.Lock()
 	pools := make([]*pool, 0, len(s.pool))
-	for _, p := range s.pool {
-		pools = append(pools, p)
+	for k, p := range s.pool {
+		p.mu.Lock()
+		if p.draining && !p.warming && len(p.idle) == 0 && len(p.slots) == 0 {
+			// A caller that took the pool just before sees it retired and
+			// closes its instance after its call.
+			p.retired = true
+			delete(s.pool, k)
+		} else {
+			pools = append(pools, p)
+		}
+		p.mu.Unlock()
 	}
 	s.mu.Unlock()
 	for _, p := range pools {
@@ -609,6 +665,14 @@ func (s *Scheduler) Stats() Stats {
 		st.Busy += len(p.slots)
 	}
 	return st
+}
+
+// Pools returns how many versions have a pool: one that runs, keeps or
+// limits instances (a drained version's pool goes once its instances do).
+func (s *Scheduler) Pools() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pool)
 }
 
 // MemoryMB returns the memory limits of all started instances together.

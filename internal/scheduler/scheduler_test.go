@@ -616,3 +616,89 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("another client was limited by the first one's bucket: %v", err)
 	}
 }
+
+// waitStats waits for the scheduler's counts to become want.
+func waitStats(t *testing.T, s *scheduler.Scheduler, want scheduler.Stats, pools int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats() != want || s.Pools() != pools {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats = %+v with %d pools, want %+v with %d", s.Stats(), s.Pools(), want, pools)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Drain: a version no alias serves stops its idle instances at once; a busy
+// one finishes and stays warm for calls by number until the idle timeout,
+// and then the pool goes. Versions still served are untouched.
+func TestDrain(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{IdleTimeout: 200 * time.Millisecond})
+	s.Start()
+	served := *v
+	served.Number = 2
+	idle, busy := acquire(t, s, v), acquire(t, s, v)
+	idle.Release()
+	kept := acquire(t, s, &served)
+	kept.Release()
+	wantStats(t, s, scheduler.Stats{Idle: 2, Busy: 1})
+
+	s.Drain(v.Project, v.Function, []*function.Version{&served})
+	if idle.Instance.Reusable() {
+		t.Error("Drain did not stop the idle instance")
+	}
+	if !kept.Instance.Reusable() {
+		t.Error("Drain stopped an instance of a served version")
+	}
+	if got := mustCall(t, busy, "/"); got != "calls=1" {
+		t.Errorf("busy instance after Drain answered %q, want calls=1", got)
+	}
+	busy.Release()
+	if !busy.Instance.Reusable() {
+		t.Error("Drain closed a busy instance when it was released")
+	}
+	again := acquire(t, s, v)
+	if again.Cold || again.Instance != busy.Instance {
+		t.Error("a call by number after Drain did not find the instance that finished warm")
+	}
+	again.Release()
+	// The idle timeout stops the drained version's instance (the served
+	// version's too: it keeps no minimum), and the drained pool goes.
+	waitStats(t, s, scheduler.Stats{}, 1)
+	next := acquire(t, s, v)
+	defer next.Release()
+	if !next.Cold {
+		t.Error("a call after the pool went found a warm instance")
+	}
+}
+
+// min_instances belong to versions that serve: Drain stops keeping them,
+// and a pool that only calls by number made keeps none.
+func TestDrainStopsMinInstances(t *testing.T) {
+	t.Parallel()
+	s, v := newScheduler(t, scheduler.Config{IdleTimeout: 100 * time.Millisecond})
+	v.Spec.MinInstances = 1
+	s.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Warm(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	wantStats(t, s, scheduler.Stats{Idle: 1})
+	s.Drain(v.Project, v.Function, nil)
+	wantStats(t, s, scheduler.Stats{})
+	time.Sleep(300 * time.Millisecond) // the reaper would have topped it up by now
+	waitStats(t, s, scheduler.Stats{}, 0)
+
+	// Called by number, the version starts and is reaped like any other.
+	l := acquire(t, s, v)
+	l.Release()
+	waitStats(t, s, scheduler.Stats{}, 1)
+	// Serving again (a rollback), it keeps its minimum.
+	if err := s.Warm(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	wantStats(t, s, scheduler.Stats{Idle: 1})
+}

@@ -8,6 +8,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hostless/hostless/internal/function"
 )
@@ -33,34 +34,126 @@ func Limit(n int) int {
 	return n
 }
 
-// PutResult says what PutFunction did.
+// PutResult says what PutFunction or PutCanary did.
 type PutResult struct {
+	// Function is the function after the deploy, with its live alias.
 	Function function.Function
-	Version  function.Version
-	// Action is "created" (a new function), "updated" (a new version) or
-	// "unchanged" (the spec equals the serving version's; nothing written).
+	// Version is the version that has the deployed spec: a new one, or one
+	// the live alias already served.
+	Version function.Version
+	// Action is "created" (a new function), "updated" (the live alias
+	// changed: a new version, or, for a plain deploy of the spec of a
+	// version live already splits its calls with, that version alone) or
+	// "unchanged" (nothing written).
 	Action string
 }
 
-// Functions stores functions and their immutable versions.
+// Deploy decides, for every implementation alike, what a deploy of spec
+// does to a function's live alias. stable is the spec of live's version,
+// canary that of its canary (nil without one). weight 0 is a plain deploy:
+// live serves spec alone. weight 1-99 is a canary deploy: spec becomes
+// live's canary at that weight, and live's version stays. next is the
+// number a new version would get. Deploy returns live after the deploy,
+// the action, and the version with spec: next when a new version must be
+// made.
+//
+// A deploy compares spec with the newest version live serves (its canary,
+// if it has one): equal, nothing changes. A plain deploy of the spec of
+// either version live splits between makes that version serve alone,
+// without a new version, as Lambda publishes no version for code it has.
+func Deploy(live function.Alias, stable, canary, spec *function.Spec, weight, next int) (after function.Alias, action string, version int) {
+	after = live
+	head, headVersion := stable, live.Version
+	if canary != nil {
+		head, headVersion = canary, live.CanaryVersion
+	}
+	if spec.Equal(head) {
+		if weight > 0 || canary == nil {
+			return live, "unchanged", headVersion
+		}
+		after.Version, after.CanaryVersion, after.CanaryWeight = headVersion, 0, 0
+		return after, "updated", headVersion
+	}
+	if weight > 0 {
+		after.CanaryVersion, after.CanaryWeight = next, weight
+		return after, "updated", next
+	}
+	after.CanaryVersion, after.CanaryWeight = 0, 0
+	if canary != nil && spec.Equal(stable) {
+		return after, "updated", live.Version
+	}
+	after.Version = next
+	return after, "updated", next
+}
+
+// ErrDeleteLive is DeleteAlias's answer for the live alias; it matches
+// function.ErrInvalid.
+var ErrDeleteLive = fmt.Errorf("%w: the live alias serves /fn/{name} and can't be deleted; point it at another version, or delete the function", function.ErrInvalid)
+
+// ChangeAlias applies an UpdateAlias change to a copy of cur, for every
+// implementation alike: change may set the versions and the weight, never
+// the alias's identity or times; the result must pass Validate.
+func ChangeAlias(cur function.Alias, change func(*function.Alias) error) (function.Alias, error) {
+	a := cur
+	if err := change(&a); err != nil {
+		return function.Alias{}, err
+	}
+	a.Project, a.Function, a.Name, a.CreatedAt, a.UpdatedAt = cur.Project, cur.Function, cur.Name, cur.CreatedAt, cur.UpdatedAt
+	if err := a.Validate(); err != nil {
+		return function.Alias{}, err
+	}
+	return a, nil
+}
+
+// Functions stores functions, their immutable versions and their aliases.
+// Every function has the alias function.LiveAlias from its creation on.
 type Functions interface {
-	// PutFunction makes spec the serving version of the named function:
-	// it creates the function (version 1), adds a version when spec differs
-	// from the serving version's spec, or changes nothing. Atomic.
+	// PutFunction deploys spec so that the live alias serves it alone
+	// (see Deploy): it creates the function (version 1), adds a version
+	// when spec differs from what live serves, or changes nothing. Atomic.
 	PutFunction(ctx context.Context, project, name string, spec function.Spec) (PutResult, error)
+	// PutCanary deploys spec as the live alias's canary at weight percent
+	// of its calls (1-99; see Deploy). A function that doesn't exist yet is
+	// created with spec as version 1, serving alone: there is nothing to
+	// split with. Atomic.
+	PutCanary(ctx context.Context, project, name string, spec function.Spec, weight int) (PutResult, error)
 	// GetFunction returns a function, or ErrNotFound.
 	GetFunction(ctx context.Context, project, name string) (function.Function, error)
 	// ListFunctions returns a project's functions ordered by name.
 	ListFunctions(ctx context.Context, project string) ([]function.Function, error)
-	// SetServing makes an existing version the one that serves the function
-	// (a rollback); ErrNotFound if the function or the version doesn't exist.
+	// SetServing makes an existing version the one the live alias serves
+	// alone, clearing any canary (a rollback); ErrNotFound if the function
+	// or the version doesn't exist.
 	SetServing(ctx context.Context, project, name string, version int) (function.Function, error)
-	// DeleteFunction deletes a function and its versions, or returns ErrNotFound.
+	// DeleteFunction deletes a function, its versions and its aliases, or
+	// returns ErrNotFound.
 	DeleteFunction(ctx context.Context, project, name string) error
 	// GetVersion returns one version, or ErrNotFound.
 	GetVersion(ctx context.Context, project, name string, version int) (function.Version, error)
 	// ListVersions returns a function's versions, newest first.
 	ListVersions(ctx context.Context, project, name string) ([]function.Version, error)
+
+	// GetAlias returns one alias of a function: ErrNotFound if the function
+	// doesn't exist, function.ErrAliasNotFound if it has no such alias.
+	GetAlias(ctx context.Context, project, name, alias string) (function.Alias, error)
+	// ListAliases returns a function's aliases ordered by name, the live
+	// alias among them, or ErrNotFound.
+	ListAliases(ctx context.Context, project, name string) ([]function.Alias, error)
+	// PutAlias creates or replaces an alias and reports whether it created
+	// it. It fails with function.ErrInvalid if a fails Validate,
+	// ErrNotFound if the function doesn't exist, function.ErrVersionNotFound
+	// if a version a names doesn't. Only a's name, versions and weight are
+	// read.
+	PutAlias(ctx context.Context, project, name string, a function.Alias) (function.Alias, bool, error)
+	// UpdateAlias reads an alias, lets change modify its versions and
+	// weight, validates the result and writes it, in one transaction, so
+	// that a read-modify-write (a promote, a rollback) loses no concurrent
+	// change. An error of change is returned, wrapped, and nothing is
+	// written. Errors as GetAlias and PutAlias.
+	UpdateAlias(ctx context.Context, project, name, alias string, change func(*function.Alias) error) (function.Alias, error)
+	// DeleteAlias deletes an alias. The live alias can't be deleted
+	// (function.ErrInvalid): it is what serves /fn/{name}. Errors as GetAlias.
+	DeleteAlias(ctx context.Context, project, name, alias string) error
 }
 
 // InvocationFilter selects invocation records.

@@ -176,6 +176,26 @@ var migrations = []string{
 	`CREATE INDEX logs_invocation ON logs (project, invocation_id, seq)`,
 	`CREATE INDEX logs_project ON logs (project, seq)`,
 	`CREATE INDEX logs_function ON logs (project, function, seq)`,
+	// Aliases point at versions; the live alias is what functions.version
+	// was. A version an alias names can't be deleted (versions go only
+	// with their function, and its aliases with it).
+	`CREATE TABLE aliases (
+		project        text        NOT NULL,
+		function       text        COLLATE "C" NOT NULL,
+		name           text        COLLATE "C" NOT NULL,
+		version        integer     NOT NULL,
+		canary_version integer,
+		canary_weight  integer     NOT NULL DEFAULT 0,
+		created_at     timestamptz NOT NULL,
+		updated_at     timestamptz NOT NULL,
+		PRIMARY KEY (project, function, name),
+		FOREIGN KEY (project, function) REFERENCES functions (project, name) ON DELETE CASCADE,
+		FOREIGN KEY (project, function, version) REFERENCES versions (project, function, version),
+		FOREIGN KEY (project, function, canary_version) REFERENCES versions (project, function, version)
+	)`,
+	`INSERT INTO aliases (project, function, name, version, canary_version, canary_weight, created_at, updated_at)
+		SELECT project, name, 'live', version, NULL, 0, created_at, updated_at FROM functions`,
+	`ALTER TABLE functions DROP COLUMN version`,
 }
 
 // Ping checks that the database answers.

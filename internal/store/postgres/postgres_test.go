@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/store"
 	"github.com/hostless/hostless/internal/store/storetest"
 )
@@ -27,6 +28,18 @@ func testURL(t testing.TB) string {
 // open opens a store in a new schema of the test server, dropped when the
 // test ends.
 func open(t testing.TB) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), newSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// newSchema makes a schema on the test server, dropped when the test ends,
+// and returns the URL that uses it.
+func newSchema(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
 	base := testURL(t)
@@ -54,12 +67,7 @@ func open(t testing.TB) *DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err := Open(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return u.String()
 }
 
 func TestStore(t *testing.T) {
@@ -110,4 +118,54 @@ func BenchmarkInsertInvocations(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+}
+
+// TestMigrateToAliases: a schema written before aliases existed opens with
+// each function's serving version as its live alias.
+func TestMigrateToAliases(t *testing.T) {
+	ctx := context.Background()
+	url := newSchema(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	before := len(migrations) - 3 // the aliases table, its rows, and the dropped column
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		return migrateSet(ctx, tx, migrationSet{"schema_migrations", migrations[:before]})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	for _, q := range []string{
+		`INSERT INTO functions (project, name, version, created_at, updated_at) VALUES ('p', 'old', 2, $1, $1)`,
+		`INSERT INTO versions (project, function, version, spec, created_at) VALUES ('p', 'old', 1, '{"runtime":"wasm"}', $1)`,
+		`INSERT INTO versions (project, function, version, spec, created_at) VALUES ('p', 'old', 2, '{"runtime":"wasm"}', $1)`,
+	} {
+		if _, err := conn.Exec(ctx, q, created); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fn, err := db.GetFunction(ctx, "p", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fn.Version != 2 || fn.CanaryVersion != 0 || !fn.CreatedAt.Equal(created) {
+		t.Fatalf("migrated function = %+v, want version 2 created %v", fn, created)
+	}
+	as, err := db.ListAliases(ctx, "p", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 1 || as[0].Name != function.LiveAlias || as[0].Version != 2 || !as[0].CreatedAt.Equal(created) {
+		t.Fatalf("migrated aliases = %+v, want live at version 2", as)
+	}
+	if _, err := db.SetServing(ctx, "p", "old", 1); err != nil {
+		t.Fatalf("rollback after the migration: %v", err)
+	}
 }

@@ -196,6 +196,26 @@ var metaMigrations = []string{
 		value   TEXT NOT NULL,
 		PRIMARY KEY (project, key)
 	) WITHOUT ROWID`,
+	// Aliases point at versions; the live alias is what functions.version
+	// was. A version an alias names can't be deleted (versions go only
+	// with their function, and its aliases with it).
+	`CREATE TABLE aliases (
+		project        TEXT    NOT NULL,
+		function       TEXT    NOT NULL,
+		name           TEXT    NOT NULL,
+		version        INTEGER NOT NULL,
+		canary_version INTEGER,
+		canary_weight  INTEGER NOT NULL DEFAULT 0,
+		created_at     INTEGER NOT NULL,
+		updated_at     INTEGER NOT NULL,
+		PRIMARY KEY (project, function, name),
+		FOREIGN KEY (project, function) REFERENCES functions (project, name) ON DELETE CASCADE,
+		FOREIGN KEY (project, function, version) REFERENCES versions (project, function, version),
+		FOREIGN KEY (project, function, canary_version) REFERENCES versions (project, function, version)
+	) WITHOUT ROWID`,
+	`INSERT INTO aliases (project, function, name, version, canary_version, canary_weight, created_at, updated_at)
+		SELECT project, name, 'live', version, NULL, 0, created_at, updated_at FROM functions`,
+	`ALTER TABLE functions DROP COLUMN version`,
 }
 
 // telemetryMigrations build telemetry.db.

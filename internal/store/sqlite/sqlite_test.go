@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +129,48 @@ func BenchmarkInsertInvocations(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+}
+
+// TestMigrateToAliases: a store written before aliases existed opens with
+// each function's serving version as its live alias.
+func TestMigrateToAliases(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const before = 3 // meta.db's migrations before aliases
+	w, r, err := openFile(ctx, filepath.Join(dir, "meta.db"), []migrationSet{{"schema_migrations", metaMigrations[:before]}}, "FULL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	for _, q := range []string{
+		`INSERT INTO functions (project, name, version, created_at, updated_at) VALUES ('p', 'old', 2, ?, ?)`,
+		`INSERT INTO versions (project, function, version, spec, created_at) VALUES ('p', 'old', 1, '{"runtime":"wasm"}', ?)`,
+		`INSERT INTO versions (project, function, version, spec, created_at) VALUES ('p', 'old', 2, '{"runtime":"wasm"}', ?)`,
+	} {
+		args := []any{created.UnixNano(), created.UnixNano()}[:strings.Count(q, "?")]
+		if _, err := w.ExecContext(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	r.Close()
+
+	db := open(t, dir)
+	fn, err := db.GetFunction(ctx, "p", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fn.Version != 2 || fn.CanaryVersion != 0 || !fn.CreatedAt.Equal(created) {
+		t.Fatalf("migrated function = %+v, want version 2 created %v", fn, created)
+	}
+	as, err := db.ListAliases(ctx, "p", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 1 || as[0].Name != function.LiveAlias || as[0].Version != 2 || !as[0].CreatedAt.Equal(created) {
+		t.Fatalf("migrated aliases = %+v, want live at version 2", as)
+	}
+	if _, err := db.SetServing(ctx, "p", "old", 1); err != nil {
+		t.Fatalf("rollback after the migration: %v", err)
+	}
 }

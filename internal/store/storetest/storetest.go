@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListLogs/limit", testListLogsLimit},
 		{"Settings", testSettings},
 	}
+	tests = append(tests, aliasTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -21,7 +21,7 @@ type LambdaAuth func(r *http.Request, body []byte) error
 
 // looker finds the version a call would run without running it.
 type looker interface {
-	Lookup(ctx context.Context, project, name string, version int) (*function.Version, error)
+	Lookup(ctx context.Context, project, name, alias string, version int) (*function.Version, error)
 }
 
 // maxTail is how much of an invocation's logs X-Amz-Log-Type: Tail returns.
@@ -90,16 +90,20 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 		lambdaError(w, http.StatusForbidden, typ, "%v", err)
 		return
 	}
-	version := 0
-	switch q := r.URL.Query().Get("Qualifier"); q {
-	case "", "$LATEST", "live":
-	default:
+	// Qualifier: a version number, an alias, or $LATEST (live here: the
+	// newest version a deploy made serves through live).
+	version, alias := 0, ""
+	switch q := r.URL.Query().Get("Qualifier"); {
+	case q == "" || q == "$LATEST" || q == "live":
+	case q[0] >= '0' && q[0] <= '9':
 		n, err := strconv.Atoi(q)
 		if err != nil || n < 1 {
-			lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "function %s has no version or alias %q", name, q)
+			lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "function %s has no version %q", name, q)
 			return
 		}
 		version = n
+	default:
+		alias = q
 	}
 	if len(body) > 0 && !json.Valid(body) {
 		lambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "could not parse request body into json")
@@ -114,8 +118,8 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 			lambdaError(w, http.StatusBadRequest, "InvalidParameterValueException", "DryRun is not available")
 			return
 		}
-		if _, err := lk.Lookup(r.Context(), function.DefaultProject, name, version); err != nil {
-			if errors.Is(err, function.ErrNotFound) || errors.Is(err, function.ErrVersionNotFound) {
+		if _, err := lk.Lookup(r.Context(), function.DefaultProject, name, alias, version); err != nil {
+			if notFound(err) {
 				lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "function not found: %s", name)
 			} else {
 				lambdaError(w, http.StatusServiceUnavailable, "ServiceException", "looking the function up failed")
@@ -138,7 +142,13 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	req := &function.Request{Method: http.MethodPost, Path: "/", Host: r.Host, RemoteAddr: r.RemoteAddr,
 		Header: r.Header, Body: body, Event: true}
-	resp, rec, err := l.g.inv.InvokeVersion(r.Context(), function.DefaultProject, name, version, "lambda-api", req)
+	var resp *function.Response
+	var rec *function.Invocation
+	if alias != "" {
+		resp, rec, err = l.g.inv.InvokeAlias(r.Context(), function.DefaultProject, name, alias, "lambda-api", req)
+	} else {
+		resp, rec, err = l.g.inv.InvokeVersion(r.Context(), function.DefaultProject, name, version, "lambda-api", req)
+	}
 	if rec != nil {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
 		w.Header().Set("X-Amz-Executed-Version", strconv.Itoa(rec.Version))
@@ -148,7 +158,7 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch {
-	case errors.Is(err, function.ErrNotFound), errors.Is(err, function.ErrVersionNotFound):
+	case notFound(err):
 		lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "function not found: %s", name)
 		return
 	case errors.Is(err, function.ErrThrottled):
@@ -210,4 +220,9 @@ func logTail(rec *function.Invocation) string {
 		s = s[len(s)-maxTail:]
 	}
 	return base64.StdEncoding.EncodeToString([]byte(s))
+}
+
+// notFound: no such function, version or alias.
+func notFound(err error) bool {
+	return errors.Is(err, function.ErrNotFound) || errors.Is(err, function.ErrVersionNotFound) || errors.Is(err, function.ErrAliasNotFound)
 }

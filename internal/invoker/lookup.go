@@ -7,14 +7,17 @@ import (
 	"github.com/hostless/hostless/internal/store"
 )
 
-// Lookup returns the version a call would run (version 0: the serving
-// one), without running anything: the Lambda API's DryRun.
-func (iv *Invoker) Lookup(ctx context.Context, project, name string, version int) (*function.Version, error) {
+// Lookup returns the version a call would run (version 0 and alias "":
+// the live alias), without running anything: the Lambda API's DryRun.
+func (iv *Invoker) Lookup(ctx context.Context, project, name, alias string, version int) (*function.Version, error) {
 	if function.ValidName(name) != nil || version < 0 {
 		return nil, store.ErrNotFound
 	}
-	if version == 0 {
-		return iv.Resolve(ctx, project, name)
+	switch {
+	case version > 0:
+		return iv.resolvePinned(ctx, project, name, version)
+	case alias != "":
+		return iv.ResolveAlias(ctx, project, name, alias)
 	}
-	return iv.resolvePinned(ctx, project, name, version)
+	return iv.Resolve(ctx, project, name)
 }

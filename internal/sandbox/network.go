@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -39,6 +40,9 @@ const (
 	slotBits = 9
 )
 
+// managers numbers the managers of this process.
+var managers atomic.Uint32
+
 type outbound struct {
 	prefix string // interface name prefix of this manager's veths
 	table  *nftables.Table
@@ -47,7 +51,9 @@ type outbound struct {
 // setupOutbound turns forwarding on and installs the manager's table.
 func (m *Manager) setupOutbound() (*outbound, error) {
 	m.netOnce.Do(func() {
-		o := &outbound{prefix: fmt.Sprintf("hl%x-", os.Getpid()&0xffff)}
+		// Unique per manager (several may live in one process): "hl", the
+		// pid, the manager's number; slot ids follow. At most 15 bytes.
+		o := &outbound{prefix: fmt.Sprintf("hl%x%x-", os.Getpid()&0xffff, managers.Add(1)&0xff)}
 		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0); err != nil {
 			m.netErr = fmt.Errorf("sandbox: enable IPv4 forwarding: %w", err)
 			return

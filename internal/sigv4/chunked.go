@@ -323,11 +323,8 @@ func (c *chunkedReader) final() error {
 			return errorf(ErrMalformedChunk, "the aws-chunked body is malformed: the final chunk is not followed by an empty line")
 		}
 	}
-	if _, err := c.br.ReadByte(); err != io.EOF {
-		if err != nil {
-			return err
-		}
-		return errorf(ErrMalformedChunk, "the aws-chunked body is malformed: data follows the final chunk")
+	if err := c.end(); err != nil {
+		return err
 	}
 	if c.decodedLen >= 0 && c.total != c.decodedLen {
 		return errorf(ErrIncompleteBody, "the aws-chunked body holds %d bytes; its X-Amz-Decoded-Content-Length says %d", c.total, c.decodedLen)
@@ -345,6 +342,31 @@ func (c *chunkedReader) final() error {
 	}
 	c.done = true
 	return nil
+}
+
+// end checks that the body ends after the final chunk or trailer. It
+// tolerates a few extra empty lines: minio-go ends an unsigned trailer
+// with \n\r\n\r\n.
+func (c *chunkedReader) end() error {
+	for range 3 {
+		b, err := c.br.ReadByte()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if b == '\r' {
+			b, err = c.br.ReadByte()
+			if err != nil && err != io.EOF {
+				return err
+			}
+		}
+		if b != '\n' {
+			break
+		}
+	}
+	return errorf(ErrMalformedChunk, "the aws-chunked body is malformed: data follows the final chunk")
 }
 
 // readTrailer reads name:value lines up to the empty line that ends the

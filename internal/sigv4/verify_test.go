@@ -96,7 +96,9 @@ func TestVerifyHeaderAuth(t *testing.T) {
 		{name: "tampered body of a literal hash", req: with(invoke, func(r *request) { r.contentSHA256 = sha256Hex([]byte(invokePayload)) }),
 			tamper: func(r *http.Request) { setBody(r, strings.Replace(invokePayload, "42", "43", 1)) }, want: sigv4.ErrContentSHA256Mismatch},
 		{name: "literal hash of another body", req: with(invoke, func(r *request) { r.contentSHA256 = sha256Hex([]byte("other")) }), want: sigv4.ErrContentSHA256Mismatch},
-		{name: "tampered date", req: invoke, tamper: func(r *http.Request) { r.Header.Set("X-Amz-Date", signTime.Add(time.Second).Format("20060102T150405Z")) }, want: sigv4.ErrSignatureDoesNotMatch},
+		{name: "tampered date", req: invoke, tamper: func(r *http.Request) {
+			r.Header.Set("X-Amz-Date", signTime.Add(time.Second).Format("20060102T150405Z"))
+		}, want: sigv4.ErrSignatureDoesNotMatch},
 		{name: "tampered signature", req: invoke, tamper: func(r *http.Request) {
 			a := r.Header.Get("Authorization")
 			r.Header.Set("Authorization", a[:len(a)-1]+string("10"[strings.IndexByte("01", a[len(a)-1])&1]))

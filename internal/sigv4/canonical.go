@@ -50,7 +50,7 @@ func parseAuthorization(h string) (authorization, error) {
 		part = strings.TrimSpace(part)
 		k, val, ok := strings.Cut(part, "=")
 		if !ok {
-			return a, errorf(ErrMalformedHeader, "the authorization header is malformed: %s is not Key=Value; expecting \"AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...\"", show(cut(part, 32)))
+			return a, errorf(ErrMalformedHeader, "the authorization header is malformed: a field is not Key=Value; expecting \"AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...\"")
 		}
 		var i int
 		switch k {
@@ -447,7 +447,13 @@ func headerValues(r *http.Request, name string) []string {
 		}
 		return r.TransferEncoding
 	}
-	if vs, ok := r.Header[textproto.CanonicalMIMEHeaderKey(name)]; ok {
+	if len(name) <= 64 {
+		var buf [64]byte
+		// m[string(b)] does not allocate.
+		if vs, ok := r.Header[string(canonicalKey(buf[:0], name))]; ok {
+			return vs
+		}
+	} else if vs, ok := r.Header[textproto.CanonicalMIMEHeaderKey(name)]; ok {
 		return vs
 	}
 	// A header map built by hand may hold a key that is not canonical.
@@ -457,6 +463,21 @@ func headerValues(r *http.Request, name string) []string {
 		}
 	}
 	return nil
+}
+
+// canonicalKey appends textproto.CanonicalMIMEHeaderKey(name) for a
+// lower-case token of SignedHeaders.
+func canonicalKey(b []byte, name string) []byte {
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		b = append(b, c)
+		upper = c == '-'
+	}
+	return b
 }
 
 // appendTrimmed appends v without leading and trailing white space and

@@ -577,10 +577,23 @@ func readBounded(r *http.Request, max int64) ([]byte, error) {
 	if r.ContentLength > max {
 		return nil, errorf(ErrBodyTooLarge, "the request body of %d bytes is over the %d bytes this server hashes; sign it with X-Amz-Content-Sha256", r.ContentLength, max)
 	}
-	var buf bytes.Buffer
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + 1) // +1 so that EOF needs no growth
+		// The common case: read exactly Content-Length bytes, then make
+		// sure nothing follows.
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, err
+		}
+		var one [1]byte
+		if n, err := r.Body.Read(one[:]); n > 0 || (err != nil && err != io.EOF) {
+			if err == nil {
+				err = errorf(ErrInvalidArgument, "the request body is longer than its Content-Length")
+			}
+			return nil, err
+		}
+		return buf, nil
 	}
+	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
 	if err != nil {
 		return nil, err

@@ -333,7 +333,7 @@ func (v *Verifier) parse(r *http.Request, params []param) (request, error) {
 			return req, errorf(ErrInvalidDate, "the request has no X-Amz-Date header (nor Date): AWS authentication requires one")
 		}
 		if req.date != req.amzDate[:8] {
-			return req, errorf(ErrMalformedHeader, "the credential's date %s is not the date of X-Amz-Date %s", show(req.date), show(req.amzDate[:8]))
+			return req, errorf(ErrMalformedHeader, "the credential's date %s is not the request's date %s", show(req.date), show(req.amzDate[:8]))
 		}
 	case presigned:
 		return req, parsePresigned(&req, params)

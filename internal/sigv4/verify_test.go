@@ -5,9 +5,11 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -444,6 +446,66 @@ func TestVerifierMisconfigured(t *testing.T) {
 	for _, v := range []*sigv4.Verifier{{Lookup: lookup}, {Service: "s3"}} {
 		if _, err := v.Verify(r, signTime); err == nil || errorsIs(err, sigv4.ErrMissingAuth) {
 			t.Errorf("Verify with %+v = %v; want a configuration error", v, err)
+		}
+	}
+}
+
+// TestVerifyConcurrent shares one Verifier (and its key cache) between
+// goroutines, for the race detector.
+func TestVerifyConcurrent(t *testing.T) {
+	t.Parallel()
+	v := &sigv4.Verifier{Service: "lambda", Lookup: lookup}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 8 {
+		wg.Go(func() {
+			creds := testCreds
+			if i%2 == 1 {
+				creds = aws.Credentials{AccessKeyID: "AKIDSECOND", SecretAccessKey: "second-secret"}
+			}
+			for j := range 20 {
+				body := invokePayload + strings.Repeat(" ", j)
+				r := httptest.NewRequest("POST", "/2015-03-31/functions/hello/invocations", strings.NewReader(body))
+				when := signTime.Add(time.Duration(j) * 24 * time.Hour) // a new signing key each day
+				if err := v4.NewSigner().SignHTTP(context.Background(), creds, r, sha256Hex([]byte(body)), "lambda", testRegion, when); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := v.Verify(r, when); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestVerifyDateHeader checks that without X-Amz-Date the Date header is
+// the request time. (No SDK signs that way any more, so no signature.)
+func TestVerifyDateHeader(t *testing.T) {
+	t.Parallel()
+	v := &sigv4.Verifier{Service: "s3", S3: true, Lookup: lookup}
+	auth := "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260314/us-east-1/s3/aws4_request, SignedHeaders=date;host, Signature=" + strings.Repeat("0", 64)
+	for _, tc := range []struct {
+		date string
+		want *sigv4.Error
+	}{
+		{signTime.Format(http.TimeFormat), sigv4.ErrSignatureDoesNotMatch},
+		{signTime.Add(time.Hour).Format(http.TimeFormat), sigv4.ErrTimeTooSkewed},
+		{signTime.Add(24 * time.Hour).Format(http.TimeFormat), sigv4.ErrMalformedHeader}, // not the credential's day
+		{"yesterday", sigv4.ErrInvalidDate},
+	} {
+		r := httptest.NewRequest("GET", "/bucket/key", nil)
+		r.Header.Set("Authorization", auth)
+		r.Header.Set("X-Amz-Content-Sha256", sigv4.UnsignedPayload)
+		r.Header.Set("Date", tc.date)
+		if _, err := v.Verify(r, signTime); !errorsIs(err, tc.want) {
+			t.Errorf("Date %q: %v; want %s", tc.date, err, tc.want.Code)
 		}
 	}
 }

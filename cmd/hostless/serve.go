@@ -48,6 +48,8 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 		}
 	}
 	cfg.AdminKey = env.AdminKey
+	cfg.MasterKey = env.MasterKey
+	cfg.AWSAccessKeyID, cfg.AWSSecretAccessKey = env.AWSAccessKeyID, env.AWSSecretAccessKey
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

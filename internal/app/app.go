@@ -28,11 +28,13 @@ import (
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/gateway"
 	"github.com/hostless/hostless/internal/invoker"
+	"github.com/hostless/hostless/internal/masterkey"
 	"github.com/hostless/hostless/internal/runtime"
 	"github.com/hostless/hostless/internal/runtime/process"
 	"github.com/hostless/hostless/internal/runtime/wasm"
 	"github.com/hostless/hostless/internal/sandbox"
 	"github.com/hostless/hostless/internal/scheduler"
+	"github.com/hostless/hostless/internal/sigv4"
 	"github.com/hostless/hostless/internal/store"
 	"github.com/hostless/hostless/internal/store/postgres"
 	"github.com/hostless/hostless/internal/store/sqlite"
@@ -61,6 +63,8 @@ type App struct {
 	store    store.Store
 	blobs    *blobfs.Store
 	rt       *wasm.Runtime
+	// masterKey seals the secrets the platform must recover.
+	masterKey *masterkey.Key
 	sandbox  *sandbox.Manager
 	runtimes *runtime.Mux
 	sched    *scheduler.Scheduler
@@ -160,8 +164,18 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.masterKey, err = masterkey.Load(a.cfg.MasterKey, a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	lambdaAuth, err := a.lambdaAuth(ctx)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
-	gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).Register(mux)
+	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes)
+	gw.Register(mux)
+	gw.Lambda(lambdaAuth).Register(mux)
 	api.New(api.Config{
 		Store: a.store, Blobs: a.blobs, Invoker: a.inv, Followers: a.rec, Log: a.log,
 		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes,
@@ -366,4 +380,65 @@ func (a *App) Close(ctx context.Context) error {
 		a.store = nil
 	}
 	return errors.Join(errs...)
+}
+
+// Settings that hold the Lambda API's access key.
+const (
+	awsKeyIDSetting     = "aws_access_key_id"
+	awsKeySecretSetting = "aws_secret_access_key/" // + key id: the sealed secret, base64
+)
+
+// lambdaAuth returns the Lambda API's SigV4 check against the configured
+// access key pair (stored sealed under the master key), or the stored one;
+// nil when there is none.
+func (a *App) lambdaAuth(ctx context.Context) (gateway.LambdaAuth, error) {
+	id, secret := a.cfg.AWSAccessKeyID, a.cfg.AWSSecretAccessKey
+	if id != "" {
+		sealed, err := a.masterKey.Seal([]byte(secret), []byte(awsKeySecretSetting+id))
+		if err != nil {
+			return nil, err
+		}
+		if err := a.store.PutSetting(ctx, awsKeySecretSetting+id, base64.StdEncoding.EncodeToString(sealed)); err != nil {
+			return nil, err
+		}
+		if err := a.store.PutSetting(ctx, awsKeyIDSetting, id); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		id, err = a.store.GetSetting(ctx, awsKeyIDSetting)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		b64, err := a.store.GetSetting(ctx, awsKeySecretSetting+id)
+		if err != nil {
+			return nil, fmt.Errorf("the stored AWS access key %s: %w", id, err)
+		}
+		sealed, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return nil, fmt.Errorf("the stored AWS access key %s is corrupt", id)
+		}
+		plain, err := a.masterKey.Open(sealed, []byte(awsKeySecretSetting+id))
+		if err != nil {
+			return nil, fmt.Errorf("the stored AWS access key %s can't be read with this master key (%s): %w", id, a.masterKey.ID(), err)
+		}
+		secret = string(plain)
+	}
+	v := &sigv4.Verifier{
+		Service:      "lambda",
+		MaxBodyBytes: a.cfg.MaxRequestBytes,
+		Lookup: func(key string) (string, bool) {
+			return secret, key == id
+		},
+	}
+	return func(r *http.Request) error {
+		_, err := v.Verify(r, time.Now())
+		if e, ok := errors.AsType[*sigv4.Error](err); ok {
+			return &gateway.AuthError{Code: e.Code, Status: e.Status, Message: e.Message}
+		}
+		return err
+	}, nil
 }

@@ -27,6 +27,15 @@ type Config struct {
 	// AdminKey, when set, is the control API's admin key; otherwise one is
 	// generated at first start and only its hash is stored.
 	AdminKey string `yaml:"-" json:"-"`
+	// MasterKey encrypts the secrets the platform must recover (the AWS
+	// access key's secret); when empty, <data>/master.key is used, made
+	// with mode 0600 at first start.
+	MasterKey string `yaml:"-" json:"-"`
+	// AWSAccessKeyID and AWSSecretAccessKey are the key pair the Lambda API
+	// accepts (AWS SigV4). Given, they are stored encrypted under the master
+	// key; not given, the stored pair is used.
+	AWSAccessKeyID     string `yaml:"-" json:"-"`
+	AWSSecretAccessKey string `yaml:"-" json:"-"`
 
 	// MaxRequestBytes caps a function request's body (default 6 MiB).
 	MaxRequestBytes int64 `yaml:"max_request_bytes" json:"max_request_bytes"`
@@ -105,7 +114,8 @@ func (c *Config) fill() {
 
 // ApplyEnv reads HOSTLESS_* variables that are set over c: HOSTLESS_ADDR,
 // HOSTLESS_DATA, HOSTLESS_POSTGRES, HOSTLESS_TLS_CERT, HOSTLESS_TLS_KEY,
-// HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION.
+// HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY,
+// HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -113,7 +123,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	for name, dst := range map[string]*string{
 		"HOSTLESS_ADDR": &c.Addr, "HOSTLESS_DATA": &c.DataDir, "HOSTLESS_POSTGRES": &c.Postgres,
 		"HOSTLESS_TLS_CERT": &c.TLSCert, "HOSTLESS_TLS_KEY": &c.TLSKey, "HOSTLESS_ADMIN_KEY": &c.AdminKey,
-		"HOSTLESS_ISOLATION": &c.Isolation,
+		"HOSTLESS_ISOLATION": &c.Isolation, "HOSTLESS_MASTER_KEY": &c.MasterKey,
+		"HOSTLESS_AWS_ACCESS_KEY_ID": &c.AWSAccessKeyID, "HOSTLESS_AWS_SECRET_ACCESS_KEY": &c.AWSSecretAccessKey,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -143,6 +154,15 @@ func (c *Config) Validate() error {
 	if c.MaxConcurrency < 0 || c.MaxTotalConcurrency < 0 || c.MaxMemoryMB < 0 {
 		errs = append(errs, errors.New("concurrency and memory limits must not be negative"))
 	}
+	if (c.AWSAccessKeyID == "") != (c.AWSSecretAccessKey == "") {
+		errs = append(errs, errors.New("HOSTLESS_AWS_ACCESS_KEY_ID and HOSTLESS_AWS_SECRET_ACCESS_KEY: give both or neither"))
+	}
+	if id := c.AWSAccessKeyID; id != "" && !validKeyID(id) {
+		errs = append(errs, errors.New("HOSTLESS_AWS_ACCESS_KEY_ID: use 16 to 128 letters and digits"))
+	}
+	if c.AWSSecretAccessKey != "" && len(c.AWSSecretAccessKey) < 16 {
+		errs = append(errs, errors.New("HOSTLESS_AWS_SECRET_ACCESS_KEY: use at least 16 characters"))
+	}
 	if c.Isolation != "" && c.Isolation != "sandbox" && c.Isolation != "none" {
 		errs = append(errs, fmt.Errorf("isolation %q: want sandbox or none", c.Isolation))
 	}
@@ -150,4 +170,16 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+func validKeyID(id string) bool {
+	if len(id) < 16 || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -13,11 +13,21 @@ import (
 	"github.com/hostless/hostless/internal/function"
 )
 
-// LambdaAuth authenticates a Lambda API request (AWS SigV4) given its
-// body. Its error's message is shown to the caller, so it must say what is
-// wrong without revealing a secret; an error with an AWSCode method names
-// the AWS error type (e.g. InvalidSignatureException).
-type LambdaAuth func(r *http.Request, body []byte) error
+// LambdaAuth authenticates a Lambda API request (AWS SigV4). It may read
+// r.Body and must leave in its place the body the signature covers. Its
+// error's message is shown to the caller, so it must say what is wrong
+// without revealing a secret; an *AuthError names the AWS error code.
+type LambdaAuth func(r *http.Request) error
+
+// AuthError is a refused signature: an AWS error code, its HTTP status
+// (403 or 400) and a message for the caller.
+type AuthError struct {
+	Code    string
+	Status  int
+	Message string
+}
+
+func (e *AuthError) Error() string { return e.Code + ": " + e.Message }
 
 // looker finds the version a call would run without running it.
 type looker interface {
@@ -67,13 +77,7 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	buf, err := l.g.readBody(w, r)
-	var body []byte
-	if buf != nil {
-		defer l.g.bufs.Put(buf)
-		body = buf.Bytes()
-	}
-	if err != nil {
+	if r.ContentLength > l.g.maxRequestBytes {
 		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "request payload is larger than %d bytes", l.g.maxRequestBytes)
 		return
 	}
@@ -82,12 +86,31 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 			"the Lambda API is off: the server has no access key (set HOSTLESS_AWS_ACCESS_KEY_ID and HOSTLESS_AWS_SECRET_ACCESS_KEY)")
 		return
 	}
-	if err := l.auth(r, body); err != nil {
-		typ := "InvalidSignatureException"
-		if c, ok := err.(interface{ AWSCode() string }); ok {
-			typ = c.AWSCode()
+	if err := l.auth(r); err != nil {
+		status, typ, msg := http.StatusForbidden, "InvalidSignatureException", "the request's signature is not valid"
+		if ae, ok := errors.AsType[*AuthError](err); ok {
+			status, msg = ae.Status, ae.Message
+			switch ae.Code {
+			case "InvalidAccessKeyId":
+				typ = "UnrecognizedClientException"
+			case "EntityTooLarge":
+				typ = "RequestTooLargeException"
+			case "SignatureDoesNotMatch", "XAmzContentSHA256Mismatch":
+			default:
+				typ = ae.Code
+			}
 		}
-		lambdaError(w, http.StatusForbidden, typ, "%v", err)
+		lambdaError(w, status, typ, "%s", msg)
+		return
+	}
+	buf, err := l.g.readBody(w, r)
+	var body []byte
+	if buf != nil {
+		defer l.g.bufs.Put(buf)
+		body = buf.Bytes()
+	}
+	if err != nil {
+		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "request payload is larger than %d bytes", l.g.maxRequestBytes)
 		return
 	}
 	// Qualifier: a version number, an alias, or $LATEST (live here: the

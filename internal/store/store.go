@@ -193,6 +193,8 @@ type Settings interface {
 	// PutSettingIfAbsent stores value under key unless key exists; it
 	// reports whether it stored it.
 	PutSettingIfAbsent(ctx context.Context, key, value string) (bool, error)
+	// PutSetting stores value under key, replacing what was there.
+	PutSetting(ctx context.Context, key, value string) error
 }
 
 // Store is everything one backend provides.

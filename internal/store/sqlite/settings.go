@@ -32,3 +32,13 @@ func (db *DB) PutSettingIfAbsent(ctx context.Context, key, value string) (bool, 
 	}
 	return n == 1, nil
 }
+
+// PutSetting stores value under key, replacing what was there.
+func (db *DB) PutSetting(ctx context.Context, key, value string) error {
+	_, err := db.metaW.ExecContext(ctx,
+		`INSERT INTO settings (project, key, value) VALUES ('', ?, ?) ON CONFLICT (project, key) DO UPDATE SET value = excluded.value`, key, value)
+	if err != nil {
+		return fmt.Errorf("put setting %s: %w", key, err)
+	}
+	return nil
+}

@@ -1053,6 +1053,15 @@ func testSettings(t *testing.T, s store.Store) {
 			t.Fatalf("GetSetting(%s) = %q, want %q", key, got, want)
 		}
 	}
+	// PutSetting replaces; a new key is created.
+	for _, kv := range [][2]string{{"cluster_id", "c2"}, {"fresh", "f1"}} {
+		if err := s.PutSetting(ctx, kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetSetting(ctx, kv[0]); err != nil || got != kv[1] {
+			t.Fatalf("after PutSetting(%s, %s): %q %v", kv[0], kv[1], got, err)
+		}
+	}
 }
 
 // BenchBatch makes 256 invocation records of 2 log lines each, counting

@@ -60,22 +60,22 @@ type App struct {
 	// (`hostless up` deploys its example with one). Set before Start.
 	ExtraKeys []string
 
-	store    store.Store
-	blobs    *blobfs.Store
-	rt       *wasm.Runtime
+	store store.Store
+	blobs *blobfs.Store
+	rt    *wasm.Runtime
 	// masterKey seals the secrets the platform must recover.
 	masterKey *masterkey.Key
-	sandbox  *sandbox.Manager
-	runtimes *runtime.Mux
-	sched    *scheduler.Scheduler
-	rec      *telemetry.Recorder
-	inv      *invoker.Invoker
-	srv      *http.Server
-	ln       net.Listener
-	ready    atomic.Bool
-	draining chan struct{}
-	served   chan struct{} // closed when the HTTP server stops serving
-	serveErr error
+	sandbox   *sandbox.Manager
+	runtimes  *runtime.Mux
+	sched     *scheduler.Scheduler
+	rec       *telemetry.Recorder
+	inv       *invoker.Invoker
+	srv       *http.Server
+	ln        net.Listener
+	ready     atomic.Bool
+	draining  chan struct{}
+	served    chan struct{} // closed when the HTTP server stops serving
+	serveErr  error
 
 	// GeneratedKey is the admin key generated at first start, if this
 	// start generated one; it is shown once and only its hash is kept.

@@ -57,7 +57,11 @@ func TestHostileFunction(t *testing.T) {
 			Network: function.NetworkNone, Env: env}
 	}
 	a.deploy("victim", code, spec(map[string]string{"VICTIM_SECRET": "v1ct1m-s3cret"}))
-	a.deploy("attacker", code, spec(nil))
+	// The attacker has the default network, outbound: it can reach the
+	// internet, and must still not reach the host.
+	att := spec(nil)
+	att.Network = function.NetworkOutbound
+	a.deploy("attacker", code, att)
 
 	// The victim leaves a file in its /tmp and is running (warm) meanwhile.
 	if st, out := a.action("victim", "write", "/tmp/victim-file"); st != 200 || out != "wrote" {
@@ -68,6 +72,13 @@ func TestHostileFunction(t *testing.T) {
 		t.Fatal("no unpacked code under the data directory")
 	}
 	ip := hostIP(t)
+	// A service on all of the host's interfaces, as brokers often listen.
+	svc, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	go http.Serve(svc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	attempts := []struct{ what, action, arg string }{
 		{"another instance's /tmp", "read", "/tmp/victim-file"},
 		{"the code of a function, by its host path", "read", codeDirs[0]},
@@ -76,7 +87,7 @@ func TestHostileFunction(t *testing.T) {
 		{"the host's root home", "read", "/root/.bashrc"},
 		{"its own code, to change it", "write", "/var/task/bootstrap"},
 		{"PostgreSQL on the host's loopback", "dial", "127.0.0.1:5432"},
-		{"RabbitMQ on the host's own address", "dial", ip + ":5672"},
+		{"a service on the host's own address", "dial", svc.Addr().String()},
 		{"the platform's HTTP port", "dial", strings.TrimPrefix(a.base, "http://")},
 		{"the cloud metadata address", "dial", "169.254.169.254:80"},
 		{"signal init (PID 1)", "kill", ""},

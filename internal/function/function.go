@@ -9,7 +9,9 @@ package function
 import (
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -103,6 +105,9 @@ type Spec struct {
 	Handler string `json:"handler,omitempty"`
 	// Network is a process function's network: none or outbound.
 	Network string `json:"network,omitempty"`
+	// NetworkAllow are IPv4 ranges (CIDR) that network outbound may reach
+	// although they are the host's own, private or link-local.
+	NetworkAllow []string `json:"network_allow,omitempty"`
 	// Concurrency limits concurrent invocations; zero fields take the
 	// platform's defaults.
 	Concurrency Concurrency `json:"concurrency,omitzero"`
@@ -279,8 +284,11 @@ func (s *Spec) validateScaling() error {
 	return nil
 }
 
-// MaxHandlerLen bounds handler.
-const MaxHandlerLen = 256
+// MaxHandlerLen bounds handler; MaxNetworkAllow bounds network_allow.
+const (
+	MaxHandlerLen   = 256
+	MaxNetworkAllow = 32
+)
 
 func (s *Spec) validateProcess() error {
 	if s.Contract != ContractLambda {
@@ -288,6 +296,18 @@ func (s *Spec) validateProcess() error {
 	}
 	if s.Network != NetworkNone && s.Network != NetworkOutbound {
 		return fmt.Errorf("%w: network %q is not supported (accepted: none, outbound)", ErrInvalid, s.Network)
+	}
+	if len(s.NetworkAllow) > 0 && s.Network != NetworkOutbound {
+		return fmt.Errorf("%w: network_allow needs network: outbound", ErrInvalid)
+	}
+	if len(s.NetworkAllow) > MaxNetworkAllow {
+		return fmt.Errorf("%w: network_allow has %d ranges (at most %d)", ErrInvalid, len(s.NetworkAllow), MaxNetworkAllow)
+	}
+	for _, c := range s.NetworkAllow {
+		ip, n, err := net.ParseCIDR(c)
+		if err != nil || ip.To4() == nil || !ip.Equal(n.IP) {
+			return fmt.Errorf("%w: network_allow %q is not an IPv4 range such as 10.1.0.0/16", ErrInvalid, c)
+		}
 	}
 	h := s.Handler
 	if len(h) > MaxHandlerLen {
@@ -325,6 +345,7 @@ func validEnvName(k string) error {
 // Equal reports whether two normalized specs make the same version.
 func (s *Spec) Equal(o *Spec) bool {
 	if s.Runtime != o.Runtime || s.Code != o.Code || s.Contract != o.Contract || s.Handler != o.Handler || s.Network != o.Network ||
+		!slices.Equal(s.NetworkAllow, o.NetworkAllow) ||
 		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
 		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
 		s.RateLimit != o.RateLimit {

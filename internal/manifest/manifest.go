@@ -49,11 +49,13 @@ type Function struct {
 	Runtime  string
 	Code     string // absolute path of the module, or of a process function's directory or .zip
 	Contract string
-	Handler  string        // process functions: "index.handler", or the executable
-	Network  string        // process functions: none or outbound
-	Memory   int           // MB; 0 means the default
-	Timeout  time.Duration // 0 means the default
-	Env      map[string]string
+	Handler  string // process functions: "index.handler", or the executable
+	Network  string // process functions: none or outbound
+	// NetworkAllow are ranges outbound may reach although private.
+	NetworkAllow []string
+	Memory       int           // MB; 0 means the default
+	Timeout      time.Duration // 0 means the default
+	Env          map[string]string
 	// Concurrency and IdleTimeout: zero values take the platform defaults.
 	Concurrency function.Concurrency
 	IdleTimeout time.Duration
@@ -68,7 +70,7 @@ type Function struct {
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "handler", "contract", "network", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "build", "dir"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
@@ -307,6 +309,7 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	fn.Contract = p.scalar(name, "contract", values, maxNameBytes)
 	fn.Handler = p.scalar(name, "handler", values, maxNameBytes)
 	fn.Network = p.scalar(name, "network", values, maxNameBytes)
+	fn.NetworkAllow = p.strings(name, "network_allow", values["network_allow"], function.MaxNetworkAllow)
 	memory := p.scalar(name, "memory", values, maxNameBytes)
 	timeout := p.scalar(name, "timeout", values, maxNameBytes)
 	fn.Env = p.env(name, values["env"])
@@ -479,6 +482,35 @@ func (p *parser) number(fn, field string, at *yaml.Node) float64 {
 }
 
 // env reads the env mapping, bounded by the limits a spec has.
+// strings reads a list of at most max short strings.
+func (p *parser) strings(fn, field string, at *yaml.Node, max int) []string {
+	if at == nil {
+		return nil
+	}
+	v := resolve(at)
+	if isNull(v) {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		p.fail(fn, at, "%s must be a list", field)
+		return nil
+	}
+	if len(v.Content) > max {
+		p.fail(fn, at, "%s has %d entries (at most %d)", field, len(v.Content), max)
+		return nil
+	}
+	out := make([]string, 0, len(v.Content))
+	for _, e := range v.Content {
+		e = resolve(e)
+		if e.Kind != yaml.ScalarNode || len(e.Value) > maxNameBytes {
+			p.fail(fn, e, "%s entries must be short strings", field)
+			return nil
+		}
+		out = append(out, e.Value)
+	}
+	return out
+}
+
 func (p *parser) env(fn string, at *yaml.Node) map[string]string {
 	v := resolve(at)
 	if isNull(v) {
@@ -559,9 +591,11 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		Contract: f.Contract,
 		Handler:  f.Handler,
 		Network:  f.Network,
-		MemoryMB: f.Memory,
-		Timeout:  function.Duration(f.Timeout),
-		Env:      maps.Clone(f.Env),
+
+		NetworkAllow: slices.Clone(f.NetworkAllow),
+		MemoryMB:     f.Memory,
+		Timeout:      function.Duration(f.Timeout),
+		Env:          maps.Clone(f.Env),
 
 		Concurrency: f.Concurrency,
 		IdleTimeout: function.Duration(f.IdleTimeout),

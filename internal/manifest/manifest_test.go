@@ -79,13 +79,20 @@ func TestParse(t *testing.T) {
     runtime: process
     code: dist/job.zip
     network: none
+  db:
+    runtime: process
+    code: db
+    network_allow: [10.20.0.0/16, 192.168.1.7/32]
 `,
-			order: []string{"api", "job"},
+			order: []string{"api", "db", "job"},
 			check: func(t *testing.T, m *Manifest) {
 				api := Function{Name: "api", Runtime: "nodejs", Code: "/app/api", Handler: "src/index.handler", Memory: 256, BuildDir: "/app", code: "api"}
 				job := Function{Name: "job", Runtime: "process", Code: "/app/dist/job.zip", Network: "none", BuildDir: "/app", code: "dist/job.zip"}
 				if got := *m.Functions["api"]; !equal(got, api) {
 					t.Errorf("got %+v, want %+v", got, api)
+				}
+				if got := m.Functions["db"].Spec(placeholderCode); len(got.NetworkAllow) != 2 || got.NetworkAllow[1] != "192.168.1.7/32" {
+					t.Errorf("network_allow: %v", got.NetworkAllow)
 				}
 				if got := *m.Functions["job"]; !equal(got, job) {
 					t.Errorf("got %+v, want %+v", got, job)
@@ -170,6 +177,9 @@ func TestParseErrors(t *testing.T) {
 		want []string // substrings of the error, in order
 	}{
 		{"empty", "", []string{"no functions in manifest"}},
+		{"allow without outbound", "functions:\n  p:\n    runtime: process\n    code: d\n    network: none\n    network_allow: [10.1.0.0/16]\n", []string{"network_allow needs network: outbound"}},
+		{"allow not a range", "functions:\n  p:\n    runtime: process\n    code: d\n    network_allow: [10.1.0.1/16]\n", []string{`network_allow "10.1.0.1/16" is not an IPv4 range`}},
+		{"allow not a list", "functions:\n  p:\n    runtime: process\n    code: d\n    network_allow: 10.1.0.0/16\n", []string{"network_allow must be a list"}},
 		{"network of wasm", fn("    network: none\n"), []string{"handler and network are settings of process functions"}},
 		{"bad network", "functions:\n  p:\n    runtime: process\n    code: d\n    network: internet\n", []string{`network "internet" is not supported (accepted: none, outbound)`, "line 5"}},
 		{"node handler form", "functions:\n  p:\n    runtime: nodejs\n    code: d\n    handler: index\n", []string{`handler "index" of a nodejs function must be FILE.FUNCTION`}},
@@ -206,7 +216,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate of a bad function", "functions:\n  hello:\n    runtime: node\n  hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "hello": code is required`, `function "hello": function defined twice`}},
 		{"function not a mapping", "functions:\n  hello: hello.wasm\n", []string{`function "hello": must be a mapping of fields`}},
 		{"function null", "functions:\n  hello:\n", []string{`function "hello": runtime is required`, `function "hello": code is required`}},
-		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, memory, timeout, env, concurrency, idle_timeout, min_instances, rate_limit, build, dir", "line 5"}},
+		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, memory, timeout, env, concurrency, idle_timeout, min_instances, rate_limit, build, dir", "line 5"}},
 		{"merge key", "x: &d {runtime: wasm}\nfunctions:\n  hello:\n    <<: *d\n    code: a.wasm\n", []string{`function "hello": merge keys`}},
 		{"duplicate field", fn("    code: other.wasm\n"), []string{`function "hello": field "code" appears twice`, "line 5"}},
 		{"runtime missing", "functions:\n  hello:\n    code: hello.wasm\n", []string{`function "hello": runtime is required (accepted: wasm, process, nodejs, python)`}},

@@ -198,12 +198,11 @@ func hostAddrs() []net.IP {
 
 // wire gives the slot's network namespace (ns) an eth0 with a default
 // route through a veth to the host. It runs in the host's namespace.
-func (o *outbound) wire(id string, ns *os.File) error {
+func (o *outbound) wire(name string, ns *os.File) error {
 	hostAddr, inAddr, err := freeSubnet()
 	if err != nil {
 		return err
 	}
-	name := o.prefix + id
 	if len(name) > 15 {
 		return fmt.Errorf("sandbox: interface name %s too long", name)
 	}
@@ -266,4 +265,52 @@ func freeSubnet() (host, in *net.IPNet, err error) {
 		return &net.IPNet{IP: h, Mask: mask}, &net.IPNet{IP: s, Mask: mask}, nil
 	}
 	return nil, nil, errors.New("sandbox: no free subnet for a veth")
+}
+
+// allow lets the slot's veth reach ranges (CIDRs) the rules refuse: rules
+// ahead of the refusals, marked with the veth's name so that disallow
+// finds them.
+func (o *outbound) allow(veth string, ranges []string) error {
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	exact := append([]byte(veth), 0) // a name, not a prefix
+	for _, chain := range []string{"forward", "input"} {
+		ch := &nftables.Chain{Name: chain, Table: o.table}
+		for _, cidr := range ranges {
+			_, n, err := net.ParseCIDR(cidr)
+			if err != nil || n.IP.To4() == nil {
+				return fmt.Errorf("sandbox: %q is not an IPv4 range", cidr)
+			}
+			e := []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: exact},
+			}
+			e = append(e, daddrIn(n)...)
+			c.InsertRule(&nftables.Rule{Table: o.table, Chain: ch, UserData: []byte(veth),
+				Exprs: append(e, &expr.Verdict{Kind: expr.VerdictAccept})})
+		}
+	}
+	return c.Flush()
+}
+
+// disallow deletes the rules allow made for veth.
+func (o *outbound) disallow(veth string) {
+	c, err := nftables.New()
+	if err != nil {
+		return
+	}
+	for _, chain := range []string{"forward", "input"} {
+		rules, err := c.GetRules(o.table, &nftables.Chain{Name: chain, Table: o.table})
+		if err != nil {
+			continue
+		}
+		for _, r := range rules {
+			if string(r.UserData) == veth {
+				_ = c.DelRule(r)
+			}
+		}
+	}
+	_ = c.Flush()
 }

@@ -116,9 +116,16 @@ func TestOutboundNetwork(t *testing.T) {
 	// curl reaches the internet host (masqueraded as this host), and
 	// nothing of the host's own or of private ranges.
 	ip := hostIPv4(t)
+	// A service listening on all interfaces, as brokers often do: on the
+	// host's own address.
+	svc, err := net.Listen("tcp", ip+":0")
+	must(t, err)
+	defer svc.Close()
+	go http.Serve(svc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "broker") }))
+	svcAddr := svc.Addr().String()
 	script := `
 curl -sS -m 2 http://` + internet + `/ ; echo
-for target in 127.0.0.1:5432 ` + ip + `:5672 ` + ip + `:5432 198.51.100.1:80 169.254.169.254:80 10.255.255.53:80 192.168.1.1:80; do
+for target in 127.0.0.1:5432 ` + svcAddr + ` ` + ip + `:5432 198.51.100.1:80 169.254.169.254:80 10.255.255.53:80 192.168.1.1:80; do
   curl -s -m 1 -o /dev/null "http://$target/" && echo "reached $target" || echo "blocked $target"
 done
 `
@@ -131,6 +138,17 @@ done
 	}
 	if strings.Contains(out, "reached") {
 		t.Fatalf("a sandbox reached the host or a private range:\n%s", out)
+	}
+	// A range the function is allowed: that service, on the host's own address.
+	probe := "(exec 3<>/dev/tcp/" + strings.Replace(svcAddr, ":", "/", 1) + ") 2>/dev/null && echo reached || echo blocked"
+	out, _, _ = runNet(t, m, NetworkOutbound, codeDir(t), "bash -c '"+probe+"'", 64, ip+"/32")
+	if !strings.Contains(out, "reached") {
+		t.Fatalf("an allowed range was refused: %s", out)
+	}
+	// The allowance ended with its slot: the next one is refused again.
+	out, _, _ = runNet(t, m, NetworkOutbound, codeDir(t), "bash -c '"+probe+"'", 64)
+	if !strings.Contains(out, "blocked") {
+		t.Fatalf("an allowance outlived its instance: %s", out)
 	}
 	// With network none, not even the internet host.
 	out, _, _ = runNet(t, m, NetworkNone, codeDir(t), "curl -sS -m 1 http://"+internet+"/ && echo reached || echo blocked", 64)

@@ -273,6 +273,11 @@ type Slot struct {
 	msgs   chan initMsg
 	// Plain slots:
 	plain *exec.Cmd
+	// Outbound slots: the manager's rules and the host end of the veth;
+	// allowed is set once Start allowed ranges for it.
+	net     *outbound
+	veth    string
+	allowed bool
 
 	started  bool
 	exited   chan struct{}
@@ -430,7 +435,8 @@ func (s *Slot) startInNetns(o *outbound) error {
 		return nil
 	}
 	defer ns.Close()
-	return o.wire(s.id, ns)
+	s.net, s.veth = o, o.prefix+s.id
+	return o.wire(s.veth, ns)
 }
 
 func (s *Slot) listenAndStart() error {
@@ -517,6 +523,9 @@ type Spec struct {
 	Env  []string
 	// MemoryMB limits the instance's memory, /tmp included.
 	MemoryMB int
+	// Allow are IPv4 ranges (CIDR) an outbound slot may reach although the
+	// rules refuse them (private ranges, the host's own addresses).
+	Allow []string
 }
 
 // Start runs spec's program in the slot. The slot serves one process.
@@ -530,6 +539,15 @@ func (s *Slot) Start(ctx context.Context, spec Spec) error {
 	}
 	if err := s.grp.setMemory(spec.MemoryMB); err != nil {
 		return err
+	}
+	if len(spec.Allow) > 0 {
+		if s.net == nil {
+			return errors.New("sandbox: ranges to allow need an outbound slot")
+		}
+		s.allowed = true
+		if err := s.net.allow(s.veth, spec.Allow); err != nil {
+			return err
+		}
 	}
 	if err := s.grp.add(s.init.Process.Pid); err != nil {
 		return err
@@ -604,6 +622,9 @@ func (s *Slot) cleanup() {
 	}
 	if s.grp != nil {
 		s.grp.remove()
+	}
+	if s.allowed {
+		s.net.disallow(s.veth)
 	}
 }
 

@@ -38,7 +38,7 @@ func run(t *testing.T, m *Manager, code, script string, memMB int) (string, stri
 	return runNet(t, m, NetworkNone, code, script, memMB)
 }
 
-func runNet(t *testing.T, m *Manager, network, code, script string, memMB int) (string, string, Exit) {
+func runNet(t *testing.T, m *Manager, network, code, script string, memMB int, allow ...string) (string, string, Exit) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -48,7 +48,7 @@ func runNet(t *testing.T, m *Manager, network, code, script string, memMB int) (
 	}
 	defer s.Close()
 	if err := s.Start(ctx, Spec{Code: code, Path: "/bin/sh", Args: []string{"sh", "-c", script},
-		Env: []string{"PATH=/usr/bin:/bin", "SECRET_OF_THIS_INSTANCE=s3cr3t"}, MemoryMB: memMB}); err != nil {
+		Env: []string{"PATH=/usr/bin:/bin", "SECRET_OF_THIS_INSTANCE=s3cr3t"}, MemoryMB: memMB, Allow: allow}); err != nil {
 		t.Fatal(err)
 	}
 	outc := make(chan []byte)

@@ -324,7 +324,7 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 	ictx, cancel := context.WithTimeout(ctx, r.cfg.InitTimeout)
 	defer cancel()
 	spec := sandbox.Spec{Code: c.dir, Runtime: cmd.Dir, Path: cmd.Path, Args: cmd.Args,
-		Env: r.environ(v, slot, cmd.ExecEnv), MemoryMB: v.Spec.MemoryMB}
+		Env: r.environ(v, slot, cmd.ExecEnv), MemoryMB: v.Spec.MemoryMB, Allow: v.Spec.NetworkAllow}
 	if err := slot.Start(ictx, spec); err != nil {
 		inst.Close(ctx)
 		return nil, info, fmt.Errorf("%w: %v", function.ErrFunction, err)

@@ -95,7 +95,7 @@ func initMain(ctl *os.File, args []string) error {
 	if err := json.Unmarshal(buf[:n], &m); err != nil {
 		return fmt.Errorf("sandbox init: bad start message: %w", err)
 	}
-	if err := enterRoot(root, &m); err != nil {
+	if err := enterRoot(&m); err != nil {
 		return err
 	}
 	cmd := &exec.Cmd{
@@ -262,7 +262,7 @@ func buildRoot(root string, tmpMB, uid, gid int) error {
 	if err := unix.Mount("proc", proc, "proc", nosuid|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("sandbox init: mount /proc: %w", err)
 	}
-	for _, d := range []string{"var", "var/task", "var/runtime", "opt"} {
+	for _, d := range []string{"var", "var/task", "var/runtime", "opt", ".host"} {
 		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
 			return err
 		}
@@ -274,29 +274,52 @@ func buildRoot(root string, tmpMB, uid, gid int) error {
 	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_REMOUNT|unix.MS_RDONLY|nosuid, "size=1m,mode=755"); err != nil {
 		return fmt.Errorf("sandbox init: remount root read-only: %w", err)
 	}
-	return nil
+	return pivot(root)
 }
 
-// enterRoot binds the code in and makes root the process's /.
-func enterRoot(root string, m *startMsg) error {
-	if err := bindRO(m.Code, filepath.Join(root, "var/task")); err != nil {
-		return err
+// hostFd is init's handle on the host's file system after the pivot: the
+// code is bound in through it at start. It is close-on-exec, and the
+// function's unprivileged user can't reach init's fds in /proc/1/fd.
+var hostFd = -1
+
+// pivot makes root the sandbox's / ahead of the start. The host's tree is
+// not unmounted (an unmount waits for an RCU grace period: milliseconds
+// on the cold start's path) but stacked at /.host under an empty,
+// read-only tmpfs, out of sight; init keeps a handle on it.
+func pivot(root string) error {
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sandbox init: %w", err)
 	}
-	if m.Runtime != "" {
-		if err := bindRO(m.Runtime, filepath.Join(root, "var/runtime")); err != nil {
-			return err
-		}
-	}
+	hostFd = fd
 	if err := unix.Chdir(root); err != nil {
 		return fmt.Errorf("sandbox init: %w", err)
 	}
-	if err := unix.PivotRoot(".", "."); err != nil {
+	if err := unix.PivotRoot(".", ".host"); err != nil {
 		return fmt.Errorf("sandbox init: pivot_root: %w", err)
 	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("sandbox init: detach old root: %w", err)
+	if err := unix.Chdir("/"); err != nil {
+		return err
 	}
-	return unix.Chdir("/")
+	const hide = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := unix.Mount("tmpfs", "/.host", "tmpfs", hide, "size=4k,mode=000"); err != nil {
+		return fmt.Errorf("sandbox init: cover the host's tree: %w", err)
+	}
+	return nil
+}
+
+// enterRoot binds the code (host paths, reached through hostFd) in.
+func enterRoot(m *startMsg) error {
+	host := func(p string) string { return "/proc/self/fd/" + strconv.Itoa(hostFd) + filepath.Clean("/"+p) }
+	if err := bindRO(host(m.Code), "/var/task"); err != nil {
+		return err
+	}
+	if m.Runtime != "" {
+		if err := bindRO(host(m.Runtime), "/var/runtime"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func mountTmpfs(dir string, flags uintptr, opts string) error {

@@ -195,7 +195,7 @@ func (m *Manager) Take(ctx context.Context, network string) (*Slot, error) {
 		s = spare[len(spare)-1]
 		m.spare[network] = spare[:len(spare)-1]
 	}
-	m.refillLocked(network)
+	m.refillLocked(network, refillDelay)
 	m.mu.Unlock()
 	if s != nil {
 		return s, nil
@@ -209,16 +209,23 @@ func (m *Manager) Prewarm(network string) {
 		return
 	}
 	m.mu.Lock()
-	m.refillLocked(network)
+	m.refillLocked(network, 0)
 	m.mu.Unlock()
 }
 
-func (m *Manager) refillLocked(network string) {
+// refillDelay keeps the making of a replacement slot (a re-exec and new
+// namespaces: a few ms of CPU) off the cold start that took a slot.
+const refillDelay = 20 * time.Millisecond
+
+func (m *Manager) refillLocked(network string, delay time.Duration) {
 	for !m.closed && len(m.spare[network])+m.making[network] < m.cfg.Spare {
 		m.making[network]++
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
+			if delay > 0 {
+				time.Sleep(delay)
+			}
 			s, err := m.makeSlot(context.Background(), network)
 			m.mu.Lock()
 			defer m.mu.Unlock()
@@ -388,6 +395,14 @@ func (m *Manager) makeSlot(ctx context.Context, network string) (*Slot, error) {
 			s.Close()
 			return nil, fmt.Errorf("sandbox: init failed: %s", msg.Error)
 		}
+		// Init joins the group now, off the cold start's path: moving a
+		// task between cgroups waits for an RCU grace period (ms). What
+		// init allocated so far stays charged to the platform; the
+		// function's process is born in the group.
+		if err := grp.add(s.init.Process.Pid); err != nil {
+			s.Close()
+			return nil, err
+		}
 	case <-s.exited:
 		s.Close()
 		return nil, fmt.Errorf("sandbox: init failed: %v", s.exit)
@@ -548,9 +563,6 @@ func (s *Slot) Start(ctx context.Context, spec Spec) error {
 		if err := s.net.allow(s.veth, spec.Allow); err != nil {
 			return err
 		}
-	}
-	if err := s.grp.add(s.init.Process.Pid); err != nil {
-		return err
 	}
 	b, err := json.Marshal(startMsg{Code: spec.Code, Runtime: spec.Runtime, Path: spec.Path, Args: spec.Args, Env: spec.Env, NoFile: s.m.cfg.NoFile})
 	if err != nil {

@@ -88,6 +88,7 @@ echo x > /var/task/new 2>/dev/null && echo "task=writable" || echo "task=readonl
 echo x > /tmp/mine && echo "tmp=$(cat /tmp/mine)"
 echo x > /etc/evil 2>/dev/null && echo "etc=writable" || echo "etc=readonly"
 ls ` + filepath.Dir(m.root) + ` >/dev/null 2>&1 && echo "data=visible" || echo "data=hidden"
+[ -z "$(ls -A /.host 2>/dev/null)" ] && echo "host=covered" || echo "host=visible"
 echo "links=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ' ')"
 echo "env=$(cat /proc/1/environ 2>/dev/null | tr '\0' ' ')"
 `
@@ -96,7 +97,7 @@ echo "env=$(cat /proc/1/environ 2>/dev/null | tr '\0' ' ')"
 		t.Fatalf("exit %v, stderr %s", exit, errOut)
 	}
 	want := []string{"host=sandbox", "task=the code", "pids=2", "shadow=hidden", "task=readonly",
-		"tmp=x", "etc=readonly", "data=hidden", "links=lo "}
+		"tmp=x", "etc=readonly", "data=hidden", "host=covered", "links=lo "}
 	for _, w := range want {
 		if !strings.Contains(out, w+"\n") {
 			t.Errorf("want %q in:\n%s", w, out)

@@ -198,11 +198,25 @@ func Tiny(out string) []byte {
 func LambdaFn(t testing.TB) string {
 	t.Helper()
 	root := Root(t)
-	pkg := filepath.Join(root, "internal", "runtime", "process", "testdata", "lambdafn")
+	return buildLinux(t, filepath.Join(root, "internal", "runtime", "process", "testdata", "lambdafn"), filepath.Join(root, "go.sum"))
+}
+
+// LambdaExample builds examples/lambda's Go function (its own module) for
+// linux and returns a code directory holding only its bootstrap.
+func LambdaExample(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(Root(t), "examples", "lambda")
+	return buildLinux(t, dir, filepath.Join(dir, "go.sum"))
+}
+
+// buildLinux builds the Go package in pkg as a static linux bootstrap,
+// cached by the hash of its sources and of gosum.
+func buildLinux(t testing.TB, pkg, gosumPath string) string {
+	t.Helper()
 	h := sha256.New()
-	fmt.Fprintf(h, "%s lambdafn\n", runtime.Version())
+	fmt.Fprintf(h, "%s %s\n", runtime.Version(), filepath.Base(pkg))
 	hashTree(t, h, pkg)
-	gosum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	gosum, err := os.ReadFile(gosumPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +236,7 @@ func LambdaFn(t testing.TB) string {
 	cmd.Dir = pkg
 	cmd.Env = append(os.Environ(), "GOOS=linux", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("wasmtest: go build lambdafn: %v\n%s", err, b)
+		t.Fatalf("wasmtest: go build %s: %v\n%s", pkg, err, b)
 	}
 	if err := os.Chmod(code, 0o755); err != nil {
 		t.Fatal(err)

@@ -291,6 +291,13 @@ func (r *Runtime) environ(v *function.Version, slot *sandbox.Slot, execEnv strin
 		"LD_LIBRARY_PATH=/var/runtime/lib:"+task+":"+task+"/lib:/opt/lib",
 		"HOME=/tmp",
 	)
+	// Lambda gives a function one vCPU per 1,769 MB of memory; a Go
+	// function's scheduler is told as much, unless the function says
+	// otherwise (an idle Go runtime with more Ps than its share spins on
+	// every wake-up, and a warm instance wakes up for every call).
+	if _, ok := v.Spec.Env["GOMAXPROCS"]; !ok {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(max(1, (v.Spec.MemoryMB+1768)/1769)))
+	}
 	return env
 }
 

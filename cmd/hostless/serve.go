@@ -29,6 +29,8 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.IntVar(&cfg.MaxTotalConcurrency, "max-total-concurrency", 0, "concurrent invocations of all functions together (default 1000)")
 	f.IntVar(&cfg.MaxMemoryMB, "max-memory", 0, "MB of memory limits of all started instances together; 0 sets no cap")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", config.DefaultShutdownGrace, "how long in-flight invocations may finish after SIGTERM")
+	f.Float64Var(&cfg.BudgetGBSecondsPerHour, "budget-gbs-hour", 0, "GB-seconds all functions together may use per clock hour; past it calls get 429 (0: no budget)")
+	f.Float64Var(&cfg.BudgetGBSecondsPerDay, "budget-gbs-day", 0, "GB-seconds all functions together may use per UTC day (0: no budget)")
 	f.StringVar(&cfg.Isolation, "isolation", "", "how process functions run: sandbox (default; needs root) or none (no isolation: trusted code only) (env HOSTLESS_ISOLATION)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }

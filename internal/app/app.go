@@ -29,6 +29,7 @@ import (
 	"github.com/hostless/hostless/internal/gateway"
 	"github.com/hostless/hostless/internal/invoker"
 	"github.com/hostless/hostless/internal/masterkey"
+	"github.com/hostless/hostless/internal/metering"
 	"github.com/hostless/hostless/internal/runtime"
 	"github.com/hostless/hostless/internal/runtime/process"
 	"github.com/hostless/hostless/internal/runtime/wasm"
@@ -149,7 +150,11 @@ func (a *App) Start(ctx context.Context) error {
 	a.rec = telemetry.New(a.store, a.log, telemetry.Config{})
 	a.rec.Start()
 	metrics := telemetry.NewMetrics()
-	a.inv = invoker.New(a.store, a.runtimes, a.sched, a.rec, a.log).WithObserver(metrics)
+	budgets := metering.New(metering.Limits{PerHour: a.cfg.BudgetGBSecondsPerHour, PerDay: a.cfg.BudgetGBSecondsPerDay}, nil)
+	if err := seedBudgets(ctx, a.store, budgets); err != nil {
+		return err
+	}
+	a.inv = invoker.New(a.store, a.runtimes, a.sched, a.rec, a.log).WithObserver(metrics).WithBudgets(budgets)
 	sched, rec := a.sched, a.rec
 	metrics.Gauge("hostless_instances", "Instances running, by state.", map[string]string{"state": "idle"},
 		func() float64 { return float64(sched.Stats().Idle) })
@@ -441,4 +446,20 @@ func (a *App) lambdaAuth(ctx context.Context) (gateway.LambdaAuth, error) {
 		}
 		return err
 	}, nil
+}
+
+// seedBudgets counts the usage the store holds for the current hour and
+// day, so that a restart doesn't reset a budget.
+func seedBudgets(ctx context.Context, st store.Store, b *metering.Budgets) error {
+	hour, day := b.Windows()
+	hu, err := st.UsageSince(ctx, function.DefaultProject, hour)
+	if err != nil {
+		return err
+	}
+	du, err := st.UsageSince(ctx, function.DefaultProject, day)
+	if err != nil {
+		return err
+	}
+	b.Seed(hour, hu, day, du)
+	return nil
 }

@@ -178,3 +178,63 @@ func TestRateLimitPerClient(t *testing.T) {
 		t.Errorf("rate_ip throttles = %v, want 1", got)
 	}
 }
+
+// A budget caps a function's GB-seconds: past it, calls get 429 with the
+// reason and the time it resets, a throttled record and a metric; other
+// functions go on; and a restart doesn't reset it (usage is counted from
+// the stored records).
+func TestBudgetExhaustion(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	cfg := newConfig(t)
+	a := startApp(t, cfg)
+	// 1024 MB: every call bills at least 1 ms, 0.001 GB-seconds.
+	spec := function.Spec{Contract: function.ContractSDK, MemoryMB: 1024, Timeout: function.Duration(10 * time.Second),
+		Budget: function.Budget{GBSecondsPerHour: 0.05}}
+	a.deploy("capped", g.sdk, spec)
+	a.deploy("free", g.sdk, function.Spec{Contract: function.ContractSDK, MemoryMB: 1024, Timeout: function.Duration(10 * time.Second)})
+	var refused *http.Response
+	var body []byte
+	ok := 0
+	for i := 0; i < 200 && refused == nil; i++ {
+		resp, b := a.do("GET", "/fn/capped/sleep?d=20ms", nil, nil)
+		switch resp.StatusCode {
+		case http.StatusOK:
+			ok++
+		case http.StatusTooManyRequests:
+			refused, body = resp, b
+		default:
+			t.Fatalf("call %d: %d %s", i, resp.StatusCode, b)
+		}
+	}
+	// 0.05 GB-s at 1 GB is 50 ms: at most three 20 ms calls (fewer when
+	// the first call's cold start, which is billed, takes long).
+	if refused == nil || ok < 1 || ok > 3 {
+		t.Fatalf("%d calls ran before a refusal (%v)", ok, refused != nil)
+	}
+	if !strings.Contains(string(body), `used its budget of 0.05 GB-seconds this hour`) || !strings.Contains(string(body), "resets at") {
+		t.Fatalf("the 429 doesn't say which budget: %s", body)
+	}
+	if ra, err := strconv.Atoi(refused.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 3600 {
+		t.Fatalf("Retry-After %q: want the seconds to the end of the hour", refused.Header.Get("Retry-After"))
+	}
+	if rec := a.record(refused.Header.Get("X-Hostless-Invocation-Id")); rec.Status != function.StatusThrottled || rec.BilledMS != 0 {
+		t.Fatalf("refused call's record: %+v", rec)
+	}
+	_, m := a.do("GET", "/metrics", nil, authHeader(testKey))
+	if got := metricValue(string(m), `hostless_throttles_total{function="capped",reason="budget"}`); got != 1 {
+		t.Fatalf("budget throttles = %v, want 1", got)
+	}
+	if resp, _ := a.do("GET", "/fn/free/echo", nil, nil); resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		t.Fatalf("another function was refused: %d", resp.StatusCode)
+	}
+
+	// After a restart on the same data, the budget is still spent.
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b := startApp(t, cfg)
+	if resp, body := b.do("GET", "/fn/capped/echo", nil, nil); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("after a restart the budget was reset: %d %s", resp.StatusCode, body)
+	}
+}

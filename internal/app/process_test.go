@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,5 +115,72 @@ func TestProcessFunctionsRefusedWithoutSandbox(t *testing.T) {
 	_, err = a.c.PutFunction(context.Background(), "p", function.Spec{Runtime: function.RuntimeProcess, Code: ref})
 	if err == nil || !strings.Contains(err.Error(), "isolation: none") {
 		t.Fatalf("want a refusal that names isolation: none, got %v", err)
+	}
+}
+
+// Process functions live under the same limits as wasm ones: a
+// concurrency limit with a bounded queue and 429s, scale to zero after
+// the idle timeout (the next call is cold and works), and min_instances
+// kept warm across idle time.
+func TestProcessFunctionScaling(t *testing.T) {
+	needSandbox(t)
+	a := startApp(t, newConfig(t))
+	code := zipCode(t, wasmtest.LambdaFn(t))
+	base := function.Spec{Runtime: function.RuntimeProcess, Timeout: function.Duration(5 * time.Second), MemoryMB: 64,
+		Network: function.NetworkNone, IdleTimeout: function.Duration(time.Second)}
+
+	limited := base
+	limited.Concurrency = function.Concurrency{Max: 2, QueueTimeout: function.Duration(100 * time.Millisecond)}
+	a.deploy("limited", code, limited)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	retryAfter := 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := a.do("GET", "/fn/limited/sleep?arg=1s", nil, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[resp.StatusCode]++
+			if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "" {
+				retryAfter++
+			}
+		}()
+	}
+	wg.Wait()
+	if statuses[200] != 2 || statuses[429] != 6 || retryAfter != 6 {
+		t.Fatalf("concurrency max 2 with 8 calls: %v (%d with Retry-After)", statuses, retryAfter)
+	}
+
+	// Scale to zero: the instances stop after the idle timeout; the next
+	// call starts one (cold) and works.
+	waitFor(t, "instances of limited to stop", func() bool {
+		st := a.sched.Stats()
+		return st.Idle == 0 && st.Busy == 0
+	})
+	resp, body := a.do("GET", "/fn/limited/hello?name=back", nil, nil)
+	if resp.StatusCode != 201 || string(body) != "hello back" {
+		t.Fatalf("after scale to zero: %d %q", resp.StatusCode, body)
+	}
+	if rec := a.record(resp.Header.Get("X-Hostless-Invocation-Id")); !rec.Cold {
+		t.Fatal("the call after scale to zero was not a cold start")
+	}
+	waitFor(t, "instances to stop again", func() bool { return a.sched.Stats().Idle == 0 })
+
+	// min_instances: started after the deploy, kept past the idle timeout,
+	// and the first call finds one warm.
+	warm := base
+	warm.MinInstances = 1
+	a.deploy("warm", code, warm)
+	waitFor(t, "a min instance", func() bool { return a.sched.Stats().Idle == 1 })
+	time.Sleep(2500 * time.Millisecond) // past the idle timeout
+	if st := a.sched.Stats(); st.Idle != 1 {
+		t.Fatalf("min_instances 1 after the idle timeout: %+v", st)
+	}
+	resp, _ = a.do("GET", "/fn/warm/count", nil, nil)
+	if rec := a.record(resp.Header.Get("X-Hostless-Invocation-Id")); resp.StatusCode != 200 || rec.Cold {
+		t.Fatalf("first call of a function with a min instance: %d cold=%v", resp.StatusCode, rec.Cold)
 	}
 }

@@ -63,6 +63,10 @@ type Config struct {
 	// ShutdownGrace is how long in-flight invocations may take to finish
 	// after SIGTERM (default 30s).
 	ShutdownGrace time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
+	// BudgetGBSecondsPerHour and BudgetGBSecondsPerDay cap the GB-seconds
+	// of all functions together per clock hour and UTC day (0: none).
+	BudgetGBSecondsPerHour float64 `yaml:"budget_gb_seconds_per_hour" json:"budget_gb_seconds_per_hour"`
+	BudgetGBSecondsPerDay  float64 `yaml:"budget_gb_seconds_per_day" json:"budget_gb_seconds_per_day"`
 	// Isolation is how process functions run: "sandbox" (the default:
 	// namespaces, cgroups, an unprivileged uid; needs root on Linux) or
 	// "none" (plain child processes, for hosts that can't sandbox and
@@ -162,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AWSSecretAccessKey != "" && len(c.AWSSecretAccessKey) < 16 {
 		errs = append(errs, errors.New("HOSTLESS_AWS_SECRET_ACCESS_KEY: use at least 16 characters"))
+	}
+	if !(c.BudgetGBSecondsPerHour >= 0 && c.BudgetGBSecondsPerDay >= 0) {
+		errs = append(errs, errors.New("budgets must not be negative"))
 	}
 	if c.Isolation != "" && c.Isolation != "sandbox" && c.Isolation != "none" {
 		errs = append(errs, fmt.Errorf("isolation %q: want sandbox or none", c.Isolation))

@@ -120,7 +120,20 @@ type Spec struct {
 	MinInstances int `json:"min_instances,omitzero"`
 	// RateLimit bounds calls per second, for the function and per client IP.
 	RateLimit RateLimit `json:"rate_limit,omitzero"`
+	// Budget caps the function's GB-seconds per hour and per day.
+	Budget Budget `json:"budget,omitzero"`
 }
+
+// Budget is a ceiling on what a function may use, in GB-seconds (billed
+// milliseconds times memory), per clock hour and per UTC day; 0 sets none.
+// Past it, calls are refused (429) until the window ends.
+type Budget struct {
+	GBSecondsPerHour float64 `json:"gb_seconds_per_hour,omitzero"`
+	GBSecondsPerDay  float64 `json:"gb_seconds_per_day,omitzero"`
+}
+
+// MaxBudget bounds a budget's GB-seconds.
+const MaxBudget = 1e12
 
 // RateLimit is a token bucket for the version and one per client IP; a
 // zero rate sets no limit. A refused call gets 429 with Retry-After.
@@ -272,6 +285,9 @@ func (s *Spec) validateScaling() error {
 	if r.Burst < 0 || r.Burst > MaxRPS || r.PerIPBurst < 0 || r.PerIPBurst > MaxRPS {
 		return fmt.Errorf("%w: rate_limit bursts must be 0 to %d", ErrInvalid, int(MaxRPS))
 	}
+	if b := s.Budget; !(b.GBSecondsPerHour >= 0 && b.GBSecondsPerHour <= MaxBudget && b.GBSecondsPerDay >= 0 && b.GBSecondsPerDay <= MaxBudget) {
+		return fmt.Errorf("%w: budget GB-seconds must be 0 (no budget) to %g", ErrInvalid, float64(MaxBudget))
+	}
 	if s.MinInstances < 0 || s.MinInstances > MaxMinInstances {
 		return fmt.Errorf("%w: min_instances %d is out of range (0 to %d)", ErrInvalid, s.MinInstances, MaxMinInstances)
 	}
@@ -348,7 +364,7 @@ func (s *Spec) Equal(o *Spec) bool {
 		!slices.Equal(s.NetworkAllow, o.NetworkAllow) ||
 		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
 		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
-		s.RateLimit != o.RateLimit {
+		s.RateLimit != o.RateLimit || s.Budget != o.Budget {
 		return false
 	}
 	for k, v := range s.Env {

@@ -96,6 +96,8 @@ var (
 
 // Reasons a call is throttled, as metrics label them.
 const (
+	ThrottleBudget              = "budget"               // the function's budget: GB-seconds per hour or day
+	ThrottlePlatformBudget      = "platform_budget"      // serve --budget-gbs-hour / --budget-gbs-day
 	ThrottleConcurrency         = "concurrency"          // the version's concurrency.max
 	ThrottlePlatformConcurrency = "platform_concurrency" // serve --max-total-concurrency
 	ThrottlePlatformMemory      = "platform_memory"      // serve --max-memory
@@ -183,6 +185,14 @@ func BilledMillis(d time.Duration) int64 {
 }
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// IDFloor is the least ID of an invocation started at t or later: IDs
+// compare as their start times do, so a range of IDs is a range of time.
+func IDFloor(t time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
+	return idEncoding.EncodeToString(b[:])
+}
 
 // NewID returns a 26-character invocation ID for an invocation started at
 // t: 64 bits of Unix nanoseconds then 64 random bits, in Crockford's

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/metering"
 	"github.com/hostless/hostless/internal/scheduler"
 	"github.com/hostless/hostless/internal/store"
 	"github.com/hostless/hostless/internal/telemetry"
@@ -39,6 +40,8 @@ type Invoker struct {
 	rt    function.Runtime
 	rec   *telemetry.Recorder
 	log   *slog.Logger
+	// budgets, when set, refuses calls past a budget and counts usage.
+	budgets *metering.Budgets
 
 	mu       sync.RWMutex
 	cache    map[routeKey]entry           // what aliases point at
@@ -71,6 +74,13 @@ type Observer interface {
 	ObserveThrottle(function, reason string)
 	// Forget drops what it keeps of a deleted function.
 	Forget(function string)
+}
+
+// WithBudgets counts every billed invocation against budgets and refuses
+// calls past them; call it before serving.
+func (iv *Invoker) WithBudgets(b *metering.Budgets) *Invoker {
+	iv.budgets = b
+	return iv
 }
 
 // WithObserver sets the observer of invocations; call it before serving.
@@ -142,6 +152,11 @@ func (iv *Invoker) acquire(ctx context.Context, v *function.Version, req *functi
 	remote := ""
 	if req != nil {
 		remote = req.RemoteAddr
+	}
+	if iv.budgets != nil {
+		if err := iv.budgets.Check(v.Function, v.Spec.Budget); err != nil {
+			return nil, err
+		}
 	}
 	if err := iv.sched.Allow(v, remote); err != nil {
 		return nil, err
@@ -242,6 +257,9 @@ func (iv *Invoker) finish(rec *function.Invocation, ran time.Time, resp *functio
 	}
 	if iv.obs != nil {
 		iv.obs.Observe(rec)
+	}
+	if billed && iv.budgets != nil {
+		iv.budgets.Add(rec.Function, rec.BilledMS, rec.MemoryMB)
 	}
 	iv.rec.Record(rec)
 	return rec

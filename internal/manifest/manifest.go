@@ -62,6 +62,7 @@ type Function struct {
 	// MinInstances are kept warm; 0 scales to zero.
 	MinInstances int
 	RateLimit    function.RateLimit
+	Budget       function.Budget
 	Build        string // shell command that produces Code, or ""
 	BuildDir     string // absolute directory Build runs in
 
@@ -70,7 +71,7 @@ type Function struct {
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "build", "dir"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
@@ -315,6 +316,7 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	fn.Env = p.env(name, values["env"])
 	fn.Concurrency = p.concurrency(name, values["concurrency"])
 	fn.RateLimit = p.rateLimit(name, values["rate_limit"])
+	fn.Budget = p.budget(name, values["budget"])
 	if v := p.scalar(name, "idle_timeout", values, maxNameBytes); v != "" {
 		fn.IdleTimeout = p.duration(name, "idle_timeout", values["idle_timeout"], v)
 	}
@@ -454,6 +456,21 @@ func (p *parser) concurrency(fn string, at *yaml.Node) function.Concurrency {
 }
 
 // rateLimit reads the rate_limit mapping: rps, burst, per_ip_rps, per_ip_burst.
+// budget reads budget: {gb_seconds_per_hour, gb_seconds_per_day}.
+func (p *parser) budget(fn string, at *yaml.Node) function.Budget {
+	var b function.Budget
+	values := p.submap(fn, "budget", at, budgetFields)
+	if p.scalar(fn, "budget.gb_seconds_per_hour", values, maxNameBytes) != "" {
+		b.GBSecondsPerHour = p.number(fn, "budget.gb_seconds_per_hour", values["budget.gb_seconds_per_hour"])
+	}
+	if p.scalar(fn, "budget.gb_seconds_per_day", values, maxNameBytes) != "" {
+		b.GBSecondsPerDay = p.number(fn, "budget.gb_seconds_per_day", values["budget.gb_seconds_per_day"])
+	}
+	return b
+}
+
+var budgetFields = []string{"gb_seconds_per_hour", "gb_seconds_per_day"}
+
 func (p *parser) rateLimit(fn string, at *yaml.Node) function.RateLimit {
 	var r function.RateLimit
 	values := p.submap(fn, "rate_limit", at, rateLimitFields)
@@ -481,7 +498,6 @@ func (p *parser) number(fn, field string, at *yaml.Node) float64 {
 	return f
 }
 
-// env reads the env mapping, bounded by the limits a spec has.
 // strings reads a list of at most max short strings.
 func (p *parser) strings(fn, field string, at *yaml.Node, max int) []string {
 	if at == nil {
@@ -511,6 +527,7 @@ func (p *parser) strings(fn, field string, at *yaml.Node, max int) []string {
 	return out
 }
 
+// env reads the env mapping, bounded by the limits a spec has.
 func (p *parser) env(fn string, at *yaml.Node) map[string]string {
 	v := resolve(at)
 	if isNull(v) {
@@ -602,6 +619,7 @@ func (f *Function) Spec(codeRef string) function.Spec {
 
 		MinInstances: f.MinInstances,
 		RateLimit:    f.RateLimit,
+		Budget:       f.Budget,
 	}
 	s.Normalize()
 	return s

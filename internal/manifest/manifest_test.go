@@ -48,6 +48,7 @@ func TestParse(t *testing.T) {
     idle_timeout: 30s
     min_instances: 2
     rate_limit: {rps: 50, burst: 100, per_ip_rps: 0.5, per_ip_burst: 5}
+    budget: {gb_seconds_per_hour: 3600, gb_seconds_per_day: 50000.5}
     build: "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm ."
     dir: src/hello
 `,
@@ -59,6 +60,7 @@ func TestParse(t *testing.T) {
 					Concurrency: function.Concurrency{Max: 5, PerInstance: 1, QueueTimeout: function.Duration(2 * time.Second)},
 					IdleTimeout: 30 * time.Second, MinInstances: 2,
 					RateLimit: function.RateLimit{RPS: 50, Burst: 100, PerIPRPS: 0.5, PerIPBurst: 5},
+					Budget:    function.Budget{GBSecondsPerHour: 3600, GBSecondsPerDay: 50000.5},
 					Build:     "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm .",
 					BuildDir:  "/app/src/hello", code: "build/hello.wasm",
 				}
@@ -180,6 +182,8 @@ func TestParseErrors(t *testing.T) {
 		{"allow without outbound", "functions:\n  p:\n    runtime: process\n    code: d\n    network: none\n    network_allow: [10.1.0.0/16]\n", []string{"network_allow needs network: outbound"}},
 		{"allow not a range", "functions:\n  p:\n    runtime: process\n    code: d\n    network_allow: [10.1.0.1/16]\n", []string{`network_allow "10.1.0.1/16" is not an IPv4 range`}},
 		{"allow not a list", "functions:\n  p:\n    runtime: process\n    code: d\n    network_allow: 10.1.0.0/16\n", []string{"network_allow must be a list"}},
+		{"budget negative", fn("    budget: {gb_seconds_per_hour: -1}\n"), []string{"budget GB-seconds must be 0 (no budget) to"}},
+		{"budget unknown key", fn("    budget: {per_hour: 1}\n"), []string{"unknown field budget.per_hour (accepted: gb_seconds_per_hour, gb_seconds_per_day)"}},
 		{"network of wasm", fn("    network: none\n"), []string{"handler and network are settings of process functions"}},
 		{"bad network", "functions:\n  p:\n    runtime: process\n    code: d\n    network: internet\n", []string{`network "internet" is not supported (accepted: none, outbound)`, "line 5"}},
 		{"node handler form", "functions:\n  p:\n    runtime: nodejs\n    code: d\n    handler: index\n", []string{`handler "index" of a nodejs function must be FILE.FUNCTION`}},
@@ -216,7 +220,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate of a bad function", "functions:\n  hello:\n    runtime: node\n  hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "hello": code is required`, `function "hello": function defined twice`}},
 		{"function not a mapping", "functions:\n  hello: hello.wasm\n", []string{`function "hello": must be a mapping of fields`}},
 		{"function null", "functions:\n  hello:\n", []string{`function "hello": runtime is required`, `function "hello": code is required`}},
-		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, memory, timeout, env, concurrency, idle_timeout, min_instances, rate_limit, build, dir", "line 5"}},
+		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, memory, timeout, env, concurrency, idle_timeout, min_instances, rate_limit, budget, build, dir", "line 5"}},
 		{"merge key", "x: &d {runtime: wasm}\nfunctions:\n  hello:\n    <<: *d\n    code: a.wasm\n", []string{`function "hello": merge keys`}},
 		{"duplicate field", fn("    code: other.wasm\n"), []string{`function "hello": field "code" appears twice`, "line 5"}},
 		{"runtime missing", "functions:\n  hello:\n    code: hello.wasm\n", []string{`function "hello": runtime is required (accepted: wasm, process, nodejs, python)`}},

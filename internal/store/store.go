@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hostless/hostless/internal/function"
 )
@@ -180,6 +181,10 @@ type Invocations interface {
 	ListInvocations(ctx context.Context, f InvocationFilter) ([]function.Invocation, error)
 	// GetInvocation returns one record with its log lines in order, or ErrNotFound.
 	GetInvocation(ctx context.Context, project, id string) (function.Invocation, error)
+	// UsageSince sums, per function, billed milliseconds times memory (MB)
+	// over the invocations that started at since or later: what budgets
+	// count (divide by 1000 * 1024 for GB-seconds).
+	UsageSince(ctx context.Context, project string, since time.Time) (map[string]int64, error)
 	// ListLogs returns log lines oldest first, each with its invocation ID,
 	// function and version set. With AfterSeq = 0 and a Limit, it returns
 	// the newest Limit lines (still oldest first).

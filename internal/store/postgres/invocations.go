@@ -221,3 +221,26 @@ func (db *DB) ListLogs(ctx context.Context, f store.LogFilter) ([]function.LogLi
 	}
 	return lines, nil
 }
+
+// UsageSince sums billed_ms * memory_mb per function over the invocations
+// that started at since or later (IDs sort by start time: a range of the
+// primary key).
+func (db *DB) UsageSince(ctx context.Context, project string, since time.Time) (map[string]int64, error) {
+	rows, err := db.pool.Query(ctx,
+		`SELECT function, SUM(billed_ms * memory_mb)::bigint FROM invocations WHERE project = $1 AND id >= $2 GROUP BY function`,
+		project, function.IDFloor(since))
+	if err != nil {
+		return nil, fmt.Errorf("usage: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var fn string
+		var n int64
+		if err := rows.Scan(&fn, &n); err != nil {
+			return nil, fmt.Errorf("usage: %w", err)
+		}
+		out[fn] = n
+	}
+	return out, rows.Err()
+}

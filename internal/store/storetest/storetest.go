@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListInvocations/function", testListInvocationsFunction},
 		{"ListInvocations/before", testListInvocationsBefore},
 		{"ListInvocations/limit", testListInvocationsLimit},
+		{"UsageSince", testUsageSince},
 		{"GetInvocation/not-found", testGetInvocationNotFound},
 		{"ListLogs/tail", testListLogsTail},
 		{"ListLogs/follow", testListLogsFollow},
@@ -1082,4 +1083,33 @@ func BenchBatch(n *int) []function.Invocation {
 		}
 	}
 	return recs
+}
+
+func testUsageSince(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	base := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	mk := func(fn string, at time.Time, billed int64, mem int) function.Invocation {
+		return function.Invocation{ID: function.NewID(at), Project: function.DefaultProject, Function: fn, Version: 1,
+			Trigger: "http", Start: at.UTC(), BilledMS: billed, MemoryMB: mem, Status: function.StatusOK}
+	}
+	insert(t, s,
+		mk("a", base, 1000, 1024),                         // before the window
+		mk("a", base.Add(time.Hour), 100, 128),            // at its start: counted
+		mk("a", base.Add(time.Hour+time.Minute), 50, 256), // counted
+		mk("b", base.Add(90*time.Minute), 7, 64),          // counted
+		function.Invocation{ID: function.NewID(base.Add(time.Hour + time.Second)), Project: "other", Function: "a",
+			Version: 1, Trigger: "http", Start: base.Add(time.Hour).UTC(), BilledMS: 1, MemoryMB: 1, Status: function.StatusOK},
+	)
+	got, err := s.UsageSince(ctx, function.DefaultProject, base.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"a": 100*128 + 50*256, "b": 7 * 64}
+	if len(got) != len(want) || got["a"] != want["a"] || got["b"] != want["b"] {
+		t.Fatalf("UsageSince = %v, want %v", got, want)
+	}
+	got, err = s.UsageSince(ctx, function.DefaultProject, time.Now().Add(time.Hour))
+	if err != nil || len(got) != 0 {
+		t.Fatalf("usage of the future: %v %v", got, err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,9 @@ import (
 // initCapable is set by MaybeInit: only a binary that calls it may be
 // re-executed as init (any other would run its own main in the sandbox).
 var initCapable atomic.Bool
+
+// rootEnv names init's environment variable that holds the root's mountpoint.
+const rootEnv = "HOSTLESS_SANDBOX_ROOT"
 
 // initArg is argv[0] of the re-executed binary that becomes PID 1 of a
 // sandbox.
@@ -71,13 +75,21 @@ func MaybeInit() {
 // initMain prepares the sandbox's root, reports ready, waits for what to
 // run, runs it as the sandbox user, reaps, and reports its exit.
 func initMain(ctl *os.File, args []string) error {
-	if len(args) != 4 {
-		return errors.New("sandbox init: want root, tmp MB, uid, gid")
+	// The control socket and the output pipes are init's alone: the
+	// function's process gets the pipes as its stdout and stderr, and no
+	// other descriptor of init's (it could forge init's reports).
+	for _, fd := range []int{ctlFd, stdoutFd, stderrFd} {
+		unix.CloseOnExec(fd)
 	}
-	root := args[0]
-	tmpMB, _ := strconv.Atoi(args[1])
-	uid, _ := strconv.Atoi(args[2])
-	gid, _ := strconv.Atoi(args[3])
+	if len(args) != 3 {
+		return errors.New("sandbox init: want tmp MB, uid, gid")
+	}
+	// The root's host path comes in the environment, which the function
+	// can't read (/proc/1/environ is init's, root's), not in argv.
+	root := os.Getenv(rootEnv)
+	tmpMB, _ := strconv.Atoi(args[0])
+	uid, _ := strconv.Atoi(args[1])
+	gid, _ := strconv.Atoi(args[2])
 	// Init itself is never the one the OOM killer picks.
 	_ = os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0)
 	if err := buildRoot(root, tmpMB, uid, gid); err != nil {
@@ -120,6 +132,12 @@ func initMain(ctl *os.File, args []string) error {
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("sandbox init: no_new_privs: %w", err)
+	}
+	// The seccomp filter is a thread's: install it on the thread that
+	// forks the function, which inherits it.
+	runtime.LockOSThread()
+	if err := denySyscalls(); err != nil {
+		return err
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", m.Path, err)
@@ -259,7 +277,8 @@ func buildRoot(root string, tmpMB, uid, gid int) error {
 	if err := os.Mkdir(proc, 0o555); err != nil {
 		return err
 	}
-	if err := unix.Mount("proc", proc, "proc", nosuid|unix.MS_NOEXEC, ""); err != nil {
+	// hidepid=2: the function sees only its own processes, not init's.
+	if err := unix.Mount("proc", proc, "proc", nosuid|unix.MS_NOEXEC, "hidepid=2"); err != nil {
 		return fmt.Errorf("sandbox init: mount /proc: %w", err)
 	}
 	for _, d := range []string{"var", "var/task", "var/runtime", "opt", ".host"} {

@@ -44,6 +44,7 @@ const (
 var managers atomic.Uint32
 
 type outbound struct {
+	seq    uint32 // the manager's number in this process
 	prefix string // interface name prefix of this manager's veths
 	table  *nftables.Table
 }
@@ -53,7 +54,8 @@ func (m *Manager) setupOutbound() (*outbound, error) {
 	m.netOnce.Do(func() {
 		// Unique per manager (several may live in one process): "hl", the
 		// pid, the manager's number; slot ids follow. At most 15 bytes.
-		o := &outbound{prefix: fmt.Sprintf("hl%x%x-", os.Getpid()&0xffff, managers.Add(1)&0xff)}
+		seq := managers.Add(1)
+		o := &outbound{seq: seq, prefix: fmt.Sprintf("hl%x%x-", os.Getpid()&0xffff, seq&0xff)}
 		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0); err != nil {
 			m.netErr = fmt.Errorf("sandbox: enable IPv4 forwarding: %w", err)
 			return
@@ -72,7 +74,9 @@ func (o *outbound) install() error {
 	if err != nil {
 		return err
 	}
-	o.table = c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "hostless_" + strings.TrimSuffix(o.prefix, "-")})
+	// The table's name is unique per server process and manager (the veth
+	// prefix may repeat across processes: rules for it are the same).
+	o.table = c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: fmt.Sprintf("hostless_%d_%d", os.Getpid(), o.seq)})
 	c.FlushTable(o.table)
 	// Policies accept: the table only drops what comes from its sandboxes.
 	accept := nftables.ChainPolicyAccept
@@ -214,6 +218,7 @@ func (o *outbound) wire(name string, ns *os.File) error {
 	if err != nil {
 		return err
 	}
+	_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/disable_ipv6", []byte("1"), 0)
 	if err := netlink.AddrAdd(host, &netlink.Addr{IPNet: hostAddr}); err != nil {
 		return fmt.Errorf("sandbox: address the veth: %w", err)
 	}

@@ -124,6 +124,7 @@ func TestOutboundNetwork(t *testing.T) {
 	go http.Serve(svc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "broker") }))
 	svcAddr := svc.Addr().String()
 	script := `
+[ -s /proc/net/if_inet6 ] && echo "ipv6=on" || echo "ipv6=off"
 curl -sS -m 2 http://` + internet + `/ ; echo
 for target in 127.0.0.1:5432 ` + svcAddr + ` ` + ip + `:5432 198.51.100.1:80 169.254.169.254:80 10.255.255.53:80 192.168.1.1:80; do
   curl -s -m 1 -o /dev/null "http://$target/" && echo "reached $target" || echo "blocked $target"
@@ -138,6 +139,10 @@ done
 	}
 	if strings.Contains(out, "reached") {
 		t.Fatalf("a sandbox reached the host or a private range:\n%s", out)
+	}
+	// The rules are IPv4 rules: a sandbox has no IPv6 address to go around them.
+	if !strings.Contains(out, "ipv6=off") {
+		t.Fatalf("IPv6 is on in an outbound sandbox:\n%s", out)
 	}
 	// A range the function is allowed: that service, on the host's own address.
 	probe := "(exec 3<>/dev/tcp/" + strings.Replace(svcAddr, ":", "/", 1) + ") 2>/dev/null && echo reached || echo blocked"

@@ -33,6 +33,8 @@ package sandbox
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,6 +142,12 @@ func New(cfg Config) (*Manager, error) {
 		cfg.NoFile = DefaultNoFile
 	}
 	m := &Manager{cfg: cfg, spare: map[string][]*Slot{}, making: map[string]int{}}
+	// Uids start at a random point of their span: a uid's kernel state that
+	// outlives its processes (keyrings, which seccomp also denies) must not
+	// meet the next server's sandboxes.
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	m.nextUID.Store(binary.LittleEndian.Uint32(r[:]) % uidSpan)
 	if cfg.Isolation == IsolationNone {
 		return m, nil
 	}
@@ -251,6 +259,7 @@ func (m *Manager) Close() {
 	m.spare = map[string][]*Slot{}
 	m.mu.Unlock()
 	m.wg.Wait()
+	m.netOnce.Do(func() {}) // waits for a setup in progress; m.net is settled after
 	for _, slots := range spare {
 		for _, s := range slots {
 			s.Close()
@@ -286,7 +295,7 @@ type Slot struct {
 	veth    string
 	allowed bool
 
-	started  bool
+	started  atomic.Bool
 	exited   chan struct{}
 	exit     Exit
 	exitOnce sync.Once
@@ -367,8 +376,8 @@ func (m *Manager) makeSlot(ctx context.Context, network string) (*Slot, error) {
 	s.stdout, s.stderr = outR, errR
 	s.init = &exec.Cmd{
 		Path:       m.exe,
-		Args:       []string{initArg, m.root, strconv.Itoa(m.cfg.TmpMB), strconv.Itoa(uid), strconv.Itoa(uid)},
-		Env:        []string{"GOMAXPROCS=1", "GOTRACEBACK=none"},
+		Args:       []string{initArg, strconv.Itoa(m.cfg.TmpMB), strconv.Itoa(uid), strconv.Itoa(uid)},
+		Env:        []string{"GOMAXPROCS=1", "GOTRACEBACK=none", rootEnv + "=" + m.root},
 		ExtraFiles: []*os.File{child, outW, errW},
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
@@ -433,6 +442,12 @@ func (s *Slot) startInNetns(o *outbound) error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("sandbox: new network namespace: %w", err)
 			return
+		}
+		// IPv4 only: the rules that keep sandboxes from the host are
+		// IPv4 rules, and an IPv6 link-local address on the veth would
+		// reach the host's services around them.
+		for _, f := range []string{"all", "default"} {
+			_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+f+"/disable_ipv6", []byte("1"), 0)
 		}
 		err = s.listenAndStart()
 		if err == nil && o != nil {
@@ -506,11 +521,14 @@ func (s *Slot) readCtl() {
 			s.finish(e)
 			continue
 		}
-		if msg.Error != "" && s.started {
+		if msg.Error != "" && s.started.Load() {
 			s.finish(Exit{Code: -1, Err: errors.New(msg.Error)})
 			continue
 		}
-		s.msgs <- msg
+		select {
+		case s.msgs <- msg:
+		default: // init sends two messages before its exit; more is a fault, not a reason to block
+		}
 	}
 }
 
@@ -545,10 +563,9 @@ type Spec struct {
 
 // Start runs spec's program in the slot. The slot serves one process.
 func (s *Slot) Start(ctx context.Context, spec Spec) error {
-	if s.started {
+	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("sandbox: slot already used")
 	}
-	s.started = true
 	if s.plain != nil {
 		return s.startPlain(spec)
 	}
@@ -603,6 +620,21 @@ func (s *Slot) MemoryPeak() int64 {
 		return 0
 	}
 	return s.grp.memoryPeak()
+}
+
+// Kill kills everything in the slot and waits for it to end; the output
+// pipes stay open to be drained. Close releases the rest.
+func (s *Slot) Kill() {
+	if s.init != nil && s.init.Process != nil {
+		_ = s.init.Process.Kill()
+	}
+	if s.plain != nil && s.plain.Process != nil {
+		_ = syscall.Kill(-s.plain.Process.Pid, syscall.SIGKILL)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 // Close kills everything in the slot and releases it.

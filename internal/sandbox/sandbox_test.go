@@ -89,6 +89,10 @@ echo x > /tmp/mine && echo "tmp=$(cat /tmp/mine)"
 echo x > /etc/evil 2>/dev/null && echo "etc=writable" || echo "etc=readonly"
 ls ` + filepath.Dir(m.root) + ` >/dev/null 2>&1 && echo "data=visible" || echo "data=hidden"
 [ -z "$(ls -A /.host 2>/dev/null)" ] && echo "host=covered" || echo "host=visible"
+ls -l /proc/self/fd/ | grep -o '[0-9]* -> .*' | sed 's/^/fd /'
+unshare -U true 2>/dev/null && echo "userns=allowed" || echo "userns=denied"
+python3 -c 'import ctypes,sys; r=ctypes.CDLL(None,use_errno=True).syscall(248,b"user",b"k",b"v",1,-3); print("keyring=%s" % ("denied" if r<0 and ctypes.get_errno()==1 else "allowed"))'
+echo "init=$(cat /proc/1/cmdline 2>/dev/null | tr '\0' ' ')"
 echo "links=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ' ')"
 echo "env=$(cat /proc/1/environ 2>/dev/null | tr '\0' ' ')"
 `
@@ -96,8 +100,8 @@ echo "env=$(cat /proc/1/environ 2>/dev/null | tr '\0' ' ')"
 	if exit.Code != 0 || exit.Err != nil {
 		t.Fatalf("exit %v, stderr %s", exit, errOut)
 	}
-	want := []string{"host=sandbox", "task=the code", "pids=2", "shadow=hidden", "task=readonly",
-		"tmp=x", "etc=readonly", "data=hidden", "host=covered", "links=lo "}
+	want := []string{"host=sandbox", "task=the code", "pids=1", "shadow=hidden", "task=readonly",
+		"tmp=x", "etc=readonly", "data=hidden", "host=covered", "links=lo ", "userns=denied", "keyring=denied", "init="}
 	for _, w := range want {
 		if !strings.Contains(out, w+"\n") {
 			t.Errorf("want %q in:\n%s", w, out)
@@ -105,6 +109,10 @@ echo "env=$(cat /proc/1/environ 2>/dev/null | tr '\0' ' ')"
 	}
 	if strings.Contains(out, "uid=0\n") || !strings.Contains(out, "uid=2") {
 		t.Errorf("runs as root or not as a sandbox uid:\n%s", out)
+	}
+	// No socket (init's control socket) in the function's descriptors.
+	if strings.Contains(out, "socket:") {
+		t.Errorf("a socket of init's leaked into the function:\n%s", out)
 	}
 	if strings.Contains(out, "s3cr3t") {
 		t.Errorf("init's environment (pid 1) is readable to the function:\n%s", out)

@@ -273,7 +273,7 @@ func (i *instance) Invoke(ctx context.Context, req *function.Request, logs funct
 		return nil, fmt.Errorf("%w: Runtime.ExitError: the process %v", function.ErrFunction, i.slot.Exit())
 	case <-ctx.Done():
 		i.broken.Store(true)
-		i.slot.Close() // kills the process: its state is unknown
+		i.slot.Kill() // its state is unknown; what it wrote is still drained
 		i.detach()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, fmt.Errorf("%w after %s", function.ErrTimeout, time.Duration(i.v.Spec.Timeout))

@@ -191,6 +191,21 @@ func Extract(r io.ReaderAt, n int64, dir string) (err error) {
 			return fmt.Errorf("%w: %s is not a file, a directory or a symlink", ErrInvalid, name)
 		}
 	}
+	// Each link alone stays inside, by its text; a chain of them may not
+	// (a -> b/../.. through b -> x/y): resolve every link within the
+	// directory, which os.Root refuses to leave.
+	if len(links) > 0 {
+		root, err := os.OpenRoot(tmp)
+		if err != nil {
+			return err
+		}
+		defer root.Close()
+		for name := range links {
+			if _, err := root.Stat(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%w: symlink %s leads out of the code directory", ErrInvalid, name)
+			}
+		}
+	}
 	// Directories written above may carry the zip's modes: make them all traversable.
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err

@@ -106,6 +106,8 @@ func TestExtractRefusesEscapes(t *testing.T) {
 		"absolute link":  {{name: "l", body: "/etc/shadow", mode: fs.ModeSymlink | 0o777}},
 		"escaping link":  {{name: "a/l", body: "../../etc", mode: fs.ModeSymlink | 0o777}},
 		"through a link": {{name: "d", body: ".", mode: fs.ModeSymlink | 0o777}, {name: "d/e", body: "..", mode: fs.ModeSymlink | 0o777}},
+		"a chain of links": {{name: "a/b/c/d", body: "../../..", mode: fs.ModeSymlink | 0o777},
+			{name: "z", body: "a/b/c/d/../../..", mode: fs.ModeSymlink | 0o777}},
 		"not a zip":      nil,
 	}
 	for name, entries := range cases {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hostless/hostless/internal/apierror"
 	"github.com/hostless/hostless/internal/function"
 )
 
@@ -110,7 +111,11 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 		body = buf.Bytes()
 	}
 	if err != nil {
-		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "request payload is larger than %d bytes", l.g.maxRequestBytes)
+		if ae, ok := errors.AsType[*apierror.Error](err); ok && ae.Status == http.StatusRequestEntityTooLarge {
+			lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "request payload is larger than %d bytes", l.g.maxRequestBytes)
+		} else {
+			lambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "the request body could not be read, or does not match its signature")
+		}
 		return
 	}
 	// Qualifier: a version number, an alias, or $LATEST (live here: the
@@ -163,8 +168,14 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 	if body == nil {
 		body = []byte("{}")
 	}
+	// The function gets the caller's headers without the signature, which
+	// could be replayed within the clock skew AWS allows.
+	h := r.Header.Clone()
+	for _, k := range []string{"Authorization", "X-Amz-Date", "X-Amz-Content-Sha256", "X-Amz-Security-Token"} {
+		h.Del(k)
+	}
 	req := &function.Request{Method: http.MethodPost, Path: "/", Host: r.Host, RemoteAddr: r.RemoteAddr,
-		Header: r.Header, Body: body, Event: true}
+		Header: h, Body: body, Event: true}
 	var resp *function.Response
 	var rec *function.Invocation
 	if alias != "" {
@@ -185,8 +196,15 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 		lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "function not found: %s", name)
 		return
 	case errors.Is(err, function.ErrThrottled):
-		w.Header().Set("Retry-After", "1")
-		lambdaError(w, http.StatusTooManyRequests, "TooManyRequestsException", "rate exceeded: %v", err)
+		// The same Retry-After and message as a function URL's 429.
+		if ae, ok := errors.AsType[*apierror.Error](InvokeError(name, err)); ok {
+			for k, vs := range ae.Header {
+				w.Header()[k] = vs
+			}
+			lambdaError(w, http.StatusTooManyRequests, "TooManyRequestsException", "%s", ae.Message)
+			return
+		}
+		lambdaError(w, http.StatusTooManyRequests, "TooManyRequestsException", "rate exceeded")
 		return
 	case errors.Is(err, function.ErrUnavailable):
 		lambdaError(w, http.StatusServiceUnavailable, "ServiceException", "the function can't run now; the invocation record has the details")
@@ -195,21 +213,23 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 		// The function failed without a payload of its own (timeout, out
 		// of memory, crash): Lambda answers 200 with an error payload.
 		typ := "Runtime.ExitError"
-		switch function.StatusOf(err) {
-		case function.StatusTimeout:
+		switch {
+		case errors.Is(err, function.ErrTimeout):
 			typ = "Sandbox.Timedout"
-		case function.StatusOOM:
+		case errors.Is(err, function.ErrOutOfMemory):
 			typ = "Runtime.OutOfMemory"
+		case errors.Is(err, function.ErrResponseTooLarge):
+			typ = "Function.ResponseSizeTooLarge"
 		}
 		b, _ := json.Marshal(map[string]string{"errorType": typ, "errorMessage": errMessage(rec, err)})
 		resp = &function.Response{Status: http.StatusOK, Header: http.Header{"X-Amz-Function-Error": {"Unhandled"}}, Body: b}
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	out := w.Header()
+	out.Set("Content-Type", "application/json")
 	if fe := resp.Header.Get("X-Amz-Function-Error"); fe != "" {
-		h.Set("X-Amz-Function-Error", fe)
+		out.Set("X-Amz-Function-Error", fe)
 	}
-	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	out.Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(resp.Body)
 }
@@ -224,6 +244,9 @@ func errMessage(rec *function.Invocation, err error) string {
 			return fmt.Sprintf("Runtime exited: the function ran out of memory (limit %d MB)", rec.MemoryMB)
 		}
 		return "Runtime exited: the function ran out of memory"
+	}
+	if errors.Is(err, function.ErrResponseTooLarge) {
+		return "Response payload size exceeded maximum allowed payload size"
 	}
 	return "Runtime exited with an error; the invocation record has the details"
 }

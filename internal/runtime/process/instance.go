@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -76,8 +77,11 @@ func newInstance(r *Runtime, v *function.Version, slot *sandbox.Slot) *instance 
 	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/response", i.handleResponse)
 	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/error", i.handleError)
 	mux.HandleFunc("POST "+apiPrefix+"/init/error", i.handleInitError)
-	i.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
-	go i.srv.Serve(slot.Listener())
+	// The instance is untrusted: a few connections at most (a runtime uses
+	// one), and none held idle for long, so it can't spend the platform's
+	// descriptors.
+	i.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
+	go i.srv.Serve(limitListener(slot.Listener(), maxAPIConns))
 	return i
 }
 
@@ -334,4 +338,40 @@ func (i *instance) Close(ctx context.Context) error {
 	i.slot.Close()
 	_ = i.srv.Close()
 	return nil
+}
+
+// maxAPIConns bounds the Runtime API connections of one instance.
+const maxAPIConns = 8
+
+// limitListener accepts at most n connections at once; further ones wait
+// in the kernel's backlog until one closes.
+func limitListener(l net.Listener, n int) net.Listener {
+	return &limited{Listener: l, sem: make(chan struct{}, n)}
+}
+
+type limited struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limited) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

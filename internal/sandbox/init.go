@@ -36,6 +36,7 @@ type (
 		Args    []string `json:"args"`
 		Env     []string `json:"env"`
 		NoFile  uint64   `json:"nofile"`
+		Procs   uint64   `json:"procs"` // RLIMIT_NPROC: the pids limit again, for hosts without a pids cgroup
 	}
 	// initMsg is what init reports: ready, started (pid), exited, or an error.
 	initMsg struct {
@@ -125,7 +126,7 @@ func initMain(ctl *os.File, args []string) error {
 	for _, rl := range []struct {
 		res int
 		v   uint64
-	}{{unix.RLIMIT_NOFILE, m.NoFile}, {unix.RLIMIT_CORE, 0}} {
+	}{{unix.RLIMIT_NOFILE, m.NoFile}, {unix.RLIMIT_CORE, 0}, {unix.RLIMIT_NPROC, m.Procs}} {
 		if err := unix.Setrlimit(rl.res, &unix.Rlimit{Cur: rl.v, Max: rl.v}); err != nil {
 			return fmt.Errorf("sandbox init: setrlimit: %w", err)
 		}
@@ -229,7 +230,10 @@ func buildRoot(root string, tmpMB, uid, gid int) error {
 		"hosts":    "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
 		"hostname": "sandbox\n",
 	}
-	for _, f := range []string{"resolv.conf", "nsswitch.conf", "mime.types"} {
+	if b := resolvConf(); b != nil {
+		files["resolv.conf"] = string(b)
+	}
+	for _, f := range []string{"nsswitch.conf", "mime.types"} {
 		if b, err := os.ReadFile("/etc/" + f); err == nil {
 			files[f] = string(b)
 		}

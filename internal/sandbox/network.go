@@ -90,7 +90,8 @@ func (o *outbound) install() error {
 
 	// Nothing from a sandbox reaches the host itself.
 	c.AddRule(&nftables.Rule{Table: o.table, Chain: input, Exprs: append(fromSandbox, refuse()...)})
-	// DNS to the host's nameservers, wherever they are.
+	// DNS to the host's nameservers, wherever they are (on the host itself
+	// too: ahead of the input chain's refusal).
 	for _, ns := range nameservers() {
 		for _, proto := range []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP} {
 			e := append([]expr.Any{}, fromSandbox...)
@@ -102,6 +103,7 @@ func (o *outbound) install() error {
 				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0, 53}},
 				&expr.Verdict{Kind: expr.VerdictAccept})
 			c.AddRule(&nftables.Rule{Table: o.table, Chain: forward, Exprs: e})
+			c.InsertRule(&nftables.Rule{Table: o.table, Chain: input, Exprs: e})
 		}
 	}
 	blocked := append([]string(nil), blockedRanges...)
@@ -166,19 +168,43 @@ func addrIn(offset uint32, n *net.IPNet) []expr.Any {
 func daddrIn(n *net.IPNet) []expr.Any { return addrIn(16, n) }
 func saddrIn(n *net.IPNet) []expr.Any { return addrIn(12, n) }
 
-// nameservers are the IPv4 nameservers of the host's resolv.conf.
+// nameservers are the IPv4 nameservers sandboxes use (resolvConf's).
 func nameservers() []net.IP {
-	f, err := os.Open("/etc/resolv.conf")
+	var out []net.IP
+	for _, ip := range parseNameservers(resolvConf()) {
+		if ip.To4() != nil && !ip.IsLoopback() {
+			out = append(out, ip.To4())
+		}
+	}
+	return out
+}
+
+// resolvConf is the resolv.conf a sandbox gets: the host's, unless its
+// nameservers are all on loopback (systemd-resolved's 127.0.0.53, which a
+// sandbox can't reach), then the upstream servers resolved names.
+func resolvConf() []byte {
+	b, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	for _, ip := range parseNameservers(b) {
+		if !ip.IsLoopback() {
+			return b
+		}
+	}
+	if up, err := os.ReadFile("/run/systemd/resolve/resolv.conf"); err == nil {
+		return up
+	}
+	return b
+}
+
+func parseNameservers(b []byte) []net.IP {
 	var out []net.IP
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) >= 2 && fields[0] == "nameserver" {
-			if ip := net.ParseIP(fields[1]).To4(); ip != nil && !ip.IsLoopback() {
+			if ip := net.ParseIP(fields[1]); ip != nil {
 				out = append(out, ip)
 			}
 		}

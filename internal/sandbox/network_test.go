@@ -171,3 +171,10 @@ func hostIPv4(t *testing.T) string {
 	t.Skip("no non-loopback IPv4 address")
 	return ""
 }
+
+func TestResolvConfNameservers(t *testing.T) {
+	got := parseNameservers([]byte("# comment\nnameserver 10.0.0.2\nsearch x\nnameserver 127.0.0.53\nnameserver ::1\nnameserver bogus\n"))
+	if len(got) != 3 || got[0].String() != "10.0.0.2" || !got[1].IsLoopback() || !got[2].IsLoopback() {
+		t.Fatalf("parseNameservers: %v", got)
+	}
+}

@@ -581,7 +581,7 @@ func (s *Slot) Start(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
-	b, err := json.Marshal(startMsg{Code: spec.Code, Runtime: spec.Runtime, Path: spec.Path, Args: spec.Args, Env: spec.Env, NoFile: s.m.cfg.NoFile})
+	b, err := json.Marshal(startMsg{Code: spec.Code, Runtime: spec.Runtime, Path: spec.Path, Args: spec.Args, Env: spec.Env, NoFile: s.m.cfg.NoFile, Procs: uint64(s.m.cfg.Pids)})
 	if err != nil {
 		return err
 	}

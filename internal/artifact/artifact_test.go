@@ -108,7 +108,7 @@ func TestExtractRefusesEscapes(t *testing.T) {
 		"through a link": {{name: "d", body: ".", mode: fs.ModeSymlink | 0o777}, {name: "d/e", body: "..", mode: fs.ModeSymlink | 0o777}},
 		"a chain of links": {{name: "a/b/c/d", body: "../../..", mode: fs.ModeSymlink | 0o777},
 			{name: "z", body: "a/b/c/d/../../..", mode: fs.ModeSymlink | 0o777}},
-		"not a zip":      nil,
+		"not a zip": nil,
 	}
 	for name, entries := range cases {
 		t.Run(name, func(t *testing.T) {

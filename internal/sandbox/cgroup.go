@@ -7,24 +7,37 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // cgroups finds where this process may make groups for its sandboxes:
-// the memory and pids controllers of cgroup v1 (a hybrid host such as this
-// one has memory only on v1), or the unified v2 hierarchy.
+// the memory, pids and cpu controllers of cgroup v1 (a hybrid host such as
+// this one has memory only on v1), or the unified v2 hierarchy.
 type cgroups struct {
 	v2     bool
 	memory string // v1: dir of the memory controller for our groups; v2: our parent group
 	pids   string // v1: dir of the pids controller ("" if absent)
+	cpu    string // v1: dir of the cpu controller ("" if absent)
 }
 
-// group is one sandbox's cgroup (in one or two hierarchies).
+// group is one sandbox's cgroup, in each hierarchy (on v2, one dir).
 type group struct {
-	cg   *cgroups
-	dirs []string // memory dir first
+	cg             *cgroups
+	mem, pids, cpu string // "" where the controller is absent
+}
+
+// dirs are the group's distinct directories, memory's first.
+func (g *group) dirs() []string {
+	var out []string
+	for _, d := range []string{g.mem, g.pids, g.cpu} {
+		if d != "" && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 const cgroupRoot = "/sys/fs/cgroup"
@@ -42,7 +55,10 @@ func findCgroups(name string) (*cgroups, error) {
 		if pp, ok := own["pids"]; ok && isDir(filepath.Join(cgroupRoot, "pids")) {
 			cg.pids = filepath.Join(cgroupRoot, "pids", pp, name)
 		}
-		for _, d := range []string{cg.memory, cg.pids} {
+		if cp, ok := own["cpu"]; ok && isDir(filepath.Join(cgroupRoot, "cpu")) {
+			cg.cpu = filepath.Join(cgroupRoot, "cpu", cp, name)
+		}
+		for _, d := range []string{cg.memory, cg.pids, cg.cpu} {
 			if d == "" {
 				continue
 			}
@@ -65,13 +81,16 @@ func findCgroups(name string) (*cgroups, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("sandbox: make cgroup %s: %w", dir, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory +pids"), 0); err != nil {
-			return nil, fmt.Errorf("sandbox: enable memory and pids controllers in %s: %w", dir, err)
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory +pids +cpu"), 0); err != nil {
+			return nil, fmt.Errorf("sandbox: enable memory, pids and cpu controllers in %s: %w", dir, err)
 		}
 		return &cgroups{v2: true, memory: dir}, nil
 	}
 	return nil, errors.New("sandbox: no cgroup memory controller (neither cgroup v1 memory nor v2 with memory enabled)")
 }
+
+// parent is the manager's own group, for removal at Close.
+func (cg *cgroups) parent() *group { return &group{cg: cg, mem: cg.memory, pids: cg.pids, cpu: cg.cpu} }
 
 // ownCgroups maps controller ("" for v2) to this process's cgroup path.
 func ownCgroups() (map[string]string, error) {
@@ -106,26 +125,26 @@ func isDir(p string) bool {
 // newGroup makes the cgroup of one sandbox with a pids limit.
 func (cg *cgroups) newGroup(name string, pids int) (*group, error) {
 	g := &group{cg: cg}
-	for _, root := range []string{cg.memory, cg.pids} {
-		if root == "" {
-			continue
+	if cg.v2 {
+		g.mem = filepath.Join(cg.memory, name)
+		g.pids, g.cpu = g.mem, g.mem
+	} else {
+		g.mem = filepath.Join(cg.memory, name)
+		if cg.pids != "" {
+			g.pids = filepath.Join(cg.pids, name)
 		}
-		d := filepath.Join(root, name)
+		if cg.cpu != "" {
+			g.cpu = filepath.Join(cg.cpu, name)
+		}
+	}
+	for _, d := range g.dirs() {
 		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			g.remove()
 			return nil, fmt.Errorf("sandbox: make cgroup: %w", err)
 		}
-		g.dirs = append(g.dirs, d)
 	}
-	pidsDir := g.dirs[0]
-	if !cg.v2 {
-		pidsDir = ""
-		if len(g.dirs) > 1 {
-			pidsDir = g.dirs[1]
-		}
-	}
-	if pidsDir != "" {
-		if err := write(pidsDir, "pids.max", strconv.Itoa(pids)); err != nil {
+	if g.pids != "" {
+		if err := write(g.pids, "pids.max", strconv.Itoa(pids)); err != nil {
 			g.remove()
 			return nil, err
 		}
@@ -133,15 +152,19 @@ func (cg *cgroups) newGroup(name string, pids int) (*group, error) {
 	return g, nil
 }
 
-// setMemory sets the memory limit, swap included.
+// setMemory sets the memory limit, swap included, and the group's CPU
+// weight in proportion to it (as Lambda gives CPU with memory). A weight,
+// not a cap: under contention the platform's own threads keep their share,
+// and a function can't starve the gateway or other functions.
 func (g *group) setMemory(mb int) error {
 	b := strconv.FormatInt(int64(mb)<<20, 10)
-	m := g.dirs[0]
+	m := g.mem
 	if g.cg.v2 {
 		if err := write(m, "memory.max", b); err != nil {
 			return err
 		}
 		_ = write(m, "memory.swap.max", "0") // absent without swap accounting
+		_ = write(m, "cpu.weight", strconv.Itoa(min(10000, max(1, mb/16))))
 		return nil
 	}
 	// memsw must stay >= limit: raise it first when growing, last when shrinking.
@@ -150,12 +173,15 @@ func (g *group) setMemory(mb int) error {
 		return err
 	}
 	_ = write(m, "memory.memsw.limit_in_bytes", b) // absent without swap accounting
+	if g.cpu != "" {
+		_ = write(g.cpu, "cpu.shares", strconv.Itoa(max(2, mb)))
+	}
 	return nil
 }
 
 // add moves a process into the group.
 func (g *group) add(pid int) error {
-	for _, d := range g.dirs {
+	for _, d := range g.dirs() {
 		if err := write(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
 			return err
 		}
@@ -169,7 +195,7 @@ func (g *group) oomKills() int {
 	if g.cg.v2 {
 		file = "memory.events"
 	}
-	b, err := os.ReadFile(filepath.Join(g.dirs[0], file))
+	b, err := os.ReadFile(filepath.Join(g.mem, file))
 	if err != nil {
 		return 0
 	}
@@ -188,7 +214,7 @@ func (g *group) memoryPeak() int64 {
 	if g.cg.v2 {
 		file = "memory.peak"
 	}
-	b, err := os.ReadFile(filepath.Join(g.dirs[0], file))
+	b, err := os.ReadFile(filepath.Join(g.mem, file))
 	if err != nil {
 		return 0
 	}
@@ -199,7 +225,7 @@ func (g *group) memoryPeak() int64 {
 // remove deletes the group once its processes are gone (waiting briefly
 // for the kernel to finish tearing them down).
 func (g *group) remove() {
-	for _, d := range g.dirs {
+	for _, d := range g.dirs() {
 		for i := 0; i < 100; i++ {
 			err := os.Remove(d)
 			if err == nil || errors.Is(err, os.ErrNotExist) {

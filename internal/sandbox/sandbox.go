@@ -269,7 +269,7 @@ func (m *Manager) Close() {
 		m.net.remove()
 	}
 	if m.cg != nil {
-		(&group{cg: m.cg, dirs: []string{m.cg.memory, m.cg.pids}}).remove()
+		m.cg.parent().remove()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +202,43 @@ func TestPlainSlot(t *testing.T) {
 	out, _, exit := run(t, m, code, "cat handler.txt; pwd", 64)
 	if exit.Code != 0 || !strings.Contains(out, "the code") || !strings.Contains(out, code) {
 		t.Fatalf("exit %v out %q", exit, out)
+	}
+}
+
+func TestSandboxCgroupSettings(t *testing.T) {
+	m := newManager(t, Config{})
+	ctx := context.Background()
+	s, err := m.Take(ctx, NetworkNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx, Spec{Code: codeDir(t), Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 5"}, MemoryMB: 96}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(dir, file string) string {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	g := s.grp
+	if got := read(g.mem, "memory.limit_in_bytes"); got != strconv.Itoa(96<<20) {
+		t.Errorf("memory limit %s", got)
+	}
+	if g.pids != "" && read(g.pids, "pids.max") != "256" {
+		t.Errorf("pids.max %s", read(g.pids, "pids.max"))
+	}
+	if g.cpu != "" && read(g.cpu, "cpu.shares") != "96" {
+		t.Errorf("cpu.shares %s, want the memory in MB", read(g.cpu, "cpu.shares"))
+	}
+	if procs := read(g.mem, "cgroup.procs"); len(strings.Fields(procs)) < 2 {
+		t.Errorf("the group holds %q: want init and the function", procs)
+	}
+	s.Close()
+	for _, d := range g.dirs() {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s left after Close", d)
+		}
 	}
 }

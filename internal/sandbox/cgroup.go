@@ -62,6 +62,7 @@ func findCgroups(name string) (*cgroups, error) {
 			if d == "" {
 				continue
 			}
+			sweepStale(d)
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return nil, fmt.Errorf("sandbox: make cgroup %s: %w", d, err)
 			}
@@ -241,4 +242,36 @@ func write(dir, file, v string) error {
 		return fmt.Errorf("sandbox: set %s: %w", file, err)
 	}
 	return nil
+}
+
+// sweepStale removes the groups that servers which died without closing
+// (kill -9) left beside dir: "hostless-<pid>" whose process is gone. A
+// group whose processes still run can't be removed and is left alone.
+func sweepStale(dir string) {
+	parent := filepath.Dir(dir)
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, ok := strings.CutPrefix(e.Name(), "hostless-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		n, err := strconv.Atoi(pid)
+		if err != nil || n == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue // that server is alive
+		}
+		stale := filepath.Join(parent, e.Name())
+		slots, _ := os.ReadDir(stale)
+		for _, s := range slots {
+			if s.IsDir() {
+				_ = os.Remove(filepath.Join(stale, s.Name()))
+			}
+		}
+		_ = os.Remove(stale)
+	}
 }

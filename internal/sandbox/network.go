@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -78,6 +79,17 @@ func (o *outbound) install() error {
 	// prefix may repeat across processes: rules for it are the same).
 	o.table = c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: fmt.Sprintf("hostless_%d_%d", os.Getpid(), o.seq)})
 	c.FlushTable(o.table)
+	// Tables of servers that died without closing (kill -9) go too.
+	if tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4); err == nil {
+		for _, t := range tables {
+			var pid, seq int
+			if n, _ := fmt.Sscanf(t.Name, "hostless_%d_%d", &pid, &seq); n == 2 && pid != os.Getpid() {
+				if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+					c.DelTable(t)
+				}
+			}
+		}
+	}
 	// Policies accept: the table only drops what comes from its sandboxes.
 	accept := nftables.ChainPolicyAccept
 	input := c.AddChain(&nftables.Chain{Name: "input", Table: o.table, Type: nftables.ChainTypeFilter,

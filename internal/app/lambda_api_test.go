@@ -80,6 +80,12 @@ func TestLambdaInvokeAPI(t *testing.T) {
 		t.Fatalf("timeout: %v %+v", err, out)
 	}
 
+	// By ARN with the qualifier at its end.
+	out, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("arn:aws:lambda:us-east-1:000000000000:function:lfn:1"),
+		Payload: []byte(`{"action":"count"}`)})
+	if err != nil || aws.ToString(out.ExecutedVersion) != "1" {
+		t.Fatalf("by qualified ARN: %v %+v", err, out)
+	}
 	// By ARN with a version qualifier; DryRun; unknown function.
 	out, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("arn:aws:lambda:us-east-1:000000000000:function:lfn"),
 		Qualifier: aws.String("1"), Payload: []byte(`{"action":"count"}`)})

@@ -68,13 +68,15 @@ func lambdaError(w http.ResponseWriter, status int, typ, format string, args ...
 
 func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	// A function may be named by its ARN, as the SDKs allow.
+	qualifier := r.URL.Query().Get("Qualifier")
+	// A function may be named by its ARN, with a qualifier at its end, as
+	// the SDKs allow. (The request itself stays as it was signed.)
 	if i := strings.LastIndex(name, ":function:"); i >= 0 {
 		name = name[i+len(":function:"):]
 		if n, q, ok := strings.Cut(name, ":"); ok {
 			name = n
-			if r.URL.Query().Get("Qualifier") == "" {
-				r.URL.RawQuery = "Qualifier=" + q
+			if qualifier == "" {
+				qualifier = q
 			}
 		}
 	}
@@ -121,7 +123,7 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 	// Qualifier: a version number, an alias, or $LATEST (live here: the
 	// newest version a deploy made serves through live).
 	version, alias := 0, ""
-	switch q := r.URL.Query().Get("Qualifier"); {
+	switch q := qualifier; {
 	case q == "" || q == "$LATEST" || q == "live":
 	case q[0] >= '0' && q[0] <= '9':
 		n, err := strconv.Atoi(q)

@@ -222,6 +222,9 @@ func (a *App) Start(ctx context.Context) error {
 		a.serveErr = srv.Serve(ln)
 		close(a.served)
 	}()
+	if pr, ok := a.runtimes.Process.(*process.Runtime); ok {
+		go a.sweepCode(pr)
+	}
 	if err := a.inv.WarmAll(ctx, function.DefaultProject); err != nil {
 		a.log.Warn("start min instances", "err", err)
 	}
@@ -462,4 +465,32 @@ func seedBudgets(ctx context.Context, st store.Store, b *metering.Budgets) error
 	}
 	b.Seed(hour, hu, day, du)
 	return nil
+}
+
+// sweepCode removes the unpacked code of process functions that no stored
+// version uses any more (deleted functions), once, at start.
+func (a *App) sweepCode(pr *process.Runtime) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fns, err := a.store.ListFunctions(ctx, function.DefaultProject)
+	if err != nil {
+		a.log.Warn("sweep unpacked code", "err", err)
+		return
+	}
+	keep := map[string]bool{}
+	for _, f := range fns {
+		vs, err := a.store.ListVersions(ctx, function.DefaultProject, f.Name)
+		if err != nil {
+			a.log.Warn("sweep unpacked code", "err", err)
+			return // keep everything rather than guess
+		}
+		for _, v := range vs {
+			keep[v.Spec.Code] = true
+		}
+	}
+	if n, err := pr.Sweep(keep); err != nil {
+		a.log.Warn("sweep unpacked code", "err", err)
+	} else if n > 0 {
+		a.log.Info("removed the unpacked code of deleted functions", "dirs", n)
+	}
 }

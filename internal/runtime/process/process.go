@@ -363,3 +363,32 @@ func trimmed(b []byte) string {
 	}
 	return string(b)
 }
+
+// Sweep removes unpacked code that no version in keep (code references)
+// uses and no instance of this server has loaded: what deleted functions
+// left on disk. It returns how many directories it removed.
+func (r *Runtime) Sweep(keep map[string]bool) (int, error) {
+	dir := filepath.Join(r.cfg.Dir, "code")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, e := range ents {
+		ref := "sha256:" + e.Name()
+		r.mu.Lock()
+		_, loaded := r.codes[ref]
+		r.mu.Unlock()
+		if !e.IsDir() || keep[ref] || loaded || len(e.Name()) != 64 {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
+}

@@ -395,3 +395,33 @@ def lambda_handler(event, context):
 		})
 	}
 }
+
+func TestSweepUnpackedCode(t *testing.T) {
+	e := newEnv(t, sandbox.IsolationNone)
+	ctx := context.Background()
+	refs := map[string]string{}
+	for _, name := range []string{"kept", "gone", "loaded"} {
+		d := t.TempDir()
+		os.WriteFile(filepath.Join(d, "bootstrap"), []byte("#!/bin/sh\necho "+name+"\n"), 0o755)
+		refs[name] = zipDir(t, e.a, d)
+		if name != "loaded" {
+			// Unpacked by an earlier run of the server: on disk, not loaded.
+			c, err := e.rt.unpack(ctx, refs[name])
+			if err != nil || c == "" {
+				t.Fatal(err)
+			}
+		} else if err := e.rt.Prepare(ctx, e.version(t, refs[name], nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := e.rt.Sweep(map[string]bool{refs["kept"]: true})
+	if err != nil || n != 1 {
+		t.Fatalf("swept %d, %v; want 1", n, err)
+	}
+	for name, want := range map[string]bool{"kept": true, "gone": false, "loaded": true} {
+		_, err := os.Stat(filepath.Join(e.rt.cfg.Dir, "code", strings.TrimPrefix(refs[name], "sha256:")))
+		if (err == nil) != want {
+			t.Errorf("%s: exists=%v, want %v", name, err == nil, want)
+		}
+	}
+}

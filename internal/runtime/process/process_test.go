@@ -425,3 +425,31 @@ func TestSweepUnpackedCode(t *testing.T) {
 		}
 	}
 }
+
+// An instance can't spend the platform's descriptors through its endpoint.
+func TestRuntimeAPIConnectionLimit(t *testing.T) {
+	e := newEnv(t, sandbox.IsolationSandbox)
+	inst := start(t, e, e.version(t, zipDir(t, e.a, lambdaFn(t)), nil))
+	fds := func() int { ents, _ := os.ReadDir("/proc/self/fd"); return len(ents) }
+	before := fds()
+	peak := before
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 40; i++ {
+			peak = max(peak, fds())
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	resp, _, err := invoke(t, inst, event("conns", ""), 5*time.Second)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(resp.Body) != "200" {
+		t.Fatalf("the function opened %s connections (the kernel's backlog takes them all)", resp.Body)
+	}
+	if peak-before > 32 {
+		t.Fatalf("200 connections of one instance took %d of the platform's descriptors", peak-before)
+	}
+}

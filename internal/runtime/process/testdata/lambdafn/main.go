@@ -120,6 +120,21 @@ func handler(ctx context.Context, ev json.RawMessage) (any, error) {
 			started++
 		}
 		return map[string]int{"started": started, "failed": failed}, nil
+	case "conns":
+		// Holds many connections to the Runtime API for a moment.
+		var conns []net.Conn
+		for i := 0; i < 200; i++ {
+			c, err := net.DialTimeout("tcp", os.Getenv("AWS_LAMBDA_RUNTIME_API"), 100*time.Millisecond)
+			if err != nil {
+				break
+			}
+			conns = append(conns, c)
+		}
+		time.Sleep(500 * time.Millisecond)
+		for _, c := range conns {
+			c.Close()
+		}
+		return len(conns), nil
 	case "procs":
 		ents, _ := os.ReadDir("/proc")
 		n := 0

@@ -181,7 +181,9 @@ func initMain(ctl *os.File, args []string) error {
 	}
 }
 
-const maxStartMsg = 1 << 20
+// A start message is one datagram: it must fit the socket's buffer (env is at
+// most 64 KB).
+const maxStartMsg = 128 << 10
 
 func send(ctl *os.File, m initMsg) error {
 	b, _ := json.Marshal(m)

@@ -2,6 +2,7 @@ package process
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -451,5 +452,20 @@ func TestRuntimeAPIConnectionLimit(t *testing.T) {
 	}
 	if peak-before > 32 {
 		t.Fatalf("200 connections of one instance took %d of the platform's descriptors", peak-before)
+	}
+}
+
+// The largest environment a spec allows reaches the function whole.
+func TestLargeEnvironment(t *testing.T) {
+	e := newEnv(t, sandbox.IsolationSandbox)
+	big := strings.Repeat("x", function.MaxEnvBytes-1024)
+	inst := start(t, e, e.version(t, zipDir(t, e.a, lambdaFn(t)), func(s *function.Spec) { s.Env = map[string]string{"MINE": big} }))
+	resp, _, err := invoke(t, inst, event("context", ""), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(resp.Body, &c); err != nil || c["mine"] != big {
+		t.Fatalf("the big variable did not arrive whole (%v, %d bytes)", err, len(fmt.Sprint(c["mine"])))
 	}
 }

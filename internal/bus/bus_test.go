@@ -284,6 +284,7 @@ func TestDeadLetterAndRedrive(t *testing.T) {
 		if d.ID != "poison" || string(d.Data) != "bad" || d.Headers["Function"] != "resize" || d.Deliveries != 3 || d.Reason == "" || d.FailedAt.IsZero() {
 			t.Fatalf("dead letter %+v", d)
 		}
+		waitFor(t, "the other message handled", 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return handled["fine"] == 1 })
 		mu.Lock()
 		if handled["poison"] != 3 || handled["fine"] != 1 {
 			t.Fatalf("handled %v", handled)

@@ -327,7 +327,9 @@ func (m *Message) deadLetter(reason string) error {
 	if err := m.b.publishDead(ctx, m.queue, m.Seq, m.jm.Headers(), m.jm.Data(), uint64(m.NumDelivered), reason); err != nil {
 		return err
 	}
-	if err := m.jm.TermWithReason("dead-lettered"); err != nil {
+	// Term, not TermWithReason: servers before 2.10.4 ignore the latter and leave the message
+	// pending (the shared server here is 2.9); the reason is in the dead letter's headers.
+	if err := m.jm.Term(); err != nil {
 		return fmt.Errorf("term %s/%d: %w", m.queue, m.Seq, err)
 	}
 	return nil

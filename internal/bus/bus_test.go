@@ -464,3 +464,43 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
+
+// TestConsumeStopWaitsForHandlers: Consume returns after ctx is done only once running handlers
+// have returned, and what they acknowledged stays acknowledged.
+func TestConsumeStopWaitsForHandlers(t *testing.T) {
+	run(t, func(t *testing.T, b *Bus) {
+		ensure(t, b, "inv")
+		publish(t, b, "inv", "s", "x", nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		started := make(chan struct{})
+		var finished atomic.Bool
+		done := make(chan error, 1)
+		go func() {
+			done <- b.Consume(ctx, "inv", ConsumerConfig{}, func(hctx context.Context, m *Message) {
+				close(started)
+				<-hctx.Done()
+				time.Sleep(200 * time.Millisecond)
+				if err := m.Ack(); err != nil {
+					t.Error(err)
+				}
+				finished.Store(true)
+			})
+		}()
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("not delivered")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if !finished.Load() {
+			t.Fatal("Consume returned before its handler")
+		}
+		s, _ := b.js.Stream(context.Background(), b.queueStream("inv"))
+		if info, err := s.Info(context.Background()); err != nil || info.State.Msgs != 0 {
+			t.Fatalf("queue after stop: %+v, %v", info, err)
+		}
+	})
+}

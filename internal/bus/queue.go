@@ -190,6 +190,14 @@ func (b *Bus) Consume(ctx context.Context, queue string, cfg ConsumerConfig, han
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, cfg.MaxAckPending)
 	cc, err := cons.Consume(func(jm jetstream.Msg) {
+		if ctx.Err() != nil {
+			// Stopping: hand a prefetched message back rather than run it under a cancelled
+			// context. On its last delivery it is left to AckWait and the advisory path.
+			if md, err := jm.Metadata(); err == nil && int(md.NumDelivered) < cfg.MaxDeliver {
+				_ = jm.Nak()
+			}
+			return
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {

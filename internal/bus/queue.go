@@ -149,6 +149,11 @@ func (c *ConsumerConfig) defaults() error {
 // A handler settles its message with Ack, Nak or Term; one that returns without doing so has failed
 // (as Nak(0)). A failure on the last delivery (MaxDeliver) dead-letters the message.
 // The queue must exist (EnsureQueue).
+//
+// Delivery is at least once: a handler still running when its AckWait ends on the last delivery
+// is dead-lettered meanwhile, and a crash after the work but before the Ack repeats it, so handlers
+// deduplicate by Message.ID. Every process consuming a queue shares one durable consumer, whose
+// configuration is the latest Consume call's: give them all the same ConsumerConfig.
 func (b *Bus) Consume(ctx context.Context, queue string, cfg ConsumerConfig, handler func(context.Context, *Message)) error {
 	if err := checkQueue(queue); err != nil {
 		return err

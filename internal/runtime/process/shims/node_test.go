@@ -248,13 +248,11 @@ exports.handler = (event, context, callback) => {
 			var o outcome
 			var markAt time.Time
 			if wait {
-				api.Mark(inst)
-				markAt = time.Now()
+				_, markAt = api.Mark(inst)
 				o = api.Outcome(inst)
 			} else {
 				o = api.Outcome(inst)
-				api.Mark(inst)
-				markAt = time.Now()
+				_, markAt = api.Mark(inst)
 			}
 			if !jsonEqual(t, o.Body, `"answered"`) {
 				t.Errorf("response %s", o.Body)

@@ -53,7 +53,7 @@ type fakeAPI struct {
 	srv      *httptest.Server
 	queue    chan event
 	outcomes chan outcome
-	marks    chan string // POST /test/mark: a handler says it got somewhere
+	marks    chan mark // POST /test/mark: a handler says it got somewhere
 	nexts    chan time.Time
 	closed   chan struct{}
 
@@ -71,7 +71,7 @@ func newFakeAPI(t testing.TB, configure ...func(*http.Server)) *fakeAPI {
 		t:        t,
 		queue:    make(chan event, 16),
 		outcomes: make(chan outcome, 16),
-		marks:    make(chan string, 16),
+		marks:    make(chan mark, 16),
 		nexts:    make(chan time.Time, 16),
 		closed:   make(chan struct{}),
 		inFlight: map[string]event{},
@@ -84,7 +84,7 @@ func newFakeAPI(t testing.TB, configure ...func(*http.Server)) *fakeAPI {
 	mux.HandleFunc("POST /2018-06-01/runtime/init/error", a.post("init"))
 	mux.HandleFunc("POST /test/mark", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		a.marks <- string(b)
+		a.marks <- mark{body: string(b), at: time.Now()}
 	})
 	a.srv = httptest.NewUnstartedServer(mux)
 	for _, f := range configure {
@@ -235,15 +235,24 @@ func (a *fakeAPI) Outcome(inst *instance) outcome {
 }
 
 // Mark waits for the next POST /test/mark.
-func (a *fakeAPI) Mark(inst *instance) string {
+// mark is a POST /test/mark and when it arrived.
+type mark struct {
+	body string
+	at   time.Time
+}
+
+// Mark waits for a mark and returns its body and when it arrived (taken
+// in the handler, before the test reads it: a time taken after the read
+// could come after events the mark's reply let happen).
+func (a *fakeAPI) Mark(inst *instance) (string, time.Time) {
 	a.t.Helper()
 	select {
 	case m := <-a.marks:
-		return m
+		return m.body, m.at
 	case <-time.After(10 * time.Second):
 		a.t.Fatalf("no mark in 10s\n%s", inst.logs())
 	}
-	return ""
+	return "", time.Time{}
 }
 
 // syncBuffer collects a process's output.

@@ -22,8 +22,6 @@ import (
 var (
 	// ErrInvalid reports a bad Config, queue name or consumer configuration.
 	ErrInvalid = errors.New("bus: invalid argument")
-	// ErrClosed reports use of a closed Bus.
-	ErrClosed = errors.New("bus: closed")
 )
 
 // Config says where the bus is and how it stores messages. The zero value of each field means its

@@ -197,13 +197,7 @@ func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, vers
 		return nil, nil, ErrClosed
 	}
 	defer iv.leave()
-	var v *function.Version
-	var err error
-	if version > 0 {
-		v, err = iv.resolvePinned(ctx, project, name, version)
-	} else {
-		v, err = iv.ResolveAlias(ctx, project, name, alias)
-	}
+	v, err := iv.version(ctx, project, name, alias, version)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,11 +13,17 @@ func (iv *Invoker) Lookup(ctx context.Context, project, name, alias string, vers
 	if function.ValidName(name) != nil || version < 0 {
 		return nil, store.ErrNotFound
 	}
-	switch {
-	case version > 0:
-		return iv.resolvePinned(ctx, project, name, version)
-	case alias != "":
-		return iv.ResolveAlias(ctx, project, name, alias)
+	if alias == "" {
+		alias = function.LiveAlias
 	}
-	return iv.Resolve(ctx, project, name)
+	return iv.version(ctx, project, name, alias, version)
+}
+
+// version resolves a call's target: version N when N > 0, else what the
+// alias picks. The caller has checked the name.
+func (iv *Invoker) version(ctx context.Context, project, name, alias string, version int) (*function.Version, error) {
+	if version > 0 {
+		return iv.resolvePinned(ctx, project, name, version)
+	}
+	return iv.ResolveAlias(ctx, project, name, alias)
 }

@@ -626,7 +626,7 @@ func (s *Slot) MemoryPeak() int64 {
 // pipes stay open to be drained. Close releases the rest.
 func (s *Slot) Kill() {
 	if s.init != nil && s.init.Process != nil {
-		_ = s.init.Process.Kill()
+		_ = s.init.Process.Kill() // PID 1 gone: the kernel kills the namespace
 	}
 	if s.plain != nil && s.plain.Process != nil {
 		_ = syscall.Kill(-s.plain.Process.Pid, syscall.SIGKILL)
@@ -642,23 +642,14 @@ func (s *Slot) Close() {
 	if !s.closed.CompareAndSwap(false, true) {
 		return
 	}
-	if s.init != nil && s.init.Process != nil {
-		_ = s.init.Process.Kill() // PID 1 gone: the kernel kills the namespace
-	}
-	if s.plain != nil && s.plain.Process != nil {
-		_ = syscall.Kill(-s.plain.Process.Pid, syscall.SIGKILL)
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-	}
+	s.Kill()
 	s.cleanup()
 }
 
 func (s *Slot) cleanup() {
-	for _, c := range []interface{ Close() error }{s.ctl, s.stdout, s.stderr} {
-		if c != nil && !isNilFile(c) {
-			_ = c.Close()
+	for _, f := range []*os.File{s.ctl, s.stdout, s.stderr} {
+		if f != nil {
+			_ = f.Close()
 		}
 	}
 	if s.ln != nil {
@@ -670,11 +661,6 @@ func (s *Slot) cleanup() {
 	if s.allowed {
 		s.net.disallow(s.veth)
 	}
-}
-
-func isNilFile(c interface{ Close() error }) bool {
-	f, ok := c.(*os.File)
-	return ok && f == nil
 }
 
 // plainSlot is a slot without isolation: a loopback port of the host.

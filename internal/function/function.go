@@ -122,6 +122,12 @@ type Spec struct {
 	RateLimit RateLimit `json:"rate_limit,omitzero"`
 	// Budget caps the function's GB-seconds per hour and per day.
 	Budget Budget `json:"budget,omitzero"`
+	// Retry governs async invocations (and trigger messages) that fail.
+	Retry Retry `json:"retry,omitzero"`
+	// Schedule runs the function on a cron schedule ("*/5 * * * *",
+	// "@hourly", "@every 30s") in Timezone (an IANA name; default UTC).
+	Schedule string `json:"schedule,omitempty"`
+	Timezone string `json:"timezone,omitempty"`
 }
 
 // Budget is a ceiling on what a function may use, in GB-seconds (billed
@@ -296,6 +302,17 @@ func (s *Spec) validateScaling() error {
 	}
 	if t := time.Duration(s.IdleTimeout); t != 0 && (t < MinIdleTimeout || t > MaxIdleTimeout) {
 		return fmt.Errorf("%w: idle_timeout %s is out of range (%s to %s, or 0 for the platform default)", ErrInvalid, t, MinIdleTimeout, MaxIdleTimeout)
+	}
+	if err := s.Retry.Validate(); err != nil {
+		return err
+	}
+	if s.Timezone != "" && s.Schedule == "" {
+		return fmt.Errorf("%w: timezone needs a schedule", ErrInvalid)
+	}
+	if s.Schedule != "" {
+		if _, err := ParseSchedule(s.Schedule, s.Timezone); err != nil {
+			return err
+		}
 	}
 	return nil
 }

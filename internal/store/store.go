@@ -202,10 +202,22 @@ type Settings interface {
 	PutSetting(ctx context.Context, key, value string) error
 }
 
+// Async stores the state of async invocations.
+type Async interface {
+	// PutAsync writes states in one transaction. A state replaces the
+	// stored one of its (project, ID) only if its Rank is at least the
+	// stored one's, so states written late or twice never move an
+	// invocation back.
+	PutAsync(ctx context.Context, states []function.AsyncInvocation) error
+	// GetAsync returns one async invocation's state, or ErrNotFound.
+	GetAsync(ctx context.Context, project, id string) (function.AsyncInvocation, error)
+}
+
 // Store is everything one backend provides.
 type Store interface {
 	Functions
 	Invocations
+	Async
 	Settings
 	// Ping checks that the backend answers (for /readyz).
 	Ping(ctx context.Context) error

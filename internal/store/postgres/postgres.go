@@ -196,6 +196,25 @@ var migrations = []string{
 	`INSERT INTO aliases (project, function, name, version, canary_version, canary_weight, created_at, updated_at)
 		SELECT project, name, 'live', version, NULL, 0, created_at, updated_at FROM functions`,
 	`ALTER TABLE functions DROP COLUMN version`,
+	`CREATE TABLE async_invocations (
+		project       text        NOT NULL,
+		id            text        COLLATE "C" NOT NULL,
+		function      text        NOT NULL,
+		qualifier     text        NOT NULL,
+		trigger_kind  text        NOT NULL,
+		status        text        NOT NULL,
+		attempts      integer     NOT NULL,
+		rank          bigint      NOT NULL,
+		accepted_at   timestamptz NOT NULL,
+		updated_at    timestamptz NOT NULL,
+		last_attempt  text        NOT NULL,
+		result_status integer     NOT NULL,
+		result_header jsonb       NOT NULL,
+		result_body   bytea,
+		error         text        NOT NULL,
+		seq           bigint      NOT NULL,
+		PRIMARY KEY (project, id)
+	)`,
 }
 
 // Ping checks that the database answers.

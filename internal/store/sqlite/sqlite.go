@@ -250,6 +250,25 @@ var telemetryMigrations = []string{
 	`CREATE INDEX logs_invocation ON logs (project, invocation_id, seq)`,
 	`CREATE INDEX logs_project ON logs (project, seq)`,
 	`CREATE INDEX logs_function ON logs (project, function, seq)`,
+	`CREATE TABLE async_invocations (
+		project       TEXT    NOT NULL,
+		id            TEXT    NOT NULL,
+		function      TEXT    NOT NULL,
+		qualifier     TEXT    NOT NULL,
+		trigger_kind  TEXT    NOT NULL,
+		status        TEXT    NOT NULL,
+		attempts      INTEGER NOT NULL,
+		rank          INTEGER NOT NULL,
+		accepted_at   INTEGER NOT NULL,
+		updated_at    INTEGER NOT NULL,
+		last_attempt  TEXT    NOT NULL,
+		result_status INTEGER NOT NULL,
+		result_header TEXT    NOT NULL,
+		result_body   BLOB,
+		error         TEXT    NOT NULL,
+		seq           INTEGER NOT NULL,
+		PRIMARY KEY (project, id)
+	)`,
 }
 
 // Ping checks that every file answers.

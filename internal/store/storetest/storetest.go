@@ -58,6 +58,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListLogs/function", testListLogsFunction},
 		{"ListLogs/limit", testListLogsLimit},
 		{"Settings", testSettings},
+		{"Async/round-trip", testAsyncRoundTrip},
+		{"Async/rank", testAsyncRank},
 	}
 	tests = append(tests, aliasTests...)
 	for _, tt := range tests {

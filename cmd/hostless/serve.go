@@ -32,6 +32,10 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.Float64Var(&cfg.BudgetGBSecondsPerHour, "budget-gbs-hour", 0, "GB-seconds all functions together may use per clock hour; past it calls get 429 (0: no budget)")
 	f.Float64Var(&cfg.BudgetGBSecondsPerDay, "budget-gbs-day", 0, "GB-seconds all functions together may use per UTC day (0: no budget)")
 	f.StringVar(&cfg.Isolation, "isolation", "", "how process functions run: sandbox (default; needs root) or none (no isolation: trusted code only) (env HOSTLESS_ISOLATION)")
+	f.StringVar(&cfg.NATS, "nats", "", "URL of an external NATS server with JetStream for the event bus (default: one embedded, listening on no port) (env HOSTLESS_NATS)")
+	f.StringVar(&cfg.NATSPrefix, "nats-prefix", "", "prefix of the bus's streams and subjects, for several platforms on one NATS (default hostless_)")
+	f.BoolVar(&cfg.BusSyncAlways, "bus-sync-always", false, "fsync each accepted async event before answering 202 (survives power loss; slower)")
+	f.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", 0, "how long an async call's Idempotency-Key is remembered (default 24h)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }
 
@@ -43,7 +47,7 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 	for flag, v := range map[string]struct{ dst, env *string }{
 		"addr": {&cfg.Addr, &env.Addr}, "data": {&cfg.DataDir, &env.DataDir}, "postgres": {&cfg.Postgres, &env.Postgres},
 		"tls-cert": {&cfg.TLSCert, &env.TLSCert}, "tls-key": {&cfg.TLSKey, &env.TLSKey},
-		"isolation": {&cfg.Isolation, &env.Isolation},
+		"isolation": {&cfg.Isolation, &env.Isolation}, "nats": {&cfg.NATS, &env.NATS},
 	} {
 		if !cmd.Flags().Changed(flag) && *v.env != "" {
 			*v.dst = *v.env

@@ -67,6 +67,12 @@ type Config struct {
 	// CanRun, when set, says why this server can't run a spec (a process
 	// function on a host that can't sandbox): the deploy is refused with it.
 	CanRun func(*function.Spec) error
+	// Async, when set, takes async invocations (X-Hostless-Invocation-Type:
+	// Event on invoke), answers for their states and keeps dead letters.
+	Async Async
+	// Emit, when set, publishes platform events (function.deployed,
+	// function.deleted).
+	Emit func(name string, data []byte)
 }
 
 // API serves /v1.
@@ -107,6 +113,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("GET /v1/invocations", a.listInvocations)
 	h("GET /v1/invocations/{id}", a.getInvocation)
 	h("GET /v1/logs", a.logs)
+	h("GET /v1/functions/{name}/dlq", a.deadLetters)
+	h("POST /v1/functions/{name}/dlq/redrive", a.redrive)
 	if a.cfg.Metrics != nil {
 		// Prometheus scrapes with the admin key as its bearer token.
 		h("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
@@ -293,6 +301,9 @@ func (a *API) putFunction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("deploy %s: %w", name, err)
 	}
+	if res.Action != "unchanged" {
+		a.emit("function.deployed", map[string]any{"function": name, "version": res.Version.Number, "action": res.Action})
+	}
 	status := http.StatusOK
 	if res.Action == "created" {
 		status = http.StatusCreated
@@ -337,6 +348,7 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(name, err)
 	}
+	a.emit("function.deleted", map[string]any{"function": name})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -482,6 +494,15 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request) error {
 		h.Set("Content-Type", ct)
 	}
 	req := &function.Request{Method: http.MethodPost, Path: "/", Host: r.Host, RemoteAddr: r.RemoteAddr, Header: h, Body: body}
+	if async, err := gateway.InvocationType(r.Header); err != nil {
+		return err
+	} else if async {
+		var ga gateway.Async
+		if a.cfg.Async != nil {
+			ga = a.cfg.Async
+		}
+		return gateway.Enqueue(w, r, ga, r.PathValue("name"), function.TriggerAsync, req)
+	}
 	resp, rec, name, err := gateway.InvokeRef(r.Context(), a.cfg.Invoker, function.DefaultProject, r.PathValue("name"), "api", req)
 	if rec != nil {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
@@ -535,7 +556,7 @@ func (a *API) getInvocation(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	rec, err := a.cfg.Store.GetInvocation(r.Context(), function.DefaultProject, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return apierror.NotFound("invocation_not_found", "no invocation %q", id)
+		return a.getAsync(w, r, id)
 	}
 	if err != nil {
 		return err

@@ -22,8 +22,10 @@ import (
 
 	"github.com/hostless/hostless/internal/api"
 	"github.com/hostless/hostless/internal/apierror"
+	"github.com/hostless/hostless/internal/async"
 	"github.com/hostless/hostless/internal/blob"
 	blobfs "github.com/hostless/hostless/internal/blob/fs"
+	"github.com/hostless/hostless/internal/bus"
 	"github.com/hostless/hostless/internal/config"
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/gateway"
@@ -48,7 +50,20 @@ var (
 	_ api.Followers    = (*telemetry.Recorder)(nil)
 	_ gateway.Invoker  = (*invoker.Invoker)(nil)
 	_ invoker.Observer = (*telemetry.Metrics)(nil)
+	_ async.Invoker    = (*invoker.Invoker)(nil)
+	_ api.Async        = (*async.Engine)(nil)
 )
+
+// changes tells the invoker and the async engine of a function's change.
+type changes struct {
+	*invoker.Invoker
+	async *async.Engine
+}
+
+func (c changes) Changed(project, name string) {
+	c.Invoker.Changed(project, name)
+	c.async.Changed(project, name)
+}
 
 // adminKeySetting is where the hash of a generated admin key is stored.
 const adminKeySetting = "admin_key_sha256"
@@ -71,6 +86,8 @@ type App struct {
 	sched     *scheduler.Scheduler
 	rec       *telemetry.Recorder
 	inv       *invoker.Invoker
+	bus       *bus.Bus
+	async     *async.Engine
 	srv       *http.Server
 	ln        net.Listener
 	ready     atomic.Bool
@@ -164,6 +181,9 @@ func (a *App) Start(ctx context.Context) error {
 		func() float64 { return float64(sched.MemoryMB()) * (1 << 20) })
 	metrics.Counter("hostless_records_dropped_total", "Invocation records dropped because the store fell behind.",
 		func() float64 { return float64(rec.Dropped()) })
+	if err := a.startAsync(ctx, metrics); err != nil {
+		return err
+	}
 
 	hashes, err := a.adminKeys(ctx)
 	if err != nil {
@@ -178,11 +198,12 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes)
+	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).WithAsync(a.async)
 	gw.Register(mux)
 	gw.Lambda(lambdaAuth).Register(mux)
 	api.New(api.Config{
-		Store: a.store, Blobs: a.blobs, Invoker: a.inv, Followers: a.rec, Log: a.log,
+		Store: a.store, Blobs: a.blobs, Invoker: changes{a.inv, a.async}, Followers: a.rec, Log: a.log,
+		Async: a.async, Emit: a.emit,
 		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes,
 		KeyHashes: hashes, Draining: a.draining, Metrics: metrics.Handler(), CanRun: a.runtimes.CanRun,
 	}).Register(mux)
@@ -293,6 +314,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.Ping(ctx); err != nil {
 		return apierror.New(http.StatusServiceUnavailable, "not_ready", "store does not answer")
 	}
+	if !a.bus.Connected() {
+		return apierror.New(http.StatusServiceUnavailable, "not_ready", "the event bus (NATS) is not connected")
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, "ready\n")
 	return nil
@@ -360,6 +384,14 @@ func (a *App) Close(ctx context.Context) error {
 		errs = append(errs, a.ln.Close())
 	}
 	a.ln = nil
+	if a.async != nil {
+		// Running events finish (their outcomes stored) before the invoker
+		// stops taking calls.
+		if err := a.async.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop async invocations: %w", err))
+		}
+		a.async = nil
+	}
 	if a.inv != nil {
 		if err := a.inv.Wait(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("wait for invocations: %w", err))
@@ -367,6 +399,9 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.sched != nil {
 		a.sched.Close()
+	}
+	if a.bus != nil {
+		a.bus.Close() // kept: late readiness checks and events see it closed
 	}
 	if a.rec != nil {
 		// Its own time: waiting for invocations may have used all of ctx.
@@ -492,5 +527,53 @@ func (a *App) sweepCode(pr *process.Runtime) {
 		a.log.Warn("sweep unpacked code", "err", err)
 	} else if n > 0 {
 		a.log.Info("removed the unpacked code of deleted functions", "dirs", n)
+	}
+}
+
+// startAsync opens the bus and starts the async engine.
+func (a *App) startAsync(ctx context.Context, metrics *telemetry.Metrics) error {
+	var err error
+	a.bus, err = bus.Open(ctx, bus.Config{URL: a.cfg.NATS, Dir: filepath.Join(a.cfg.DataDir, "bus"),
+		Prefix: a.cfg.NATSPrefix, SyncAlways: a.cfg.BusSyncAlways})
+	if err != nil {
+		return err
+	}
+	a.async, err = async.New(async.Config{Bus: a.bus, Invoker: a.inv, States: a.store, Log: a.log,
+		Concurrency: a.sched.DefaultConcurrency(), IdempotencyWindow: a.cfg.IdempotencyWindow, Emit: a.emit})
+	if err != nil {
+		return err
+	}
+	if err := a.async.Start(ctx); err != nil {
+		return err
+	}
+	eng := a.async
+	for _, c := range []struct {
+		name, help string
+		value      func(async.Stats) int64
+	}{
+		{"hostless_async_accepted_total", "Async invocations accepted (stored on the bus).", func(s async.Stats) int64 { return s.Accepted }},
+		{"hostless_async_succeeded_total", "Async invocations that succeeded.", func(s async.Stats) int64 { return s.Succeeded }},
+		{"hostless_async_failed_attempts_total", "Failed attempts of async invocations.", func(s async.Stats) int64 { return s.Failed }},
+		{"hostless_async_dead_lettered_total", "Async invocations moved to a dead-letter queue.", func(s async.Stats) int64 { return s.DeadLettered }},
+		{"hostless_async_states_dropped_total", "Queued or running states not stored because the store fell behind.", func(s async.Stats) int64 { return s.StatesDropped }},
+	} {
+		value := c.value
+		metrics.Counter(c.name, c.help, func() float64 { return float64(value(eng.Stats())) })
+	}
+	b := a.bus
+	metrics.Gauge("hostless_bus_connected", "1 while the event bus (NATS) is connected.", nil, func() float64 {
+		if b.Connected() {
+			return 1
+		}
+		return 0
+	})
+	return nil
+}
+
+// emit publishes a platform event on the bus; events are at most once and
+// nothing waits for them.
+func (a *App) emit(name string, data []byte) {
+	if err := a.bus.Emit(name, data); err != nil {
+		a.log.Warn("publish a platform event", "event", name, "err", err)
 	}
 }

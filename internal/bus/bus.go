@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -50,7 +51,7 @@ const DefaultPrefix = "hostless_"
 const DefaultDedupWindow = 2 * time.Minute
 
 var (
-	nameRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 	prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{0,32}$`)
 )
 
@@ -74,6 +75,8 @@ type Bus struct {
 	srv *server.Server // nil with an external server
 	nc  *nats.Conn
 	js  jetstream.JetStream
+
+	closeOnce sync.Once
 }
 
 // Open connects to the server of cfg, starting the embedded one if cfg.URL is empty. Close releases
@@ -148,6 +151,10 @@ func (b *Bus) where() string {
 
 // Close closes the connection and shuts the embedded server down, waiting for it to finish.
 func (b *Bus) Close() {
+	b.closeOnce.Do(b.close)
+}
+
+func (b *Bus) close() {
 	if b.nc != nil {
 		b.nc.Close()
 	}
@@ -156,3 +163,26 @@ func (b *Bus) Close() {
 		b.srv.WaitForShutdown()
 	}
 }
+
+// Conn is the bus's NATS connection (to the embedded server or the
+// external one), for core NATS subscribers such as triggers.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// Subject returns the bus's subject for name: the prefix, "events.", then
+// name. Platform events are published there.
+func (b *Bus) Subject(name string) string { return b.cfg.Prefix + "events." + name }
+
+// Emit publishes data on core NATS subject Subject(name): at most once, to
+// whoever listens now (platform events; nothing waits for them).
+func (b *Bus) Emit(name string, data []byte) error {
+	if err := b.nc.Publish(b.Subject(name), data); err != nil {
+		return fmt.Errorf("emit %s: %w", name, err)
+	}
+	return nil
+}
+
+// Connected reports whether the connection to the server is up.
+func (b *Bus) Connected() bool { return b.nc != nil && b.nc.IsConnected() }
+
+// Embedded reports whether the bus runs its own server in this process.
+func (b *Bus) Embedded() bool { return b.srv != nil }

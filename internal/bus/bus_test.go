@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -63,7 +64,7 @@ func deleteStreams(t *testing.T, b *Bus) {
 	names := b.js.StreamNames(ctx)
 	var mine []string
 	for n := range names.Name() {
-		if strings.HasPrefix(n, b.cfg.Prefix) {
+		if strings.HasPrefix(n, b.cfg.Prefix) || strings.HasPrefix(n, "KV_"+b.cfg.Prefix) {
 			mine = append(mine, n)
 		}
 	}
@@ -503,4 +504,28 @@ func TestConsumeStopWaitsForHandlers(t *testing.T) {
 			t.Fatalf("queue after stop: %+v, %v", info, err)
 		}
 	})
+}
+
+func TestClaims(t *testing.T) {
+	for _, be := range backends(t) {
+		t.Run(be.name, func(t *testing.T) { testClaims(t, be.open(t)) })
+	}
+}
+
+func testClaims(t *testing.T, b *Bus) {
+	c, err := b.Claims("claims", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, first, err := c.Claim(t.Context(), "order-17 key", "inv-1")
+	if err != nil || !first || v != "inv-1" {
+		t.Fatalf("first claim: %q %v %v", v, first, err)
+	}
+	v, first, err = c.Claim(t.Context(), "order-17 key", "inv-2")
+	if err != nil || first || v != "inv-1" {
+		t.Fatalf("second claim: %q %v %v, want inv-1 from the first", v, first, err)
+	}
+	if _, err := b.Claims("bad name", time.Minute); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad name: %v", err)
+	}
 }

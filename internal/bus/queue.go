@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ const (
 	HeaderQueueSeq = "Hostless-Queue-Seq"
 	// HeaderFailedAt on a dead letter is when it was dead-lettered (RFC 3339, UTC).
 	HeaderFailedAt = "Hostless-Failed-At"
+	// HeaderPriorDeliveries on a redriven message counts its deliveries
+	// before its redrives.
+	HeaderPriorDeliveries = "Hostless-Prior-Deliveries"
 )
 
 func (b *Bus) queueStream(q string) string  { return b.cfg.Prefix + "Q_" + q }
@@ -116,6 +120,10 @@ type ConsumerConfig struct {
 	// handler that returned without settling the message); the last value repeats. Empty: redeliver
 	// at once. It is applied by the bus, not as JetStream's BackOff, which would replace AckWait.
 	Backoff []time.Duration
+	// OnDead, if set, is told of each message the bus dead-letters without a handler's say (its
+	// last delivery's AckWait ran out: a handler too slow, a process killed mid-handler), once it
+	// is stored as a dead letter. It gets the message's ID and headers and the reason.
+	OnDead func(id string, headers map[string]string, reason string)
 }
 
 func (c *ConsumerConfig) defaults() error {
@@ -185,7 +193,11 @@ func (b *Bus) Consume(ctx context.Context, queue string, cfg ConsumerConfig, han
 		if json.Unmarshal(m.Data, &a) != nil || a.StreamSeq == 0 {
 			return
 		}
-		_ = b.deadLetterSeq(context.Background(), queue, a.StreamSeq, a.Deliveries, "max deliveries: ack wait expired")
+		const reason = "max deliveries: ack wait expired"
+		h, err := b.deadLetterSeq(context.Background(), queue, a.StreamSeq, a.Deliveries, reason)
+		if err == nil && h != nil && cfg.OnDead != nil {
+			cfg.OnDead(h[HeaderID], h, reason)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("consume %s: advisories: %w", queue, err)
@@ -234,6 +246,8 @@ type Message struct {
 	ID string
 	// NumDelivered counts deliveries, this one included (1 on the first).
 	NumDelivered int
+	// Prior counts the deliveries before the message's redrives (0 if it was never redriven).
+	Prior int
 	// Seq is the message's sequence in its stream.
 	Seq uint64
 
@@ -249,6 +263,7 @@ func newMessage(b *Bus, queue string, cfg *ConsumerConfig, jm jetstream.Msg) *Me
 	m := &Message{Data: jm.Data(), b: b, queue: queue, cfg: cfg, jm: jm}
 	m.Headers = flatten(jm.Headers())
 	m.ID = m.Headers[HeaderID]
+	m.Prior, _ = strconv.Atoi(m.Headers[HeaderPriorDeliveries])
 	if md, err := jm.Metadata(); err == nil {
 		m.NumDelivered = int(md.NumDelivered)
 		m.Seq = md.Sequence.Stream
@@ -371,28 +386,29 @@ func (b *Bus) publishDead(ctx context.Context, queue string, seq uint64, h nats.
 	return nil
 }
 
-// deadLetterSeq dead-letters queue message seq from the stream itself, then deletes it there.
-func (b *Bus) deadLetterSeq(ctx context.Context, queue string, seq, deliveries uint64, reason string) error {
+// deadLetterSeq dead-letters queue message seq from the stream itself, then deletes it there. It
+// returns the message's headers, or nil if it was settled meanwhile.
+func (b *Bus) deadLetterSeq(ctx context.Context, queue string, seq, deliveries uint64, reason string) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	s, err := b.js.Stream(ctx, b.queueStream(queue))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := s.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil // settled meanwhile
+		return nil, nil // settled meanwhile
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := b.publishDead(ctx, queue, seq, raw.Header, raw.Data, deliveries, reason); err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return err
+		return nil, err
 	}
-	return nil
+	return flatten(raw.Header), nil
 }
 
 // DeadLetter is a message that failed its last delivery.
@@ -473,11 +489,14 @@ func (b *Bus) Redrive(ctx context.Context, queue string) (int, error) {
 		m.Data = raw.Data
 		for k, v := range raw.Header {
 			switch k {
-			case HeaderDeliveries, HeaderReason, HeaderQueueSeq, HeaderFailedAt, jetstream.MsgIDHeader:
+			case HeaderDeliveries, HeaderReason, HeaderQueueSeq, HeaderFailedAt, HeaderPriorDeliveries, jetstream.MsgIDHeader:
 				continue
 			}
 			m.Header[k] = v
 		}
+		prior, _ := strconv.Atoi(raw.Header.Get(HeaderPriorDeliveries))
+		delivered, _ := strconv.Atoi(raw.Header.Get(HeaderDeliveries))
+		m.Header.Set(HeaderPriorDeliveries, strconv.Itoa(prior+delivered))
 		// The original msgID may still be in the queue's dedup window: redrive under a new one.
 		id := "redrive-" + b.deadStream(queue) + "-" + strconv.FormatUint(raw.Sequence, 10)
 		if _, err := b.js.PublishMsg(ctx, m, jetstream.WithMsgID(id), jetstream.WithExpectStream(b.queueStream(queue))); err != nil {
@@ -493,4 +512,20 @@ func (b *Bus) Redrive(ctx context.Context, queue string) (int, error) {
 		return n, fmt.Errorf("redrive %s: %w", queue, err)
 	}
 	return n, nil
+}
+
+// Queues lists the queues the server holds (of this bus's prefix).
+func (b *Bus) Queues(ctx context.Context) ([]string, error) {
+	prefix := b.cfg.Prefix + "Q_"
+	names := b.js.StreamNames(ctx)
+	var out []string
+	for n := range names.Name() {
+		if q, ok := strings.CutPrefix(n, prefix); ok {
+			out = append(out, q)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	return out, nil
 }

@@ -72,6 +72,20 @@ type Config struct {
 	// "none" (plain child processes, for hosts that can't sandbox and
 	// trusted code only).
 	Isolation string `yaml:"isolation" json:"isolation"`
+	// NATS is the URL of an external NATS server with JetStream for the
+	// bus (nats://host:4222); empty runs one embedded in the process, its
+	// store under <data>/bus, listening on no port.
+	NATS string `yaml:"nats" json:"nats"`
+	// NATSPrefix prefixes the bus's streams and subjects, so several
+	// platforms can share one NATS (default "hostless_").
+	NATSPrefix string `yaml:"nats_prefix" json:"nats_prefix"`
+	// BusSyncAlways makes the embedded bus fsync each accepted event before
+	// acknowledging it, so it survives power loss, not only kill -9; it
+	// costs most of the accept throughput (see the README's benchmarks).
+	BusSyncAlways bool `yaml:"bus_sync_always" json:"bus_sync_always"`
+	// IdempotencyWindow is how long an async call's Idempotency-Key is
+	// remembered (default 24h).
+	IdempotencyWindow time.Duration `yaml:"idempotency_window" json:"idempotency_window"`
 }
 
 // Defaults.
@@ -119,7 +133,7 @@ func (c *Config) fill() {
 // ApplyEnv reads HOSTLESS_* variables that are set over c: HOSTLESS_ADDR,
 // HOSTLESS_DATA, HOSTLESS_POSTGRES, HOSTLESS_TLS_CERT, HOSTLESS_TLS_KEY,
 // HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY,
-// HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY.
+// HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -129,6 +143,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		"HOSTLESS_TLS_CERT": &c.TLSCert, "HOSTLESS_TLS_KEY": &c.TLSKey, "HOSTLESS_ADMIN_KEY": &c.AdminKey,
 		"HOSTLESS_ISOLATION": &c.Isolation, "HOSTLESS_MASTER_KEY": &c.MasterKey,
 		"HOSTLESS_AWS_ACCESS_KEY_ID": &c.AWSAccessKeyID, "HOSTLESS_AWS_SECRET_ACCESS_KEY": &c.AWSSecretAccessKey,
+		"HOSTLESS_NATS": &c.NATS,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -172,6 +187,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Isolation != "" && c.Isolation != "sandbox" && c.Isolation != "none" {
 		errs = append(errs, fmt.Errorf("isolation %q: want sandbox or none", c.Isolation))
+	}
+	if c.NATS != "" && !strings.HasPrefix(c.NATS, "nats://") && !strings.HasPrefix(c.NATS, "tls://") {
+		errs = append(errs, errors.New("nats: want a nats:// or tls:// URL"))
+	}
+	if c.IdempotencyWindow != 0 && (c.IdempotencyWindow < time.Second || c.IdempotencyWindow > 30*24*time.Hour) {
+		errs = append(errs, errors.New("idempotency-window: want 1s to 720h"))
 	}
 	if c.IdleTimeout < 0 || c.QueueTimeout < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

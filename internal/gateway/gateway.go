@@ -67,6 +67,7 @@ type Gateway struct {
 	log             *slog.Logger
 	maxRequestBytes int64
 	bufs            sync.Pool
+	async           Async // nil: async calls are refused
 }
 
 // New returns a gateway. maxRequestBytes <= 0 means the default.
@@ -101,6 +102,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		apierror.Write(w, r, g.log, err)
 		return
+	}
+	if r.Header.Get(HeaderInvocationType) != "" {
+		async, err := InvocationType(r.Header)
+		if err == nil && async {
+			err = Enqueue(w, r, g.async, r.PathValue("name"), function.TriggerAsync, req)
+			if err == nil {
+				return
+			}
+		}
+		if err != nil {
+			apierror.Write(w, r, g.log, err)
+			return
+		}
 	}
 	resp, rec, name, err := InvokeRef(r.Context(), g.inv, function.DefaultProject, r.PathValue("name"), "http", req)
 	if rec != nil {

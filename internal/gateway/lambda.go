@@ -139,6 +139,7 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 		lambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "could not parse request body into json")
 		return
 	}
+	async := false
 	switch typ := r.Header.Get("X-Amz-Invocation-Type"); typ {
 	case "", "RequestResponse":
 	case "DryRun":
@@ -159,9 +160,7 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case "Event":
-		lambdaError(w, http.StatusBadRequest, "InvalidParameterValueException",
-			"X-Amz-Invocation-Type Event (asynchronous) is not available on this server yet; use RequestResponse")
-		return
+		async = true
 	default:
 		lambdaError(w, http.StatusBadRequest, "InvalidParameterValueException",
 			"X-Amz-Invocation-Type %q is not one of RequestResponse, Event, DryRun", typ)
@@ -178,6 +177,10 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	req := &function.Request{Method: http.MethodPost, Path: "/", Host: r.Host, RemoteAddr: r.RemoteAddr,
 		Header: h, Body: body, Event: true}
+	if async {
+		l.enqueue(w, r, name, alias, version, req)
+		return
+	}
 	var resp *function.Response
 	var rec *function.Invocation
 	if alias != "" {
@@ -273,4 +276,34 @@ func logTail(rec *function.Invocation) string {
 // notFound: no such function, version or alias.
 func notFound(err error) bool {
 	return errors.Is(err, function.ErrNotFound) || errors.Is(err, function.ErrVersionNotFound) || errors.Is(err, function.ErrAliasNotFound)
+}
+
+// enqueue accepts an Event invocation: 202 with an empty body once the
+// event is stored, as Lambda answers.
+func (l *LambdaAPI) enqueue(w http.ResponseWriter, r *http.Request, name, alias string, version int, req *function.Request) {
+	if l.g.async == nil {
+		lambdaError(w, http.StatusBadRequest, "InvalidParameterValueException", "X-Amz-Invocation-Type Event is not available on this server")
+		return
+	}
+	ref := name
+	switch {
+	case alias != "":
+		ref += "@" + alias
+	case version > 0:
+		ref += "@" + strconv.Itoa(version)
+	}
+	id, err := l.g.async.EnqueueRef(r.Context(), function.DefaultProject, ref, function.TriggerLambda, req, "")
+	switch {
+	case notFound(err):
+		lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "function not found: %s", name)
+		return
+	case err != nil:
+		w.Header().Set("Retry-After", "1")
+		lambdaError(w, http.StatusServiceUnavailable, "ServiceException", "the event could not be stored; nothing was queued: retry shortly")
+		return
+	}
+	w.Header().Set("X-Amzn-Requestid", id)
+	w.Header().Set("X-Hostless-Invocation-Id", id)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
 }

@@ -700,3 +700,7 @@ func (s *Scheduler) Close() {
 	// A top-up stops after the start it is in: its pool is retired.
 	s.warmers.Wait()
 }
+
+// DefaultConcurrency is the concurrency limit of a version whose spec sets
+// none (Config.MaxConcurrency, with its default).
+func (s *Scheduler) DefaultConcurrency() int { return s.cfg.MaxConcurrency }

@@ -1,0 +1,613 @@
+// Package async runs invocations that nobody waits for: async calls of a
+// function URL or of the Lambda Invoke API, and cron ticks. An accepted
+// event is stored on the bus (a JetStream work queue per function) before
+// the caller gets its 202; a consumer per function runs it through the
+// invoker, under the function's limits, retries what fails with an
+// exponential backoff with jitter, and dead-letters what keeps failing.
+//
+// Every event has a state in the store (queued, running, retrying, then
+// ok, error, timeout, oom or dead_lettered) under the ID the caller was
+// given. The outcome is stored durably before the bus message is
+// acknowledged, so a crash between the two repeats nothing: a redelivered
+// message whose outcome is stored is acknowledged without running.
+// A crash while the function runs runs it again (at least once).
+//
+// Package async knows nothing of HTTP.
+package async
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hostless/hostless/internal/bus"
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/store"
+)
+
+// Invoker runs and looks up functions (the invoker package's Invoker).
+type Invoker interface {
+	// Lookup returns the version a call would run, running nothing.
+	Lookup(ctx context.Context, project, name, alias string, version int) (*function.Version, error)
+	InvokeAlias(ctx context.Context, project, name, alias, trigger string, req *function.Request) (*function.Response, *function.Invocation, error)
+	InvokeVersion(ctx context.Context, project, name string, version int, trigger string, req *function.Request) (*function.Response, *function.Invocation, error)
+}
+
+// Config wires an Engine.
+type Config struct {
+	Bus     *bus.Bus
+	Invoker Invoker
+	States  store.Async
+	Log     *slog.Logger
+	// Concurrency bounds the events of one function run at once when its
+	// spec sets no concurrency.max (serve --max-concurrency).
+	Concurrency int
+	// IdempotencyWindow is how long an Idempotency-Key is remembered.
+	// Default DefaultIdempotencyWindow.
+	IdempotencyWindow time.Duration
+	// Emit, if set, publishes platform events (invocation.failed).
+	Emit func(name string, data []byte)
+}
+
+// DefaultIdempotencyWindow is how long an Idempotency-Key is remembered by
+// default.
+const DefaultIdempotencyWindow = 24 * time.Hour
+
+// MaxIdempotencyKey bounds an Idempotency-Key.
+const MaxIdempotencyKey = 256
+
+// headerMeta carries an event's metadata; the message's data is the body.
+const headerMeta = "Hostless-Meta"
+
+// ackMargin is added to a function's timeout for the bus's AckWait: a cold
+// start and the wait for a concurrency slot come on top of the run.
+const ackMargin = time.Minute
+
+// meta is what an event carries besides its body.
+type meta struct {
+	Project    string      `json:"p"`
+	Function   string      `json:"f"`
+	Qualifier  string      `json:"q,omitempty"`
+	Trigger    string      `json:"t"`
+	Accepted   int64       `json:"a"` // Unix nanoseconds
+	Method     string      `json:"m"`
+	Path       string      `json:"u"`
+	RawQuery   string      `json:"r,omitempty"`
+	Host       string      `json:"h,omitempty"`
+	RemoteAddr string      `json:"ra,omitempty"`
+	Header     http.Header `json:"hd,omitempty"`
+	Event      bool        `json:"e,omitempty"`
+}
+
+// Engine accepts and runs async invocations.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	claims *bus.Claims
+	w      *writer
+
+	ctx    context.Context // the consumers' context: cancelled at Close
+	cancel context.CancelFunc
+	// runCtx is the running events' context: cancelled only when Close
+	// runs out of time, so a shutdown lets running events finish.
+	runCtx    context.Context
+	runCancel context.CancelFunc
+
+	mu      sync.Mutex
+	workers map[string]*worker // by queue
+	closed  bool
+
+	accepted, succeeded, failed, deadLettered atomic.Int64
+}
+
+// worker consumes one function's queue.
+type worker struct {
+	project, name string
+	queue         string
+	cfg           bus.ConsumerConfig
+	retry         function.Retry
+	cancel        context.CancelFunc
+	done          chan struct{}
+}
+
+// New returns an engine; Start starts it.
+func New(cfg Config) (*Engine, error) {
+	if cfg.IdempotencyWindow == 0 {
+		cfg.IdempotencyWindow = DefaultIdempotencyWindow
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 100
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	claims, err := cfg.Bus.Claims("idempotency", cfg.IdempotencyWindow)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: cfg.Log, claims: claims, w: newWriter(cfg.States, cfg.Log), workers: map[string]*worker{}}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.runCtx, e.runCancel = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// Start runs the state writer and a consumer for every queue the bus
+// holds, so events accepted before a restart run.
+func (e *Engine) Start(ctx context.Context) error {
+	go e.w.run()
+	queues, err := e.cfg.Bus.Queues(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range queues {
+		project, name := splitQueue(q)
+		if err := e.ensure(ctx, project, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queueName is the bus queue of a function.
+func queueName(project, name string) string {
+	if project == function.DefaultProject {
+		return name
+	}
+	return project + "_" + name
+}
+
+func splitQueue(q string) (project, name string) {
+	if p, n, ok := strings.Cut(q, "_"); ok {
+		return p, n
+	}
+	return function.DefaultProject, q
+}
+
+// ParseQualifier splits a qualifier into an alias or a version number:
+// "" is the live alias, digits a version, anything else an alias.
+func ParseQualifier(q string) (alias string, version int, err error) {
+	switch {
+	case q == "" || q == function.LiveAlias:
+		return function.LiveAlias, 0, nil
+	case q[0] >= '0' && q[0] <= '9':
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 {
+			return "", 0, fmt.Errorf("%w: version %q: versions are numbered from 1", function.ErrVersionNotFound, q)
+		}
+		return "", n, nil
+	}
+	return q, 0, nil
+}
+
+// Options are an Enqueue's optional settings.
+type Options struct {
+	// IdempotencyKey dedupes: another event of the function with the same
+	// key within the window gets the first one's ID and queues nothing.
+	IdempotencyKey string
+	// ID is the event's ID (default: a new one). The bus dedupes on it
+	// within its window, so a cron tick that every node enqueues runs once.
+	ID string
+}
+
+// Enqueue stores an event for a function (qualifier: a version, an alias,
+// or "" for live) and returns its ID once the bus has stored it. req's
+// body is not kept after Enqueue returns.
+func (e *Engine) Enqueue(ctx context.Context, project, name, qualifier, trigger string, req *function.Request, opt Options) (string, error) {
+	alias, version, err := ParseQualifier(qualifier)
+	if err != nil {
+		return "", err
+	}
+	if _, err := e.cfg.Invoker.Lookup(ctx, project, name, alias, version); err != nil {
+		return "", err
+	}
+	now := time.Now()
+	id := opt.ID
+	if id == "" {
+		id = function.NewID(now)
+	}
+	claimKey := ""
+	if opt.IdempotencyKey != "" {
+		if len(opt.IdempotencyKey) > MaxIdempotencyKey {
+			return "", fmt.Errorf("%w: Idempotency-Key is longer than %d bytes", function.ErrInvalid, MaxIdempotencyKey)
+		}
+		claimKey = project + "/" + name + "/" + opt.IdempotencyKey
+		first, ok, err := e.claims.Claim(ctx, claimKey, id)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return first, nil
+		}
+	}
+	m := meta{Project: project, Function: name, Qualifier: qualifier, Trigger: trigger, Accepted: now.UnixNano(),
+		Method: req.Method, Path: req.Path, RawQuery: req.RawQuery, Host: req.Host, RemoteAddr: req.RemoteAddr,
+		Header: req.Header, Event: req.Event}
+	mb, err := json.Marshal(&m)
+	if err != nil {
+		return "", err
+	}
+	if err := e.ensure(ctx, project, name); err != nil {
+		e.release(claimKey)
+		return "", err
+	}
+	if err := e.cfg.Bus.Publish(ctx, queueName(project, name), id, req.Body, map[string]string{headerMeta: string(mb)}); err != nil {
+		e.release(claimKey)
+		return "", err
+	}
+	e.accepted.Add(1)
+	e.w.put(function.AsyncInvocation{ID: id, Project: project, Function: name, Qualifier: qualifier, Trigger: trigger,
+		Status: function.StatusQueued, AcceptedAt: now.UTC(), UpdatedAt: now.UTC()})
+	return id, nil
+}
+
+// release forgets an idempotency key whose event could not be stored, so
+// a retry with it is not answered with an ID that never ran.
+func (e *Engine) release(key string) {
+	if key == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.claims.Release(ctx, key); err != nil {
+		e.log.Warn("release an idempotency key", "err", err)
+	}
+}
+
+// Get returns an async invocation's state. One accepted a moment ago may
+// not be stored yet: the caller retries a not-found shortly after a 202.
+func (e *Engine) Get(ctx context.Context, project, id string) (function.AsyncInvocation, error) {
+	return e.cfg.States.GetAsync(ctx, project, id)
+}
+
+// consumerConfig is how a function's queue is consumed, from its live
+// version's spec (the defaults when it has none).
+func (e *Engine) consumerConfig(ctx context.Context, project, name string) (bus.ConsumerConfig, function.Retry) {
+	cc := bus.ConsumerConfig{MaxAckPending: e.cfg.Concurrency, AckWait: function.DefaultTimeout + ackMargin,
+		MaxDeliver: function.DefaultRetries + 1}
+	v, err := e.cfg.Invoker.Lookup(ctx, project, name, function.LiveAlias, 0)
+	if err != nil {
+		return cc, function.Retry{}
+	}
+	if v.Spec.Concurrency.Max > 0 {
+		cc.MaxAckPending = v.Spec.Concurrency.Max
+	}
+	cc.AckWait = time.Duration(v.Spec.Timeout) + ackMargin
+	cc.MaxDeliver = v.Spec.Retry.Retries() + 1
+	return cc, v.Spec.Retry
+}
+
+// ensure starts the consumer of a function's queue, creating the queue,
+// unless it runs.
+func (e *Engine) ensure(ctx context.Context, project, name string) error {
+	q := queueName(project, name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return fmt.Errorf("%w: the platform is shutting down", function.ErrUnavailable)
+	}
+	if _, ok := e.workers[q]; ok {
+		return nil
+	}
+	if err := e.cfg.Bus.EnsureQueue(ctx, q); err != nil {
+		return err
+	}
+	cc, retry := e.consumerConfig(ctx, project, name)
+	e.startLocked(project, name, q, cc, retry)
+	return nil
+}
+
+func (e *Engine) startLocked(project, name, q string, cc bus.ConsumerConfig, retry function.Retry) {
+	wctx, cancel := context.WithCancel(e.ctx)
+	w := &worker{project: project, name: name, queue: q, cfg: cc, retry: retry, cancel: cancel, done: make(chan struct{})}
+	w.cfg.OnDead = func(id string, h map[string]string, reason string) { e.onDead(w, id, h, reason) }
+	e.workers[q] = w
+	go func() {
+		defer close(w.done)
+		for wctx.Err() == nil {
+			err := e.cfg.Bus.Consume(wctx, q, w.cfg, func(ctx context.Context, m *bus.Message) { e.handle(ctx, w, m) })
+			if err == nil || wctx.Err() != nil {
+				return
+			}
+			e.log.Warn("async consumer stopped; restarting", "function", name, "err", err)
+			select {
+			case <-wctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+}
+
+// Changed applies a function's new spec (a deploy, a rollback, a delete)
+// to its consumer, if it runs one.
+func (e *Engine) Changed(project, name string) {
+	q := queueName(project, name)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc, retry := e.consumerConfig(ctx, project, name)
+	e.mu.Lock()
+	w, ok := e.workers[q]
+	if !ok || e.closed || (w.cfg.MaxAckPending == cc.MaxAckPending && w.cfg.AckWait == cc.AckWait &&
+		w.cfg.MaxDeliver == cc.MaxDeliver && w.retry.Age() == retry.Age() && w.retry.Delay(1) == retry.Delay(1)) {
+		e.mu.Unlock()
+		return
+	}
+	delete(e.workers, q)
+	e.mu.Unlock()
+	w.cancel()
+	<-w.done
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.workers[q]; !ok && !e.closed {
+		e.startLocked(project, name, q, cc, retry)
+	}
+}
+
+// Close stops the consumers, waits for the events they run (their
+// outcomes are stored), and flushes states.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	e.closed = true
+	ws := make([]*worker, 0, len(e.workers))
+	for _, w := range e.workers {
+		ws = append(ws, w)
+	}
+	e.mu.Unlock()
+	e.cancel()
+	defer e.runCancel()
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			// Out of time: cancel what runs (the bus delivers it again after
+			// a restart) and give the handlers a moment to return.
+			e.runCancel()
+			select {
+			case <-w.done:
+			case <-time.After(time.Second):
+			}
+			return ctx.Err()
+		}
+	}
+	return e.w.close(ctx)
+}
+
+// Stats counts events since start.
+type Stats struct {
+	Accepted, Succeeded, Failed, DeadLettered int64
+	// StatesDropped counts states not stored because the store fell behind
+	// (queued and running ones only: outcomes are always stored).
+	StatesDropped int64
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	return Stats{Accepted: e.accepted.Load(), Succeeded: e.succeeded.Load(), Failed: e.failed.Load(),
+		DeadLettered: e.deadLettered.Load(), StatesDropped: e.w.dropped.Load()}
+}
+
+// handle runs one delivery of an event. The bus's context ends at Close;
+// the event runs under the engine's run context, so a shutdown lets it
+// finish.
+func (e *Engine) handle(_ context.Context, w *worker, m *bus.Message) {
+	ctx := e.runCtx
+	var md meta
+	if err := json.Unmarshal([]byte(m.Headers[headerMeta]), &md); err != nil || m.ID == "" {
+		_ = m.Term("the event's metadata is unreadable")
+		return
+	}
+	st := function.AsyncInvocation{ID: m.ID, Project: md.Project, Function: md.Function, Qualifier: md.Qualifier,
+		Trigger: md.Trigger, AcceptedAt: time.Unix(0, md.Accepted).UTC(), Attempts: m.Prior + m.NumDelivered, Seq: m.Seq}
+	if m.NumDelivered > 1 {
+		// Delivered again: if this message's outcome is stored, a crash came
+		// between storing it and the ack. Don't run it twice.
+		if prev, err := e.cfg.States.GetAsync(ctx, md.Project, m.ID); err == nil && prev.Seq == m.Seq && function.Final(prev.Status) {
+			_ = m.Ack()
+			return
+		}
+	}
+	if time.Since(st.AcceptedAt) > w.retry.Age() {
+		e.deadLetter(w, m, st, fmt.Sprintf("the event is older than retry.max_age (%s)", w.retry.Age()))
+		return
+	}
+	st.Status, st.UpdatedAt = function.StatusRunning, time.Now().UTC()
+	e.w.put(st)
+
+	alias, version, _ := ParseQualifier(md.Qualifier)
+	req := &function.Request{Method: md.Method, Path: md.Path, RawQuery: md.RawQuery, Host: md.Host,
+		RemoteAddr: md.RemoteAddr, Header: md.Header, Body: m.Data, Event: md.Event}
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	resp, rec, err := e.run(ctx, w, m, md, alias, version, req)
+	if rec != nil {
+		st.LastAttempt = rec.ID
+	}
+	if resp != nil {
+		st.Result = &function.AsyncResult{Status: resp.Status, Header: resp.Header, Body: resp.Body}
+	}
+	st.UpdatedAt = time.Now().UTC()
+	switch {
+	case ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, function.ErrUnavailable)):
+		// Shutting down: the bus delivers it again after a restart.
+		return
+	case err == nil && (resp == nil || resp.Status < 500):
+		st.Status = function.StatusOK
+		if perr := e.w.putWait(ctx, st); perr != nil {
+			e.log.Error("store an async outcome; the event will run again", "id", st.ID, "err", perr)
+			return // not acknowledged: redelivered
+		}
+		e.succeeded.Add(1)
+		_ = m.Ack()
+		return
+	}
+	why := "the function answered " + strconv.Itoa(statusOf(resp))
+	if err != nil {
+		why = err.Error()
+		if errors.Is(err, function.ErrNotFound) || errors.Is(err, function.ErrVersionNotFound) || errors.Is(err, function.ErrAliasNotFound) {
+			e.deadLetter(w, m, st, why)
+			return
+		}
+	}
+	e.failed.Add(1)
+	st.Error = why
+	if m.NumDelivered > w.retry.Retries() {
+		e.deadLetter(w, m, st, fmt.Sprintf("failed %d times: %s", m.NumDelivered, why))
+		return
+	}
+	st.Status = function.StatusRetrying
+	e.w.put(st)
+	d := w.retry.Delay(m.NumDelivered)
+	d = d/2 + rand.N(d/2+1) // jitter: half fixed, half random
+	_ = m.Nak(d)
+}
+
+func statusOf(resp *function.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.Status
+}
+
+// run invokes the event's function, waiting while it is throttled: a
+// throttle is not an attempt, the event waits its turn (until max_age).
+func (e *Engine) run(ctx context.Context, w *worker, m *bus.Message, md meta, alias string, version int, req *function.Request) (*function.Response, *function.Invocation, error) {
+	// Keep the message ours while it waits and runs.
+	keep := time.NewTicker(max(time.Second, w.cfg.AckWait/3))
+	defer keep.Stop()
+	accepted := time.Unix(0, md.Accepted)
+	for {
+		var (
+			resp *function.Response
+			rec  *function.Invocation
+			err  error
+		)
+		if alias != "" {
+			resp, rec, err = e.cfg.Invoker.InvokeAlias(ctx, md.Project, md.Function, alias, md.Trigger, req)
+		} else {
+			resp, rec, err = e.cfg.Invoker.InvokeVersion(ctx, md.Project, md.Function, version, md.Trigger, req)
+		}
+		if !errors.Is(err, function.ErrThrottled) || time.Since(accepted) > w.retry.Age() {
+			return resp, rec, err
+		}
+		wait := time.Second
+		if te, ok := errors.AsType[*function.ThrottleError](err); ok && te.RetryAfter > 0 {
+			wait = min(max(te.RetryAfter, 100*time.Millisecond), 30*time.Second)
+		}
+		_ = m.InProgress()
+		select {
+		case <-ctx.Done():
+			return nil, rec, ctx.Err()
+		case <-time.After(wait):
+		case <-keep.C:
+		}
+	}
+}
+
+// deadLetter stores the event's final state, then moves it to the
+// function's dead-letter queue.
+func (e *Engine) deadLetter(w *worker, m *bus.Message, st function.AsyncInvocation, reason string) {
+	st.Status, st.Error, st.UpdatedAt = function.StatusDeadLettered, reason, time.Now().UTC()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.w.putWait(ctx, st); err != nil {
+		e.log.Error("store an async outcome; the event will run again", "id", st.ID, "err", err)
+		return
+	}
+	if err := m.Term(reason); err != nil {
+		e.log.Error("dead-letter an event", "id", st.ID, "err", err)
+		return
+	}
+	e.deadLettered.Add(1)
+	e.emitFailed(st)
+}
+
+// onDead stores the state of an event the bus dead-lettered on its own (the
+// last delivery's handler never settled it: a crash, or a run past
+// AckWait).
+func (e *Engine) onDead(w *worker, id string, h map[string]string, reason string) {
+	var md meta
+	if json.Unmarshal([]byte(h[headerMeta]), &md) != nil || id == "" {
+		return
+	}
+	prior, _ := strconv.Atoi(h[bus.HeaderPriorDeliveries])
+	st := function.AsyncInvocation{ID: id, Project: md.Project, Function: md.Function, Qualifier: md.Qualifier,
+		Trigger: md.Trigger, AcceptedAt: time.Unix(0, md.Accepted).UTC(), UpdatedAt: time.Now().UTC(),
+		Attempts: prior + w.cfg.MaxDeliver, Status: function.StatusDeadLettered, Error: reason}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.w.putWait(ctx, st); err != nil {
+		e.log.Error("store a dead-lettered event's state", "id", id, "err", err)
+	}
+	e.deadLettered.Add(1)
+	e.emitFailed(st)
+}
+
+// emitFailed publishes the platform event invocation.failed.
+func (e *Engine) emitFailed(st function.AsyncInvocation) {
+	if e.cfg.Emit == nil {
+		return
+	}
+	b, err := json.Marshal(map[string]any{"id": st.ID, "function": st.Function, "trigger": st.Trigger,
+		"attempts": st.Attempts, "error": st.Error, "dead_lettered": true})
+	if err == nil {
+		e.cfg.Emit("invocation.failed", b)
+	}
+}
+
+// DeadLetter is a failed event in a function's dead-letter queue.
+type DeadLetter struct {
+	ID         string    `json:"id"`
+	Function   string    `json:"function"`
+	Trigger    string    `json:"trigger"`
+	AcceptedAt time.Time `json:"accepted_at"`
+	FailedAt   time.Time `json:"failed_at"`
+	Attempts   int       `json:"attempts"`
+	Reason     string    `json:"reason"`
+	Bytes      int       `json:"bytes"`
+}
+
+// DeadLetters lists up to limit of a function's dead letters, oldest first.
+func (e *Engine) DeadLetters(ctx context.Context, project, name string, limit int) ([]DeadLetter, error) {
+	q := queueName(project, name)
+	if err := e.cfg.Bus.EnsureQueue(ctx, q); err != nil {
+		return nil, err
+	}
+	ds, err := e.cfg.Bus.DeadLetters(ctx, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeadLetter, 0, len(ds))
+	for _, d := range ds {
+		var md meta
+		_ = json.Unmarshal([]byte(d.Headers[headerMeta]), &md)
+		prior, _ := strconv.Atoi(d.Headers[bus.HeaderPriorDeliveries])
+		out = append(out, DeadLetter{ID: d.ID, Function: name, Trigger: md.Trigger, AcceptedAt: time.Unix(0, md.Accepted).UTC(),
+			FailedAt: d.FailedAt, Attempts: prior + d.Deliveries, Reason: d.Reason, Bytes: len(d.Data)})
+	}
+	return out, nil
+}
+
+// Redrive queues every dead letter of a function again, under its ID, with
+// a fresh allowance of attempts; it returns how many.
+func (e *Engine) Redrive(ctx context.Context, project, name string) (int, error) {
+	if err := e.ensure(ctx, project, name); err != nil {
+		return 0, err
+	}
+	return e.cfg.Bus.Redrive(ctx, queueName(project, name))
+}
+
+// EnqueueRef is Enqueue for a reference as function URLs name it: "name",
+// "name@{version}" or "name@{alias}".
+func (e *Engine) EnqueueRef(ctx context.Context, project, ref, trigger string, req *function.Request, idempotencyKey string) (string, error) {
+	name, qualifier, _ := strings.Cut(ref, "@")
+	return e.Enqueue(ctx, project, name, qualifier, trigger, req, Options{IdempotencyKey: idempotencyKey})
+}

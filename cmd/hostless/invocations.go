@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
@@ -34,15 +35,19 @@ func newInvocations(g *globals) *cobra.Command {
 	}
 	ls.Flags().IntVarP(&limit, "limit", "n", 20, "how many")
 	cmd.AddCommand(ls, &cobra.Command{
-		Use: "get ID", Short: "Show one invocation with its log lines (JSON)", Args: cobra.ExactArgs(1),
+		Use: "get ID", Short: "Show one invocation with its log lines, or an async one's state (JSON)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rec, err := g.client().GetInvocation(cmd.Context(), args[0])
+			raw, err := g.client().GetInvocationJSON(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(rec)
+			var out bytes.Buffer
+			if err := json.Indent(&out, raw, "", "  "); err != nil {
+				return err
+			}
+			out.WriteByte('\n')
+			_, err = out.WriteTo(cmd.OutOrStdout())
+			return err
 		},
 	})
 	return cmd

@@ -18,6 +18,8 @@ func newInvoke(g *globals) *cobra.Command {
 	var (
 		data    string
 		verbose bool
+		async   bool
+		idemKey string
 	)
 	cmd := &cobra.Command{
 		Use:   "invoke NAME[@VERSION|@ALIAS]",
@@ -28,6 +30,17 @@ func newInvoke(g *globals) *cobra.Command {
 			body, err := readData(data)
 			if err != nil {
 				return err
+			}
+			if async {
+				id, err := g.client().InvokeAsync(cmd.Context(), args[0], body, idemKey)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), id)
+				return nil
+			}
+			if idemKey != "" {
+				return fmt.Errorf("--idempotency-key goes with --async")
 			}
 			res, err := g.client().Invoke(cmd.Context(), args[0], body)
 			if res != nil && (verbose || err != nil) && res.ID != "" {
@@ -42,6 +55,8 @@ func newInvoke(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&data, "data", "d", "", "request body: text, @FILE or @- (stdin)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the invocation ID and status to stderr")
+	cmd.Flags().BoolVar(&async, "async", false, "queue the call and print its invocation ID (hostless invocations get ID shows its state)")
+	cmd.Flags().StringVar(&idemKey, "idempotency-key", "", "with --async: calls with the same key within the window queue one event")
 	return cmd
 }
 

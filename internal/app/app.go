@@ -546,6 +546,13 @@ func (a *App) startAsync(ctx context.Context, metrics *telemetry.Metrics) error 
 	if err := a.async.Start(ctx); err != nil {
 		return err
 	}
+	fns, err := a.store.ListFunctions(ctx, function.DefaultProject)
+	if err != nil {
+		return err
+	}
+	for _, fn := range fns {
+		a.async.Changed(function.DefaultProject, fn.Name) // starts schedules
+	}
 	eng := a.async
 	for _, c := range []struct {
 		name, help string

@@ -311,3 +311,61 @@ func TestLambdaEventInvoke(t *testing.T) {
 		t.Errorf("state %+v, want the function's result", st)
 	}
 }
+
+// TestCron: a function with a schedule runs on its ticks, with a
+// CloudEvents envelope (wasm) or EventBridge's Scheduled Event (Lambda);
+// removing the schedule stops it.
+func TestCron(t *testing.T) {
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	a.deploy("tick", g.sdk, function.Spec{Schedule: "@every 1s"})
+	recs := waitRecords(t, a, "tick", 2, 10*time.Second)
+	for _, r := range recs[:2] {
+		if r.Trigger != function.TriggerCron || r.Status != function.StatusOK {
+			t.Fatalf("record %+v", r)
+		}
+	}
+	// Two ticks a second apart, on whole seconds (the same on every node).
+	first, second := recs[1].Start, recs[0].Start
+	if d := second.Sub(first); d < 700*time.Millisecond || d > 1500*time.Millisecond {
+		t.Errorf("ticks %s apart, want about 1s", d)
+	}
+	// The tick's state is kept under its ID, and the function got an envelope.
+	var st api.AsyncState
+	waitFor(t, "a tick's state", func() bool {
+		var ok bool
+		st, ok = a.asyncState(function.IDAt(first.Truncate(time.Second), "cron/default/tick"))
+		if !ok {
+			st, ok = a.asyncState(function.IDAt(first.Truncate(time.Second).Add(time.Second), "cron/default/tick"))
+		}
+		return ok && st.Status == function.StatusOK
+	})
+	if st.Trigger != function.TriggerCron || st.Result == nil || !strings.HasPrefix(st.Result.Body, "calls=") {
+		t.Errorf("tick state %+v", st)
+	}
+	a.deploy("tick", g.sdk, function.Spec{Env: map[string]string{"NO": "schedule"}})
+	n := len(a.records("tick", 1))
+	time.Sleep(2500 * time.Millisecond)
+	if m := len(a.records("tick", 1)); m > n+1 { // one tick may have been in flight
+		t.Errorf("%d more runs after the schedule was removed", m-n)
+	}
+}
+
+// waitRecords waits up to timeout for n records of fn, newest first.
+func waitRecords(t *testing.T, a *testApp, fn string, n int, timeout time.Duration) []function.Invocation {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		recs, _, err := a.c.ListInvocations(context.Background(), fn, 100, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) >= n {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records of %s after %s, want %d", len(recs), fn, timeout, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -56,6 +56,8 @@ type Config struct {
 	IdempotencyWindow time.Duration
 	// Emit, if set, publishes platform events (invocation.failed).
 	Emit func(name string, data []byte)
+	// Region names the region in Lambda-shaped events (default us-east-1).
+	Region string
 }
 
 // DefaultIdempotencyWindow is how long an Idempotency-Key is remembered by
@@ -104,6 +106,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker // by queue
+	tickers map[string]*ticker // by queue: functions with a schedule
 	closed  bool
 
 	accepted, succeeded, failed, deadLettered atomic.Int64
@@ -130,11 +133,14 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
 	claims, err := cfg.Bus.Claims("idempotency", cfg.IdempotencyWindow)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Log, claims: claims, w: newWriter(cfg.States, cfg.Log), workers: map[string]*worker{}}
+	e := &Engine{cfg: cfg, log: cfg.Log, claims: claims, w: newWriter(cfg.States, cfg.Log), workers: map[string]*worker{}, tickers: map[string]*ticker{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.runCtx, e.runCancel = context.WithCancel(context.Background())
 	return e, nil
@@ -270,19 +276,19 @@ func (e *Engine) Get(ctx context.Context, project, id string) (function.AsyncInv
 
 // consumerConfig is how a function's queue is consumed, from its live
 // version's spec (the defaults when it has none).
-func (e *Engine) consumerConfig(ctx context.Context, project, name string) (bus.ConsumerConfig, function.Retry) {
+func (e *Engine) consumerConfig(ctx context.Context, project, name string) (bus.ConsumerConfig, function.Retry, *function.Version) {
 	cc := bus.ConsumerConfig{MaxAckPending: e.cfg.Concurrency, AckWait: function.DefaultTimeout + ackMargin,
 		MaxDeliver: function.DefaultRetries + 1}
 	v, err := e.cfg.Invoker.Lookup(ctx, project, name, function.LiveAlias, 0)
 	if err != nil {
-		return cc, function.Retry{}
+		return cc, function.Retry{}, nil
 	}
 	if v.Spec.Concurrency.Max > 0 {
 		cc.MaxAckPending = v.Spec.Concurrency.Max
 	}
 	cc.AckWait = time.Duration(v.Spec.Timeout) + ackMargin
 	cc.MaxDeliver = v.Spec.Retry.Retries() + 1
-	return cc, v.Spec.Retry
+	return cc, v.Spec.Retry, v
 }
 
 // ensure starts the consumer of a function's queue, creating the queue,
@@ -300,7 +306,7 @@ func (e *Engine) ensure(ctx context.Context, project, name string) error {
 	if err := e.cfg.Bus.EnsureQueue(ctx, q); err != nil {
 		return err
 	}
-	cc, retry := e.consumerConfig(ctx, project, name)
+	cc, retry, _ := e.consumerConfig(ctx, project, name)
 	e.startLocked(project, name, q, cc, retry)
 	return nil
 }
@@ -327,12 +333,14 @@ func (e *Engine) startLocked(project, name, q string, cc bus.ConsumerConfig, ret
 }
 
 // Changed applies a function's new spec (a deploy, a rollback, a delete)
-// to its consumer, if it runs one.
+// to its schedule and to its consumer, if it runs one. The app calls it for
+// every function at start, which starts their schedules.
 func (e *Engine) Changed(project, name string) {
 	q := queueName(project, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cc, retry := e.consumerConfig(ctx, project, name)
+	cc, retry, v := e.consumerConfig(ctx, project, name)
+	e.schedule(project, name, v)
 	e.mu.Lock()
 	w, ok := e.workers[q]
 	if !ok || e.closed || (w.cfg.MaxAckPending == cc.MaxAckPending && w.cfg.AckWait == cc.AckWait &&
@@ -360,8 +368,15 @@ func (e *Engine) Close(ctx context.Context) error {
 	for _, w := range e.workers {
 		ws = append(ws, w)
 	}
+	ts := make([]*ticker, 0, len(e.tickers))
+	for _, t := range e.tickers {
+		ts = append(ts, t)
+	}
 	e.mu.Unlock()
 	e.cancel()
+	for _, t := range ts {
+		<-t.done
+	}
 	defer e.runCancel()
 	for _, w := range ws {
 		select {
@@ -610,4 +625,11 @@ func (e *Engine) Redrive(ctx context.Context, project, name string) (int, error)
 func (e *Engine) EnqueueRef(ctx context.Context, project, ref, trigger string, req *function.Request, idempotencyKey string) (string, error) {
 	name, qualifier, _ := strings.Cut(ref, "@")
 	return e.Enqueue(ctx, project, name, qualifier, trigger, req, Options{IdempotencyKey: idempotencyKey})
+}
+
+func quote(s string) string { return string(marshal(s)) }
+
+func marshal(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }

@@ -3,6 +3,7 @@ package function
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
 	"errors"
@@ -202,5 +203,16 @@ func NewID(t time.Time) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(ns))
 	_, _ = rand.Read(b[8:])
+	return idEncoding.EncodeToString(b[:])
+}
+
+// IDAt returns the invocation ID of an event at t named by seed: the same
+// for the same t and seed on every node (a cron tick), sorting by t as
+// NewID's do.
+func IDAt(t time.Time, seed string) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
+	sum := sha256.Sum256([]byte(seed))
+	copy(b[8:], sum[:8])
 	return idEncoding.EncodeToString(b[:])
 }

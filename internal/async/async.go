@@ -70,9 +70,13 @@ const MaxIdempotencyKey = 256
 // headerMeta carries an event's metadata; the message's data is the body.
 const headerMeta = "Hostless-Meta"
 
-// ackMargin is added to a function's timeout for the bus's AckWait: a cold
-// start and the wait for a concurrency slot come on top of the run.
-const ackMargin = time.Minute
+// ackWait is how long the bus waits for a word on an event before it gives
+// it to another consumer: a handler says "in progress"
+// while it runs (every keepAliveEvery), so only a dead node's events wait this long.
+const (
+	ackWait        = 30 * time.Second
+	keepAliveEvery = 10 * time.Second
+)
 
 // meta is what an event carries besides its body.
 type meta struct {
@@ -153,6 +157,15 @@ func (e *Engine) Start(ctx context.Context) error {
 	queues, err := e.cfg.Bus.Queues(ctx)
 	if err != nil {
 		return err
+	}
+	if e.cfg.Bus.Embedded() {
+		// This process is the only consumer there is: what its last run had
+		// taken but not settled (a kill -9) runs now, not after AckWait.
+		for _, q := range queues {
+			if err := e.cfg.Bus.ResetConsumer(ctx, q); err != nil {
+				return err
+			}
+		}
 	}
 	for _, q := range queues {
 		project, name := splitQueue(q)
@@ -277,8 +290,7 @@ func (e *Engine) Get(ctx context.Context, project, id string) (function.AsyncInv
 // consumerConfig is how a function's queue is consumed, from its live
 // version's spec (the defaults when it has none).
 func (e *Engine) consumerConfig(ctx context.Context, project, name string) (bus.ConsumerConfig, function.Retry, *function.Version) {
-	cc := bus.ConsumerConfig{MaxAckPending: e.cfg.Concurrency, AckWait: function.DefaultTimeout + ackMargin,
-		MaxDeliver: function.DefaultRetries + 1}
+	cc := bus.ConsumerConfig{MaxAckPending: e.cfg.Concurrency, AckWait: ackWait, MaxDeliver: function.DefaultRetries + 1}
 	v, err := e.cfg.Invoker.Lookup(ctx, project, name, function.LiveAlias, 0)
 	if err != nil {
 		return cc, function.Retry{}, nil
@@ -286,7 +298,6 @@ func (e *Engine) consumerConfig(ctx context.Context, project, name string) (bus.
 	if v.Spec.Concurrency.Max > 0 {
 		cc.MaxAckPending = v.Spec.Concurrency.Max
 	}
-	cc.AckWait = time.Duration(v.Spec.Timeout) + ackMargin
 	cc.MaxDeliver = v.Spec.Retry.Retries() + 1
 	return cc, v.Spec.Retry, v
 }
@@ -436,13 +447,15 @@ func (e *Engine) handle(_ context.Context, w *worker, m *bus.Message) {
 	st.Status, st.UpdatedAt = function.StatusRunning, time.Now().UTC()
 	e.w.put(st)
 
+	stop := keepAlive(m)
+	defer stop()
 	alias, version, _ := ParseQualifier(md.Qualifier)
 	req := &function.Request{Method: md.Method, Path: md.Path, RawQuery: md.RawQuery, Host: md.Host,
 		RemoteAddr: md.RemoteAddr, Header: md.Header, Body: m.Data, Event: md.Event}
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
-	resp, rec, err := e.run(ctx, w, m, md, alias, version, req)
+	resp, rec, err := e.run(ctx, w, md, alias, version, req)
 	if rec != nil {
 		st.LastAttempt = rec.ID
 	}
@@ -485,6 +498,25 @@ func (e *Engine) handle(_ context.Context, w *worker, m *bus.Message) {
 	_ = m.Nak(d)
 }
 
+// keepAlive tells the bus every keepAliveEvery that m is being handled, until
+// the returned function is called.
+func keepAlive(m *bus.Message) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(keepAliveEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 func statusOf(resp *function.Response) int {
 	if resp == nil {
 		return 0
@@ -494,10 +526,7 @@ func statusOf(resp *function.Response) int {
 
 // run invokes the event's function, waiting while it is throttled: a
 // throttle is not an attempt, the event waits its turn (until max_age).
-func (e *Engine) run(ctx context.Context, w *worker, m *bus.Message, md meta, alias string, version int, req *function.Request) (*function.Response, *function.Invocation, error) {
-	// Keep the message ours while it waits and runs.
-	keep := time.NewTicker(max(time.Second, w.cfg.AckWait/3))
-	defer keep.Stop()
+func (e *Engine) run(ctx context.Context, w *worker, md meta, alias string, version int, req *function.Request) (*function.Response, *function.Invocation, error) {
 	accepted := time.Unix(0, md.Accepted)
 	for {
 		var (
@@ -517,12 +546,10 @@ func (e *Engine) run(ctx context.Context, w *worker, m *bus.Message, md meta, al
 		if te, ok := errors.AsType[*function.ThrottleError](err); ok && te.RetryAfter > 0 {
 			wait = min(max(te.RetryAfter, 100*time.Millisecond), 30*time.Second)
 		}
-		_ = m.InProgress()
 		select {
 		case <-ctx.Done():
 			return nil, rec, ctx.Err()
 		case <-time.After(wait):
-		case <-keep.C:
 		}
 	}
 }

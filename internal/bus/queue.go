@@ -529,3 +529,19 @@ func (b *Bus) Queues(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// ResetConsumer deletes the queue's durable consumer, so that the next
+// Consume delivers every message the queue holds at once, including those
+// delivered before and never settled. Only for a queue nobody else
+// consumes (an embedded server's, at start): a consumer running elsewhere
+// would see its work delivered twice.
+func (b *Bus) ResetConsumer(ctx context.Context, queue string) error {
+	if err := checkQueue(queue); err != nil {
+		return err
+	}
+	err := b.js.DeleteConsumer(ctx, b.queueStream(queue), b.consumerName(queue))
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("reset consumer of %s: %w", queue, err)
+	}
+	return nil
+}

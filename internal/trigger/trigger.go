@@ -287,8 +287,8 @@ func (c Config) Validate() error {
 		if strings.ContainsAny(c.Topic, "\x00") || len(c.Topic) > 65535 {
 			return bad("topic", "not an MQTT topic filter")
 		}
-		if q := *c.QoS; q < 0 || q > 2 {
-			return bad("qos", "%d is not 0, 1 or 2", q)
+		if q := c.QoS; q != nil && (*q < 0 || *q > 2) {
+			return bad("qos", "%d is not 0, 1 or 2", *q)
 		}
 	}
 

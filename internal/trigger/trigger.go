@@ -43,7 +43,9 @@
 //     BatchSize*Concurrency and no MaxDeliver (the trigger dead-letters, the server never drops).
 //     AckWait (default 30s) may be shorter than a handler takes: the trigger sends InProgress for every
 //     message it holds every AckWait/3. Messages held when the trigger stops are Nak'ed, so they are
-//     redelivered at once.
+//     redelivered at once. (A NATS 2.9 server may first hand a Nak'ed message to the stopped
+//     trigger's last pull request, which nobody reads, so it comes back after AckWait, and may
+//     deliver it twice; 2.10+ servers drop requests without interest.)
 //   - amqp: a consumer on Queue (declared durable, non-exclusive, if it does not exist), manual acks,
 //     prefetch BatchSize*Concurrency. Unacknowledged messages are requeued by RabbitMQ when the channel
 //     closes. RabbitMQ closes a channel that holds a message longer than its consumer timeout

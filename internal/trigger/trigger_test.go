@@ -434,10 +434,13 @@ func runSuite(t *testing.T, be backend) {
 		r2 := &recorder{}
 		tr2 := start(t, cfg, r2, be.opt)
 		waitFor(t, 15*time.Second, "the redelivery", func() bool { return len(r2.attempts("crash")) > 0 })
-		if got := r2.attempts("crash"); got[0] != 2 {
-			t.Errorf("attempt of the redelivered message = %v, want 2", got)
+		// Attempt counts the delivery the stopped trigger abandoned. (NATS 2.9 may count one more:
+		// it can deliver the Nak'ed message to the stopped trigger's expired pull request first.)
+		if got := r2.attempts("crash"); got[0] < 2 {
+			t.Errorf("attempt of the redelivered message = %v, want 2 or more", got)
 		}
-		waitFor(t, 5*time.Second, "its success", func() bool { return tr2.Status().Succeeded == 1 })
+		// At least once: a broker may deliver it twice (NATS 2.9.10 does here).
+		waitFor(t, 5*time.Second, "its success", func() bool { return tr2.Status().Succeeded >= 1 })
 		stop(t, tr2)
 		if be.settled != nil {
 			be.settled(t, cfg)

@@ -132,7 +132,12 @@ func TestNATSExternal(t *testing.T) {
 		t.Skip("HOSTLESS_TEST_NATS is not set")
 	}
 	t.Parallel()
-	runSuite(t, natsBackend(natsConn(t, url), url))
+	be := natsBackend(natsConn(t, url), url)
+	runSuite(t, be)
+	t.Run("reconnect", func(t *testing.T) {
+		t.Parallel()
+		testReconnect(t, be, hostOf(t, url, "4222"))
+	})
 }
 
 func TestJetStreamExternal(t *testing.T) {
@@ -141,7 +146,12 @@ func TestJetStreamExternal(t *testing.T) {
 		t.Skip("HOSTLESS_TEST_NATS is not set")
 	}
 	t.Parallel()
-	runSuite(t, jetStreamBackend(natsConn(t, url), url))
+	be := jetStreamBackend(natsConn(t, url), url)
+	runSuite(t, be)
+	t.Run("reconnect", func(t *testing.T) {
+		t.Parallel()
+		testReconnect(t, be, hostOf(t, url, "4222"))
+	})
 }
 
 // TestNATSReconnect restarts the server under a trigger with a URL of its own.

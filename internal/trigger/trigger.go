@@ -474,6 +474,7 @@ type Trigger struct {
 	lastErrAt  time.Time
 	reconnects int
 	held       map[*delivery]struct{}
+	final      bool // Stop has disconnected
 
 	received, succeeded, failed, deadLettered atomic.Uint64
 }
@@ -582,10 +583,11 @@ func (t *Trigger) Stop(ctx context.Context) error {
 		t.stopWork()
 		close(t.keepalives)
 		t.releaseHeld()
-		t.b.disconnect()
 		t.mu.Lock()
 		t.connected = false
+		t.final = true
 		t.mu.Unlock()
+		t.b.disconnect()
 	})
 	return t.stopErr
 }
@@ -607,7 +609,15 @@ func (t *Trigger) run() {
 			err = t.b.receive(t.recv, t.deliver)
 		}
 		if t.recv.Err() != nil {
-			return // Stop disconnects once the batches are done.
+			// Stop disconnects once the batches are done; if it gave up waiting and did so already,
+			// what this connect opened is closed here.
+			t.mu.Lock()
+			final := t.final
+			t.mu.Unlock()
+			if final {
+				t.b.disconnect()
+			}
+			return
 		}
 		if err == nil {
 			err = errors.New("session ended")

@@ -242,10 +242,11 @@ func (a *API) getFunction(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return storeErr(name, err)
 		}
+		spec := v.Spec.Redacted() // trigger URLs may carry passwords
 		if n == fn.Version {
-			view.Spec = &v.Spec
+			view.Spec = &spec
 		} else {
-			view.CanarySpec = &v.Spec
+			view.CanarySpec = &spec
 		}
 	}
 	return writeJSON(w, http.StatusOK, view)
@@ -308,6 +309,7 @@ func (a *API) putFunction(w http.ResponseWriter, r *http.Request) error {
 	if res.Action == "created" {
 		status = http.StatusCreated
 	}
+	res.Version.Spec = res.Version.Spec.Redacted()
 	return writeJSON(w, status, PutResult{Action: res.Action, Function: res.Function, Version: res.Version})
 }
 
@@ -361,6 +363,9 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(vs) == 0 {
 		return fnNotFound(name)
+	}
+	for i := range vs {
+		vs[i].Spec = vs[i].Spec.Redacted()
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
 }

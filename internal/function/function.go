@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -128,6 +129,8 @@ type Spec struct {
 	// "@hourly", "@every 30s") in Timezone (an IANA name; default UTC).
 	Schedule string `json:"schedule,omitempty"`
 	Timezone string `json:"timezone,omitempty"`
+	// Triggers run the function on broker messages and platform events.
+	Triggers []Trigger `json:"triggers,omitempty"`
 }
 
 // Budget is a ceiling on what a function may use, in GB-seconds (billed
@@ -306,6 +309,9 @@ func (s *Spec) validateScaling() error {
 	if err := s.Retry.Validate(); err != nil {
 		return err
 	}
+	if err := s.validateTriggers(); err != nil {
+		return err
+	}
 	if s.Timezone != "" && s.Schedule == "" {
 		return fmt.Errorf("%w: timezone needs a schedule", ErrInvalid)
 	}
@@ -381,7 +387,9 @@ func (s *Spec) Equal(o *Spec) bool {
 		!slices.Equal(s.NetworkAllow, o.NetworkAllow) ||
 		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
 		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
-		s.RateLimit != o.RateLimit || s.Budget != o.Budget {
+		s.RateLimit != o.RateLimit || s.Budget != o.Budget || s.Schedule != o.Schedule || s.Timezone != o.Timezone ||
+		s.Retry.Retries() != o.Retry.Retries() || s.Retry.MaxAge != o.Retry.MaxAge || s.Retry.Backoff != o.Retry.Backoff ||
+		!reflect.DeepEqual(s.Triggers, o.Triggers) && len(s.Triggers)+len(o.Triggers) > 0 {
 		return false
 	}
 	for k, v := range s.Env {

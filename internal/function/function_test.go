@@ -209,6 +209,14 @@ func TestSpecEqual(t *testing.T) {
 		{name: "queue timeout", change: func(s *function.Spec) { s.Concurrency.QueueTimeout = function.Duration(time.Second) }},
 		{name: "idle timeout", change: func(s *function.Spec) { s.IdleTimeout = function.Duration(time.Minute) }},
 		{name: "min instances", change: func(s *function.Spec) { s.MinInstances = 1 }},
+		{name: "retries", change: func(s *function.Spec) { zero := 0; s.Retry.MaxAttempts = &zero }},
+		{name: "default retries named", change: func(s *function.Spec) { two := 2; s.Retry.MaxAttempts = &two }, equal: true},
+		{name: "retry backoff", change: func(s *function.Spec) { s.Retry.Backoff = function.Duration(time.Minute) }},
+		{name: "retry max age", change: func(s *function.Spec) { s.Retry.MaxAge = function.Duration(time.Hour) }},
+		{name: "schedule", change: func(s *function.Spec) { s.Schedule = "@hourly" }},
+		{name: "timezone", change: func(s *function.Spec) { s.Timezone = "Europe/Paris" }},
+		{name: "trigger", change: func(s *function.Spec) { s.Triggers = []function.Trigger{{Type: "nats", Subject: "a"}} }},
+		{name: "no triggers vs empty", change: func(s *function.Spec) { s.Triggers = []function.Trigger{} }, equal: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

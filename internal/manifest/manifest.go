@@ -63,6 +63,10 @@ type Function struct {
 	MinInstances int
 	RateLimit    function.RateLimit
 	Budget       function.Budget
+	Retry        function.Retry
+	Schedule     string // cron schedule, or ""
+	Timezone     string
+	Triggers     []function.Trigger
 	Build        string // shell command that produces Code, or ""
 	BuildDir     string // absolute directory Build runs in
 
@@ -71,7 +75,7 @@ type Function struct {
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "build", "dir"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
@@ -317,6 +321,10 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	fn.Concurrency = p.concurrency(name, values["concurrency"])
 	fn.RateLimit = p.rateLimit(name, values["rate_limit"])
 	fn.Budget = p.budget(name, values["budget"])
+	fn.Retry = p.retry(name, values["retry"])
+	fn.Schedule = p.scalar(name, "schedule", values, maxNameBytes)
+	fn.Timezone = p.scalar(name, "timezone", values, maxNameBytes)
+	fn.Triggers = p.triggers(name, values["triggers"])
 	if v := p.scalar(name, "idle_timeout", values, maxNameBytes); v != "" {
 		fn.IdleTimeout = p.duration(name, "idle_timeout", values["idle_timeout"], v)
 	}
@@ -471,6 +479,82 @@ func (p *parser) budget(fn string, at *yaml.Node) function.Budget {
 
 var budgetFields = []string{"gb_seconds_per_hour", "gb_seconds_per_day"}
 
+var (
+	retryFields   = []string{"max_attempts", "max_age", "backoff"}
+	triggerFields = []string{"type", "url", "subject", "stream", "queue", "topic", "group", "qos", "batch_size",
+		"batch_window", "concurrency", "ack_wait", "events"}
+)
+
+// retry reads retry: {max_attempts, max_age, backoff}.
+func (p *parser) retry(fn string, at *yaml.Node) function.Retry {
+	var r function.Retry
+	values := p.submap(fn, "retry", at, retryFields)
+	if p.scalar(fn, "retry.max_attempts", values, maxNameBytes) != "" {
+		n := p.integer(fn, "retry.max_attempts", values["retry.max_attempts"], "")
+		r.MaxAttempts = &n
+	}
+	if v := p.scalar(fn, "retry.max_age", values, maxNameBytes); v != "" {
+		r.MaxAge = function.Duration(p.duration(fn, "retry.max_age", values["retry.max_age"], v))
+	}
+	if v := p.scalar(fn, "retry.backoff", values, maxNameBytes); v != "" {
+		r.Backoff = function.Duration(p.duration(fn, "retry.backoff", values["retry.backoff"], v))
+	}
+	return r
+}
+
+// triggers reads triggers: a list of mappings, each with a type and the
+// settings of its broker.
+func (p *parser) triggers(fn string, at *yaml.Node) []function.Trigger {
+	v := resolve(at)
+	if isNull(v) {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		p.fail(fn, at, "triggers must be a list of mappings, each with a type (nats, jetstream, amqp, mqtt, redis, events)")
+		return nil
+	}
+	if len(v.Content) > function.MaxTriggers {
+		p.fail(fn, at, "triggers has %d entries (at most %d)", len(v.Content), function.MaxTriggers)
+		return nil
+	}
+	out := make([]function.Trigger, 0, len(v.Content))
+	for i, e := range v.Content {
+		field := fmt.Sprintf("triggers[%d]", i)
+		values := p.submap(fn, field, e, triggerFields)
+		if values == nil {
+			p.fail(fn, e, "%s must be a mapping with a type", field)
+			continue
+		}
+		str := func(k string) string { return p.scalar(fn, field+"."+k, values, maxPathBytes) }
+		t := function.Trigger{Type: str("type"), URL: str("url"), Subject: str("subject"), Stream: str("stream"),
+			Queue: str("queue"), Topic: str("topic"), Group: str("group")}
+		integer := func(k string) int {
+			if str(k) == "" {
+				return 0
+			}
+			return p.integer(fn, field+"."+k, values[field+"."+k], "")
+		}
+		dur := func(k string) function.Duration {
+			if s := str(k); s != "" {
+				return function.Duration(p.duration(fn, field+"."+k, values[field+"."+k], s))
+			}
+			return 0
+		}
+		if str("qos") != "" {
+			q := integer("qos")
+			t.QoS = &q
+		}
+		t.BatchSize, t.Concurrency = integer("batch_size"), integer("concurrency")
+		t.BatchWindow, t.AckWait = dur("batch_window"), dur("ack_wait")
+		t.Events = p.strings(fn, field+".events", values[field+".events"], 16)
+		if t.Type == "" {
+			p.fail(fn, e, "%s.type is required (nats, jetstream, amqp, mqtt, redis, events)", field)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
 func (p *parser) rateLimit(fn string, at *yaml.Node) function.RateLimit {
 	var r function.RateLimit
 	values := p.submap(fn, "rate_limit", at, rateLimitFields)
@@ -620,6 +704,10 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		MinInstances: f.MinInstances,
 		RateLimit:    f.RateLimit,
 		Budget:       f.Budget,
+		Retry:        f.Retry,
+		Schedule:     f.Schedule,
+		Timezone:     f.Timezone,
+		Triggers:     slices.Clone(f.Triggers),
 	}
 	s.Normalize()
 	return s

@@ -220,7 +220,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate of a bad function", "functions:\n  hello:\n    runtime: node\n  hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "hello": code is required`, `function "hello": function defined twice`}},
 		{"function not a mapping", "functions:\n  hello: hello.wasm\n", []string{`function "hello": must be a mapping of fields`}},
 		{"function null", "functions:\n  hello:\n", []string{`function "hello": runtime is required`, `function "hello": code is required`}},
-		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, memory, timeout, env, concurrency, idle_timeout, min_instances, rate_limit, budget, build, dir", "line 5"}},
+		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, memory, timeout, env, concurrency, idle_timeout, min_instances, rate_limit, budget, retry, schedule, timezone, triggers, build, dir", "line 5"}},
 		{"merge key", "x: &d {runtime: wasm}\nfunctions:\n  hello:\n    <<: *d\n    code: a.wasm\n", []string{`function "hello": merge keys`}},
 		{"duplicate field", fn("    code: other.wasm\n"), []string{`function "hello": field "code" appears twice`, "line 5"}},
 		{"runtime missing", "functions:\n  hello:\n    code: hello.wasm\n", []string{`function "hello": runtime is required (accepted: wasm, process, nodejs, python)`}},
@@ -478,5 +478,57 @@ func TestSpec(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseEvents reads the event fields: retry, schedule, triggers.
+func TestParseEvents(t *testing.T) {
+	m, err := Parse([]byte(`functions:
+  worker:
+    runtime: wasm
+    code: w.wasm
+    retry: {max_attempts: 0, max_age: 1h, backoff: 2s}
+    schedule: "*/5 * * * *"
+    timezone: Europe/Paris
+    triggers:
+      - type: amqp
+        url: amqp://app:secret@127.0.0.1:5672/
+        queue: orders
+        batch_size: 10
+        batch_window: 1s
+        concurrency: 2
+      - type: mqtt
+        topic: sensors/+
+        qos: 0
+      - type: events
+        events: [invocation.failed]
+`), "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.Functions["worker"].Spec("sha256:" + strings.Repeat("ab", 32))
+	if s.Retry.Retries() != 0 || s.Retry.Age() != time.Hour || s.Retry.Delay(1) != 2*time.Second {
+		t.Errorf("retry %+v", s.Retry)
+	}
+	if s.Schedule != "*/5 * * * *" || s.Timezone != "Europe/Paris" {
+		t.Errorf("schedule %q %q", s.Schedule, s.Timezone)
+	}
+	if len(s.Triggers) != 3 || s.Triggers[0].Queue != "orders" || s.Triggers[0].BatchSize != 10 ||
+		time.Duration(s.Triggers[0].BatchWindow) != time.Second || *s.Triggers[1].QoS != 0 || s.Triggers[2].Events[0] != "invocation.failed" {
+		t.Errorf("triggers %+v", s.Triggers)
+	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("validate: %v", err)
+	}
+	if got := s.Redacted().Triggers[0].URL; got != "amqp://app:%2A%2A%2A%2A@127.0.0.1:5672/" && got != "amqp://app:****@127.0.0.1:5672/" {
+		t.Errorf("redacted url %q", got)
+	}
+	for _, bad := range []string{
+		"triggers: {type: nats}", "triggers: [{subject: a}]", "triggers: [{type: nats, colour: red}]",
+		"retry: {max_attempts: many}", "retry: {tries: 3}",
+	} {
+		if _, err := Parse([]byte("functions:\n  w:\n    runtime: wasm\n    code: w.wasm\n    "+bad+"\n"), "/x"); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
 	}
 }

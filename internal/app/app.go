@@ -17,8 +17,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hostless/hostless/internal/api"
 	"github.com/hostless/hostless/internal/apierror"
@@ -205,7 +208,7 @@ func (a *App) Start(ctx context.Context) error {
 		Store: a.store, Blobs: a.blobs, Invoker: changes{a.inv, a.async}, Followers: a.rec, Log: a.log,
 		Async: a.async, Emit: a.emit,
 		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes,
-		KeyHashes: hashes, Draining: a.draining, Metrics: metrics.Handler(), CanRun: a.runtimes.CanRun,
+		KeyHashes: hashes, Draining: a.draining, Metrics: metrics.Handler(), CanRun: a.canRun,
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -319,7 +322,28 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, "ready\n")
+	// Broker triggers are listed, and don't make the node unready: a
+	// broker that is down must not take the node's HTTP traffic away.
+	for _, ts := range a.async.TriggerStatuses() {
+		state := "connected"
+		if !ts.Connected {
+			state = "disconnected"
+			if ts.LastError != "" {
+				state += ": " + ts.LastError
+			}
+		}
+		fmt.Fprintf(w, "trigger %s[%d] (%s): %s\n", ts.Function, ts.Index, ts.Type, state)
+	}
 	return nil
+}
+
+// canRun says why a spec can't run here: a runtime this host lacks, or a
+// trigger its broker's settings refuse.
+func (a *App) canRun(s *function.Spec) error {
+	if err := a.runtimes.CanRun(s); err != nil {
+		return err
+	}
+	return a.async.CheckTriggers(s)
 }
 
 // URL is the base URL the app serves.
@@ -567,6 +591,7 @@ func (a *App) startAsync(ctx context.Context, metrics *telemetry.Metrics) error 
 		value := c.value
 		metrics.Counter(c.name, c.help, func() float64 { return float64(value(eng.Stats())) })
 	}
+	metrics.Register(triggerCollector{eng})
 	b := a.bus
 	metrics.Gauge("hostless_bus_connected", "1 while the event bus (NATS) is connected.", nil, func() float64 {
 		if b.Connected() {
@@ -582,5 +607,38 @@ func (a *App) startAsync(ctx context.Context, metrics *telemetry.Metrics) error 
 func (a *App) emit(name string, data []byte) {
 	if err := a.bus.Emit(name, data); err != nil {
 		a.log.Warn("publish a platform event", "event", name, "err", err)
+	}
+}
+
+// triggerCollector exports the state of every running trigger.
+type triggerCollector struct{ eng *async.Engine }
+
+var (
+	triggerConnected = prometheus.NewDesc("hostless_trigger_connected", "1 while a trigger is connected to its broker.",
+		[]string{"function", "trigger", "type"}, nil)
+	triggerReconnects = prometheus.NewDesc("hostless_trigger_reconnects_total", "Connections a trigger made after a failure.",
+		[]string{"function", "trigger", "type"}, nil)
+	triggerMessages = prometheus.NewDesc("hostless_trigger_messages_total", "Messages of a trigger by outcome: received, succeeded, failed (attempts), dead_lettered.",
+		[]string{"function", "trigger", "type", "outcome"}, nil)
+)
+
+func (c triggerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- triggerConnected
+	ch <- triggerReconnects
+	ch <- triggerMessages
+}
+
+func (c triggerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, ts := range c.eng.TriggerStatuses() {
+		l := []string{ts.Function, strconv.Itoa(ts.Index), ts.Type}
+		connected := 0.0
+		if ts.Connected {
+			connected = 1
+		}
+		ch <- prometheus.MustNewConstMetric(triggerConnected, prometheus.GaugeValue, connected, l...)
+		ch <- prometheus.MustNewConstMetric(triggerReconnects, prometheus.CounterValue, float64(ts.Reconnects), l...)
+		for outcome, n := range map[string]uint64{"received": ts.Received, "succeeded": ts.Succeeded, "failed": ts.Failed, "dead_lettered": ts.DeadLettered} {
+			ch <- prometheus.MustNewConstMetric(triggerMessages, prometheus.CounterValue, float64(n), append(l, outcome)...)
+		}
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/hostless/hostless/internal/bus"
+	"github.com/hostless/hostless/internal/eventshape"
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/store"
 )
@@ -108,10 +109,11 @@ type Engine struct {
 	runCtx    context.Context
 	runCancel context.CancelFunc
 
-	mu      sync.Mutex
-	workers map[string]*worker // by queue
-	tickers map[string]*ticker // by queue: functions with a schedule
-	closed  bool
+	mu       sync.Mutex
+	workers  map[string]*worker     // by queue
+	tickers  map[string]*ticker     // by queue: functions with a schedule
+	triggers map[string]*fnTriggers // by queue: functions with triggers
+	closed   bool
 
 	accepted, succeeded, failed, deadLettered atomic.Int64
 }
@@ -144,7 +146,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Log, claims: claims, w: newWriter(cfg.States, cfg.Log), workers: map[string]*worker{}, tickers: map[string]*ticker{}}
+	e := &Engine{cfg: cfg, log: cfg.Log, claims: claims, w: newWriter(cfg.States, cfg.Log), workers: map[string]*worker{}, tickers: map[string]*ticker{}, triggers: map[string]*fnTriggers{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.runCtx, e.runCancel = context.WithCancel(context.Background())
 	return e, nil
@@ -352,6 +354,7 @@ func (e *Engine) Changed(project, name string) {
 	defer cancel()
 	cc, retry, v := e.consumerConfig(ctx, project, name)
 	e.schedule(project, name, v)
+	e.setTriggers(project, name, v)
 	e.mu.Lock()
 	w, ok := e.workers[q]
 	if !ok || e.closed || (w.cfg.MaxAckPending == cc.MaxAckPending && w.cfg.AckWait == cc.AckWait &&
@@ -383,7 +386,17 @@ func (e *Engine) Close(ctx context.Context) error {
 	for _, t := range e.tickers {
 		ts = append(ts, t)
 	}
+	fts := make([]*fnTriggers, 0, len(e.triggers))
+	for _, ft := range e.triggers {
+		fts = append(fts, ft)
+	}
+	clear(e.triggers)
 	e.mu.Unlock()
+	// Triggers first: their batches stop being taken, and those running
+	// finish (or go back to their brokers).
+	for _, ft := range fts {
+		e.stopTriggers(ft)
+	}
 	e.cancel()
 	for _, t := range ts {
 		<-t.done
@@ -467,6 +480,12 @@ func (e *Engine) handle(_ context.Context, w *worker, m *bus.Message) {
 	case ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, function.ErrUnavailable)):
 		// Shutting down: the bus delivers it again after a restart.
 		return
+	case err == nil && resp != nil && md.Trigger != function.TriggerAsync && md.Trigger != function.TriggerLambda &&
+		md.Trigger != function.TriggerCron && batchFailed(resp.Body):
+		// A broker message, redriven: its one-message batch was reported failed.
+		err = fmt.Errorf("%w: the function reported the message failed (batchItemFailures)", function.ErrFunction)
+	}
+	switch {
 	case err == nil && (resp == nil || resp.Status < 500):
 		st.Status = function.StatusOK
 		if perr := e.w.putWait(ctx, st); perr != nil {
@@ -515,6 +534,12 @@ func keepAlive(m *bus.Message) (stop func()) {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// batchFailed reports whether a batch response names failed messages.
+func batchFailed(body []byte) bool {
+	ids, ok := eventshape.BatchFailures(body)
+	return ok && len(ids) > 0
 }
 
 func statusOf(resp *function.Response) int {

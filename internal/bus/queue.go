@@ -545,3 +545,28 @@ func (b *Bus) ResetConsumer(ctx context.Context, queue string) error {
 	}
 	return nil
 }
+
+// DeadLetterNew stores a message that never was on the queue (a broker
+// trigger's, which failed its last attempt) as one of the queue's dead
+// letters, with its ID and reason; Redrive moves it onto the queue like
+// any other. A second call with the same ID within the dedup window
+// stores nothing.
+func (b *Bus) DeadLetterNew(ctx context.Context, queue, id string, data []byte, headers map[string]string, deliveries int, reason string) error {
+	if err := checkQueue(queue); err != nil {
+		return err
+	}
+	d := nats.NewMsg(b.deadSubject(queue))
+	d.Data = data
+	for k, v := range headers {
+		d.Header.Set(k, v)
+	}
+	d.Header.Set(HeaderID, id)
+	d.Header.Set(HeaderDeliveries, strconv.Itoa(deliveries))
+	d.Header.Set(HeaderReason, reason)
+	d.Header.Set(HeaderFailedAt, time.Now().UTC().Format(time.RFC3339Nano))
+	_, err := b.js.PublishMsg(ctx, d, jetstream.WithMsgID("dead-new-"+id), jetstream.WithExpectStream(b.deadStream(queue)))
+	if err != nil {
+		return fmt.Errorf("dead-letter %s/%s: %w", queue, id, err)
+	}
+	return nil
+}

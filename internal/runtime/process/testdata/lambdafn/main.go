@@ -27,6 +27,24 @@ type raw struct {
 }
 
 func handler(ctx context.Context, ev json.RawMessage) (any, error) {
+	// A batch of broker messages: each body is logged; those saying "fail"
+	// are reported failed (a partial batch response).
+	var batch events.SQSEvent
+	if json.Unmarshal(ev, &batch) == nil && len(batch.Records) > 0 {
+		var resp events.SQSEventResponse
+		for _, r := range batch.Records {
+			fmt.Printf("record %s %s attempt=%s\n", r.MessageId, r.Body, r.Attributes["ApproximateReceiveCount"])
+			if strings.Contains(r.Body, "fail") {
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+			}
+		}
+		return resp, nil
+	}
+	var tick events.EventBridgeEvent
+	if json.Unmarshal(ev, &tick) == nil && tick.DetailType == "Scheduled Event" {
+		fmt.Printf("scheduled %s %s\n", tick.Source, tick.Time.UTC().Format(time.RFC3339))
+		return "tick", nil
+	}
 	var req events.APIGatewayV2HTTPRequest
 	_ = json.Unmarshal(ev, &req)
 	var r raw

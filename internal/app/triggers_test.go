@@ -1,0 +1,158 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/wasmtest"
+)
+
+// logsOf joins a record's log lines.
+func logsOf(a *testApp, id string) string {
+	var b strings.Builder
+	for _, l := range a.record(id).Logs {
+		b.WriteString(l.Line + "\n")
+	}
+	return b.String()
+}
+
+// TestTriggers: a Lambda function on a NATS subject gets SQS-shaped
+// batches; a message it reports failed (batchItemFailures) is retried alone,
+// then dead-lettered; a function on platform events runs when another is
+// deployed; /readyz and /metrics show the triggers.
+func TestTriggers(t *testing.T) {
+	needSandbox(t)
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	one := 1
+	a.deploy("consumer", zipCode(t, wasmtest.LambdaFn(t)), function.Spec{Runtime: function.RuntimeProcess,
+		Timeout: function.Duration(5 * time.Second), MemoryMB: 64, Network: function.NetworkNone,
+		Retry: function.Retry{MaxAttempts: &one, Backoff: function.Duration(100 * time.Millisecond)},
+		Triggers: []function.Trigger{{Type: function.TriggerNATS, Subject: "orders.>", BatchSize: 3,
+			BatchWindow: function.Duration(500 * time.Millisecond)}}})
+	a.deploy("watcher", g.cgi, function.Spec{Triggers: []function.Trigger{{Type: function.TriggerEvents, Events: []string{"function.deployed"}}}})
+
+	nc := a.App.bus.Conn()
+	waitFor(t, "the NATS trigger to subscribe", func() bool { return strings.Contains(a.readyz(), "trigger consumer[0] (nats): connected") })
+	for _, body := range []string{"ok-1", "fail-2", "ok-3"} {
+		if err := nc.Publish("orders.new", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	recs := waitRecords(t, a, "consumer", 2, 30*time.Second)
+	first, retry := recs[len(recs)-1], recs[len(recs)-2]
+	if first.Trigger != function.TriggerNATS || first.Status != function.StatusOK {
+		t.Fatalf("first batch: %+v", first)
+	}
+	logs := logsOf(a, first.ID)
+	for _, want := range []string{"ok-1 attempt=1", "fail-2 attempt=1", "ok-3 attempt=1"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the first batch's logs lack %q:\n%s", want, logs)
+		}
+	}
+	if logs := logsOf(a, retry.ID); !strings.Contains(logs, "fail-2 attempt=2") || strings.Contains(logs, "ok-") {
+		t.Errorf("the retry should hold the failed message alone, on its 2nd attempt:\n%s", logs)
+	}
+	var dl struct {
+		DeadLetters []struct {
+			Trigger  string `json:"trigger"`
+			Attempts int    `json:"attempts"`
+			Reason   string `json:"reason"`
+		} `json:"dead_letters"`
+	}
+	waitFor(t, "the failed message in the dead-letter queue", func() bool {
+		a.getJSON("/v1/functions/consumer/dlq", &dl)
+		return len(dl.DeadLetters) == 1
+	})
+	if d := dl.DeadLetters[0]; d.Trigger != function.TriggerNATS || d.Attempts != 2 {
+		t.Errorf("dead letter %+v", d)
+	}
+	if m := a.metrics(); !strings.Contains(m, `hostless_trigger_messages_total{function="consumer",outcome="dead_lettered",trigger="0",type="nats"} 1`) {
+		t.Errorf("metrics lack the dead-lettered message:\n%s", grepLines(m, "hostless_trigger"))
+	}
+
+	// Platform events: a deploy runs the watcher.
+	a.deploy("other", g.cgi, function.Spec{})
+	recs = waitRecords(t, a, "watcher", 1, 10*time.Second)
+	if recs[0].Trigger != function.TriggerEvents || recs[0].Status != function.StatusOK {
+		t.Errorf("watcher record %+v", recs[0])
+	}
+}
+
+// TestRedisTrigger: a wasm function on a Redis stream (the real server)
+// runs for each entry, with CloudEvents.
+func TestRedisTrigger(t *testing.T) {
+	url := os.Getenv("HOSTLESS_TEST_REDIS")
+	if url == "" {
+		t.Skip("HOSTLESS_TEST_REDIS is not set (redis://127.0.0.1:6379/0 in CI)")
+	}
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	stream := "hostless-app-test-" + randomSuffix()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	t.Cleanup(func() { rc.Del(context.Background(), stream) })
+	a.deploy("rfn", g.cgi, function.Spec{Triggers: []function.Trigger{{Type: function.TriggerRedis, URL: url, Stream: stream, BatchSize: 10}}})
+	waitFor(t, "the Redis trigger to connect", func() bool { return strings.Contains(a.readyz(), "trigger rfn[0] (redis): connected") })
+	for i := range 3 {
+		if err := rc.XAdd(context.Background(), &redis.XAddArgs{Stream: stream, Values: map[string]any{"data": "entry " + string(rune('a'+i))}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the entries to be acknowledged", func() bool {
+		p, err := rc.XPending(context.Background(), stream, "").Result()
+		if err != nil {
+			// The group is named by the trigger; read it from the stream.
+			groups, gerr := rc.XInfoGroups(context.Background(), stream).Result()
+			if gerr != nil || len(groups) != 1 {
+				return false
+			}
+			p, err = rc.XPending(context.Background(), stream, groups[0].Name).Result()
+			if err != nil {
+				return false
+			}
+		}
+		recs, _, _ := a.c.ListInvocations(context.Background(), "rfn", 100, "")
+		n := 0
+		for _, r := range recs {
+			if r.Trigger == function.TriggerRedis && r.Status == function.StatusOK {
+				n++
+			}
+		}
+		return p.Count == 0 && n >= 1
+	})
+}
+
+func (a *testApp) readyz() string {
+	_, b := a.do(http.MethodGet, "/readyz", nil, nil)
+	return string(b)
+}
+
+func (a *testApp) metrics() string {
+	_, b := a.do(http.MethodGet, "/metrics", nil, authHeader(testKey))
+	return string(b)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

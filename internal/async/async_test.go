@@ -204,3 +204,52 @@ func TestEngineCloseFinishesRunning(t *testing.T) {
 		t.Errorf("after Close: %+v %v, want ok", s, err)
 	}
 }
+
+// BenchmarkEnqueue measures events accepted per second in process (no
+// HTTP): each Enqueue returns once JetStream (embedded, default sync
+// policy) stored the event. Nothing runs them: the function is paused by a
+// concurrency the benchmark holds.
+func BenchmarkEnqueue(b *testing.B) {
+	release := make(chan struct{})
+	f := &fn{spec: function.Spec{Concurrency: function.Concurrency{Max: 1}}, behave: func(*function.Request) (*function.Response, error) {
+		<-release
+		return &function.Response{Status: 200}, nil
+	}}
+	bb, err := bus.Open(b.Context(), bus.Config{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bb.Close()
+	st, err := sqlite.Open(b.Context(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	e, err := New(Config{Bus: bb, Invoker: f, States: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := e.Start(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		close(release)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = e.Close(ctx)
+	}()
+	body := []byte(`{"order":42}`)
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := &function.Request{Method: http.MethodPost, Path: "/", Header: http.Header{"Content-Type": {"application/json"}}, Body: body}
+			if _, err := e.Enqueue(context.Background(), function.DefaultProject, "f", "", function.TriggerAsync, r, Options{}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "accepted/s")
+}

@@ -83,6 +83,8 @@ type Runtime struct {
 	lru      *list.List // of *code, most recently used first
 	used     int64      // estimated bytes of loaded code
 	closed   bool
+	// compiling is held to read by each compile, to write by Close.
+	compiling sync.RWMutex
 }
 
 var _ function.Runtime = (*Runtime)(nil)
@@ -136,6 +138,8 @@ func (r *Runtime) Open() error {
 
 // Close closes every instance and compiled module.
 func (r *Runtime) Close(ctx context.Context) error {
+	r.compiling.Lock() // no compile runs from here on
+	defer r.compiling.Unlock()
 	r.mu.Lock()
 	rts := r.runtimes
 	r.runtimes = map[uint32]wazero.Runtime{}
@@ -232,10 +236,20 @@ func (r *Runtime) load(ctx context.Context, v *function.Version) (*code, bool, e
 
 	if err == nil {
 		// Compile under a context of its own: one caller giving up must
-		// not fail the others waiting for this code.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), LoadTimeout)
-		err = r.compile(cctx, rt, c, v)
-		cancel()
+		// not fail the others waiting for this code. Close waits for
+		// compiles (wazero panics on a runtime closed mid-compile).
+		r.compiling.RLock()
+		r.mu.Lock()
+		closed := r.closed
+		r.mu.Unlock()
+		if closed {
+			err = errors.New("wasm runtime closed")
+		} else {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), LoadTimeout)
+			err = r.compile(cctx, rt, c, v)
+			cancel()
+		}
+		r.compiling.RUnlock()
 	}
 	r.mu.Lock()
 	c.err = err

@@ -156,3 +156,47 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestTriggerDeployChecks: a bad trigger is refused at deploy with what to
+// fix; a broker's password never comes back from the API or /readyz.
+func TestTriggerDeployChecks(t *testing.T) {
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	ctx := context.Background()
+	ref, err := a.c.UploadArtifact(ctx, g.cgi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		trigger function.Trigger
+		want    string
+	}{
+		{function.Trigger{Type: "kafka"}, "triggers[0].type"},
+		{function.Trigger{Type: function.TriggerAMQP, URL: "amqp://127.0.0.1:5672/"}, "triggers[0].queue"},
+		{function.Trigger{Type: function.TriggerNATS, Subject: "a", BatchSize: 5000}, "triggers[0].batch_size"},
+		{function.Trigger{Type: function.TriggerEvents, Events: []string{"db.changed"}}, "triggers[0].events"},
+	} {
+		_, err := a.c.PutFunction(ctx, "bad", function.Spec{Runtime: function.RuntimeWasm, Code: ref, Triggers: []function.Trigger{c.trigger}})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want a 400 naming %s", c.trigger, err, c.want)
+		}
+	}
+	// Nothing listens on port 1: the trigger stays disconnected, the deploy is fine.
+	const secret = "s3cr3t-pa55"
+	a.deploy("rabbit", g.cgi, function.Spec{Triggers: []function.Trigger{{Type: function.TriggerAMQP,
+		URL: "amqp://app:" + secret + "@127.0.0.1:1/", Queue: "orders"}}})
+	view, err := a.c.GetFunction(ctx, "rabbit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := view.Spec.Triggers[0].URL; strings.Contains(u, secret) || !strings.Contains(u, "app:") {
+		t.Errorf("the spec's URL %q", u)
+	}
+	_, versions := a.do(http.MethodGet, "/v1/functions/rabbit/versions", nil, authHeader(testKey))
+	waitFor(t, "the trigger's state in /readyz", func() bool { return strings.Contains(a.readyz(), "trigger rabbit[0] (amqp): disconnected") })
+	for what, body := range map[string]string{"versions": string(versions), "readyz": a.readyz(), "metrics": a.metrics()} {
+		if strings.Contains(body, secret) {
+			t.Errorf("%s shows the broker's password", what)
+		}
+	}
+}

@@ -81,6 +81,14 @@ func TestTriggers(t *testing.T) {
 		t.Errorf("metrics lack the dead-lettered message:\n%s", grepLines(m, "hostless_trigger"))
 	}
 
+	// A Lambda function on a schedule gets EventBridge's Scheduled Event.
+	a.deploy("ticker", zipCode(t, wasmtest.LambdaFn(t)), function.Spec{Runtime: function.RuntimeProcess,
+		Timeout: function.Duration(5 * time.Second), MemoryMB: 64, Network: function.NetworkNone, Schedule: "@every 1s"})
+	tick := waitRecords(t, a, "ticker", 1, 10*time.Second)[0]
+	if logs := logsOf(a, tick.ID); tick.Trigger != function.TriggerCron || !strings.Contains(logs, "scheduled aws.events ") {
+		t.Errorf("tick %+v, logs:\n%s", tick, logs)
+	}
+
 	// Platform events: a deploy runs the watcher.
 	a.deploy("other", g.cgi, function.Spec{})
 	recs = waitRecords(t, a, "watcher", 1, 10*time.Second)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -106,6 +107,12 @@ func TestAsyncInvoke(t *testing.T) {
 	rec := a.record(st.LastAttempt)
 	if rec.Trigger != function.TriggerAsync || rec.Status != function.StatusOK {
 		t.Errorf("attempt record %+v", rec)
+	}
+	// A body up to the request limit (6 MiB) fits in an event.
+	big := bytes.Repeat([]byte("b"), 5<<20)
+	st = a.awaitAsync(a.enqueue("/fn/sdk/echo", big, nil), 30*time.Second, function.StatusOK)
+	if want := "POST /echo? " + string(big); st.Result.Body != want {
+		t.Errorf("a 5 MiB event's result is %d bytes, want %d", len(st.Result.Body), len(want))
 	}
 	// The control API's invoke takes the same header.
 	resp, b := a.do(http.MethodPost, "/v1/functions/sdk/invoke", []byte("x"), func() http.Header {

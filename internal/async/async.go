@@ -256,6 +256,9 @@ func (e *Engine) Enqueue(ctx context.Context, project, name, qualifier, trigger 
 	if err != nil {
 		return "", err
 	}
+	if size, limit := int64(len(req.Body)+len(mb))+1024, e.cfg.Bus.MaxPayload(); size > limit {
+		return "", &TooLargeError{Size: size, Limit: limit}
+	}
 	if err := e.ensure(ctx, project, name); err != nil {
 		e.release(claimKey)
 		return "", err
@@ -269,6 +272,20 @@ func (e *Engine) Enqueue(ctx context.Context, project, name, qualifier, trigger 
 		Status: function.StatusQueued, AcceptedAt: now.UTC(), UpdatedAt: now.UTC()})
 	return id, nil
 }
+
+// TooLargeError is an event bigger than the bus takes (an external NATS's
+// max_payload, 1 MiB by default; the embedded server's is 8 MiB).
+type TooLargeError struct{ Size, Limit int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("the event (%d bytes with its headers) is larger than the bus takes (%d bytes: NATS's max_payload)", e.Size, e.Limit)
+}
+
+// Is makes a TooLargeError match function.ErrInvalid.
+func (e *TooLargeError) Is(target error) bool { return target == function.ErrInvalid }
+
+// TooLarge marks the error for callers that answer 413.
+func (e *TooLargeError) TooLarge() bool { return true }
 
 // release forgets an idempotency key whose event could not be stored, so
 // a retry with it is not answered with an ID that never ran.

@@ -44,6 +44,10 @@ type Config struct {
 	DedupWindow time.Duration `yaml:"dedup_window" json:"dedup_window"`
 }
 
+// EmbeddedMaxPayload is the largest message the embedded server takes; an
+// external server's is its own max_payload setting (MaxPayload).
+const EmbeddedMaxPayload = 8 << 20
+
 // DefaultPrefix is the Prefix of a zero Config.
 const DefaultPrefix = "hostless_"
 
@@ -109,6 +113,8 @@ func (b *Bus) open(ctx context.Context) error {
 			JetStream:  true,
 			StoreDir:   b.cfg.Dir,
 			SyncAlways: b.cfg.SyncAlways,
+			// Room for a 6 MiB event with its headers (NATS's default is 1 MiB).
+			MaxPayload: EmbeddedMaxPayload,
 			NoSigs:     true,
 			NoLog:      true,
 		})
@@ -186,3 +192,6 @@ func (b *Bus) Connected() bool { return b.nc != nil && b.nc.IsConnected() }
 
 // Embedded reports whether the bus runs its own server in this process.
 func (b *Bus) Embedded() bool { return b.srv != nil }
+
+// MaxPayload is the largest message the server takes, headers included.
+func (b *Bus) MaxPayload() int64 { return b.nc.MaxPayload() }

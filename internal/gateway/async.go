@@ -85,6 +85,8 @@ func EnqueueError(ref string, err error) error {
 	case errors.Is(err, function.ErrNotFound), errors.Is(err, function.ErrVersionNotFound),
 		errors.Is(err, function.ErrAliasNotFound), errors.Is(err, function.ErrUnavailable):
 		return InvokeError(ref, err)
+	case tooLargeEvent(err):
+		return apierror.New(http.StatusRequestEntityTooLarge, "request_too_large", "%v", err)
 	case errors.Is(err, function.ErrInvalid):
 		return apierror.BadRequest("%v", err)
 	case errors.Is(err, context.Canceled):
@@ -93,4 +95,14 @@ func EnqueueError(ref string, err error) error {
 	e := apierror.New(http.StatusServiceUnavailable, "bus_unavailable", "the event could not be stored; nothing was queued: retry shortly")
 	e.Header = http.Header{"Retry-After": {"1"}}
 	return e
+}
+
+// tooLargeEvent reports whether err says an event is larger than the bus
+// takes.
+func tooLargeEvent(err error) bool {
+	tl, ok := errors.AsType[interface {
+		error
+		TooLarge() bool
+	}](err)
+	return ok && tl.TooLarge()
 }

@@ -297,6 +297,9 @@ func (l *LambdaAPI) enqueue(w http.ResponseWriter, r *http.Request, name, alias 
 	case notFound(err):
 		lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "function not found: %s", name)
 		return
+	case tooLargeEvent(err):
+		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "%v", err)
+		return
 	case err != nil:
 		w.Header().Set("Retry-After", "1")
 		lambdaError(w, http.StatusServiceUnavailable, "ServiceException", "the event could not be stored; nothing was queued: retry shortly")

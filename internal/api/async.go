@@ -84,8 +84,8 @@ func (a *API) deadLetters(w http.ResponseWriter, r *http.Request) error {
 		return apierror.BadRequest("async invocations are not available on this server")
 	}
 	name := r.PathValue("name")
-	if err := function.ValidName(name); err != nil {
-		return apierror.BadRequest("%v", err)
+	if _, err := a.cfg.Store.GetFunction(r.Context(), function.DefaultProject, name); err != nil {
+		return storeErr(name, err)
 	}
 	limit, err := queryInt(r, "limit", 100, 1000)
 	if err != nil {

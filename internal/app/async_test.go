@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hostless/hostless/internal/api"
 	"github.com/hostless/hostless/internal/async"
@@ -374,5 +377,74 @@ func waitRecords(t *testing.T, a *testApp, fn string, n int, timeout time.Durati
 			t.Fatalf("%d records of %s after %s, want %d", len(recs), fn, timeout, n)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCronOnceAcrossNodes: two nodes sharing one NATS (each with its own
+// store) run a schedule's ticks once between them, not once each.
+func TestCronOnceAcrossNodes(t *testing.T) {
+	url := os.Getenv("HOSTLESS_TEST_NATS")
+	if url == "" {
+		t.Skip("HOSTLESS_TEST_NATS is not set (nats://127.0.0.1:4222 in CI)")
+	}
+	g := buildGuests(t)
+	prefix := "hl" + randomSuffix() + "_"
+	var nodes []*testApp
+	for range 2 {
+		cfg := newConfig(t)
+		cfg.NATS, cfg.NATSPrefix = url, prefix
+		a := startApp(t, cfg)
+		a.deploy("tick", g.sdk, function.Spec{Schedule: "@every 1s"})
+		nodes = append(nodes, a)
+	}
+	t.Cleanup(func() { deletePrefixStreams(t, url, prefix) })
+	time.Sleep(4500 * time.Millisecond)
+	ticks := map[int64]int{}
+	for _, a := range nodes {
+		recs, _, err := a.c.ListInvocations(context.Background(), "tick", 100, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			ticks[r.Start.Unix()]++
+		}
+	}
+	if len(ticks) < 3 {
+		t.Fatalf("%d ticks ran in 4.5 s, want at least 3: %v", len(ticks), ticks)
+	}
+	for sec, n := range ticks {
+		if n != 1 {
+			t.Errorf("the tick of second %d ran %d times", sec, n)
+		}
+	}
+}
+
+// deletePrefixStreams deletes the streams (and key-value buckets) of a
+// prefix on a shared NATS server.
+func deletePrefixStreams(t *testing.T, url, prefix string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Errorf("clean up %s: %v", prefix, err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Errorf("clean up %s: %v", prefix, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var mine []string
+	names := js.StreamNames(ctx)
+	for n := range names.Name() {
+		if strings.HasPrefix(n, prefix) || strings.HasPrefix(n, "KV_"+prefix) {
+			mine = append(mine, n)
+		}
+	}
+	for _, n := range mine {
+		if err := js.DeleteStream(ctx, n); err != nil {
+			t.Errorf("delete stream %s: %v", n, err)
+		}
 	}
 }

@@ -40,7 +40,7 @@ func TestTriggers(t *testing.T) {
 	a.deploy("watcher", g.cgi, function.Spec{Triggers: []function.Trigger{{Type: function.TriggerEvents, Events: []string{"function.deployed"}}}})
 
 	nc := a.App.bus.Conn()
-	waitFor(t, "the NATS trigger to subscribe", func() bool { return strings.Contains(a.readyz(), "trigger consumer[0] (nats): connected") })
+	waitFor(t, "the NATS trigger to subscribe", func() bool { return a.triggerConnected("consumer", "nats", true) })
 	for _, body := range []string{"ok-1", "fail-2", "ok-3"} {
 		if err := nc.Publish("orders.new", []byte(body)); err != nil {
 			t.Fatal(err)
@@ -115,7 +115,7 @@ func TestRedisTrigger(t *testing.T) {
 	defer rc.Close()
 	t.Cleanup(func() { rc.Del(context.Background(), stream) })
 	a.deploy("rfn", g.cgi, function.Spec{Triggers: []function.Trigger{{Type: function.TriggerRedis, URL: url, Stream: stream, BatchSize: 10}}})
-	waitFor(t, "the Redis trigger to connect", func() bool { return strings.Contains(a.readyz(), "trigger rfn[0] (redis): connected") })
+	waitFor(t, "the Redis trigger to connect", func() bool { return a.triggerConnected("rfn", "redis", true) })
 	for i := range 3 {
 		if err := rc.XAdd(context.Background(), &redis.XAddArgs{Stream: stream, Values: map[string]any{"data": "entry " + string(rune('a'+i))}}).Err(); err != nil {
 			t.Fatal(err)
@@ -143,6 +143,16 @@ func TestRedisTrigger(t *testing.T) {
 		}
 		return p.Count == 0 && n >= 1
 	})
+}
+
+// triggerConnected reports whether /metrics says a function's first
+// trigger is (or is not, for want false) connected.
+func (a *testApp) triggerConnected(fn, typ string, want bool) bool {
+	v := "0"
+	if want {
+		v = "1"
+	}
+	return strings.Contains(a.metrics(), `hostless_trigger_connected{function="`+fn+`",trigger="0",type="`+typ+`"} `+v)
 }
 
 func (a *testApp) readyz() string {
@@ -201,7 +211,10 @@ func TestTriggerDeployChecks(t *testing.T) {
 		t.Errorf("the spec's URL %q", u)
 	}
 	_, versions := a.do(http.MethodGet, "/v1/functions/rabbit/versions", nil, authHeader(testKey))
-	waitFor(t, "the trigger's state in /readyz", func() bool { return strings.Contains(a.readyz(), "trigger rabbit[0] (amqp): disconnected") })
+	waitFor(t, "the trigger's state in /readyz", func() bool { return strings.Contains(a.readyz(), "triggers: 0 connected, 1 disconnected") })
+	if !a.triggerConnected("rabbit", "amqp", false) {
+		t.Error("/metrics does not say the trigger is disconnected")
+	}
 	for what, body := range map[string]string{"versions": string(versions), "readyz": a.readyz(), "metrics": a.metrics()} {
 		if strings.Contains(body, secret) {
 			t.Errorf("%s shows the broker's password", what)

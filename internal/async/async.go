@@ -114,7 +114,11 @@ type Engine struct {
 	tickers  map[string]*ticker     // by queue: functions with a schedule
 	triggers map[string]*fnTriggers // by queue: functions with triggers
 	closed   bool
+	changes  chan change
+	applied  chan struct{}  // closed when applyChanges returns
+	bg       sync.WaitGroup // retired workers and stopping triggers
 
+	started                                   atomic.Bool
 	accepted, succeeded, failed, deadLettered atomic.Int64
 }
 
@@ -146,7 +150,8 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Log, claims: claims, w: newWriter(cfg.States, cfg.Log), workers: map[string]*worker{}, tickers: map[string]*ticker{}, triggers: map[string]*fnTriggers{}}
+	e := &Engine{cfg: cfg, log: cfg.Log, claims: claims, w: newWriter(cfg.States, cfg.Log), workers: map[string]*worker{}, tickers: map[string]*ticker{}, triggers: map[string]*fnTriggers{},
+		changes: make(chan change, maxPendingChanges), applied: make(chan struct{})}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.runCtx, e.runCancel = context.WithCancel(context.Background())
 	return e, nil
@@ -155,7 +160,9 @@ func New(cfg Config) (*Engine, error) {
 // Start runs the state writer and a consumer for every queue the bus
 // holds, so events accepted before a restart run.
 func (e *Engine) Start(ctx context.Context) error {
+	e.started.Store(true)
 	go e.w.run()
+	go e.applyChanges()
 	queues, err := e.cfg.Bus.Queues(ctx)
 	if err != nil {
 		return err
@@ -240,13 +247,21 @@ func (e *Engine) Enqueue(ctx context.Context, project, name, qualifier, trigger 
 		if len(opt.IdempotencyKey) > MaxIdempotencyKey {
 			return "", fmt.Errorf("%w: Idempotency-Key is longer than %d bytes", function.ErrInvalid, MaxIdempotencyKey)
 		}
-		claimKey = project + "/" + name + "/" + opt.IdempotencyKey
-		first, ok, err := e.claims.Claim(ctx, claimKey, id)
+		key := project + "/" + name + "/" + opt.IdempotencyKey
+		first, ok, err := e.claims.Claim(ctx, key, id)
 		if err != nil {
 			return "", err
 		}
-		if !ok {
-			return first, nil
+		if ok {
+			claimKey = key // released if the event can't be stored
+		} else {
+			if _, err := e.cfg.States.GetAsync(ctx, project, first); err == nil {
+				return first, nil
+			}
+			// No state yet: the first call may be storing it right now, or
+			// may have died between its claim and its publish. Store the event
+			// under the first's ID: the bus keeps one of the two.
+			id = first
 		}
 	}
 	m := meta{Project: project, Function: name, Qualifier: qualifier, Trigger: trigger, Accepted: now.UnixNano(),
@@ -265,6 +280,10 @@ func (e *Engine) Enqueue(ctx context.Context, project, name, qualifier, trigger 
 	}
 	if err := e.cfg.Bus.Publish(ctx, queueName(project, name), id, req.Body, map[string]string{headerMeta: string(mb)}); err != nil {
 		e.release(claimKey)
+		if errors.Is(err, bus.ErrQueueFull) {
+			return "", &function.ThrottleError{Reason: function.ThrottleQueueFull, RetryAfter: 5 * time.Second,
+				Msg: "its async queue is full (the events waiting reach the bus's bound)"}
+		}
 		return "", err
 	}
 	e.accepted.Add(1)
@@ -309,7 +328,8 @@ func (e *Engine) Get(ctx context.Context, project, id string) (function.AsyncInv
 // consumerConfig is how a function's queue is consumed, from its live
 // version's spec (the defaults when it has none).
 func (e *Engine) consumerConfig(ctx context.Context, project, name string) (bus.ConsumerConfig, function.Retry, *function.Version) {
-	cc := bus.ConsumerConfig{MaxAckPending: e.cfg.Concurrency, AckWait: ackWait, MaxDeliver: function.DefaultRetries + 1}
+	// The engine counts attempts and dead-letters itself (see handle).
+	cc := bus.ConsumerConfig{MaxAckPending: e.cfg.Concurrency, AckWait: ackWait, MaxDeliver: -1}
 	v, err := e.cfg.Invoker.Lookup(ctx, project, name, function.LiveAlias, 0)
 	if err != nil {
 		return cc, function.Retry{}, nil
@@ -317,7 +337,6 @@ func (e *Engine) consumerConfig(ctx context.Context, project, name string) (bus.
 	if v.Spec.Concurrency.Max > 0 {
 		cc.MaxAckPending = v.Spec.Concurrency.Max
 	}
-	cc.MaxDeliver = v.Spec.Retry.Retries() + 1
 	return cc, v.Spec.Retry, v
 }
 
@@ -344,7 +363,6 @@ func (e *Engine) ensure(ctx context.Context, project, name string) error {
 func (e *Engine) startLocked(project, name, q string, cc bus.ConsumerConfig, retry function.Retry) {
 	wctx, cancel := context.WithCancel(e.ctx)
 	w := &worker{project: project, name: name, queue: q, cfg: cc, retry: retry, cancel: cancel, done: make(chan struct{})}
-	w.cfg.OnDead = func(id string, h map[string]string, reason string) { e.onDead(w, id, h, reason) }
 	e.workers[q] = w
 	go func() {
 		defer close(w.done)
@@ -363,77 +381,120 @@ func (e *Engine) startLocked(project, name, q string, cc bus.ConsumerConfig, ret
 }
 
 // Changed applies a function's new spec (a deploy, a rollback, a delete)
-// to its schedule and to its consumer, if it runs one. The app calls it for
-// every function at start, which starts their schedules.
+// to its schedule, its triggers and its consumer. It returns at once: the
+// changes are applied in order by one goroutine, and what they stop (a
+// consumer's running events, a trigger's batches) finishes in the
+// background, so a deploy never waits for a function's events. The app
+// calls it for every function at start, which starts their schedules and
+// triggers.
 func (e *Engine) Changed(project, name string) {
+	select {
+	case e.changes <- change{project, name}:
+	case <-e.ctx.Done():
+	}
+}
+
+type change struct{ project, name string }
+
+// maxPendingChanges bounds the changes waiting to be applied; past it a
+// deploy waits.
+const maxPendingChanges = 4096
+
+func (e *Engine) applyChanges() {
+	defer close(e.applied)
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case c := <-e.changes:
+			e.apply(c.project, c.name)
+		}
+	}
+}
+
+func (e *Engine) apply(project, name string) {
 	q := queueName(project, name)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	defer cancel()
 	cc, retry, v := e.consumerConfig(ctx, project, name)
 	e.schedule(project, name, v)
 	e.setTriggers(project, name, v)
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	w, ok := e.workers[q]
-	if !ok || e.closed || (w.cfg.MaxAckPending == cc.MaxAckPending && w.cfg.AckWait == cc.AckWait &&
-		w.cfg.MaxDeliver == cc.MaxDeliver && w.retry.Age() == retry.Age() && w.retry.Delay(1) == retry.Delay(1)) {
-		e.mu.Unlock()
+	if !ok || e.closed || (w.cfg.MaxAckPending == cc.MaxAckPending && w.retry.Retries() == retry.Retries() &&
+		w.retry.Age() == retry.Age() && w.retry.Delay(1) == retry.Delay(1)) {
 		return
 	}
+	// The new consumer takes over the queue's durable consumer at once; the
+	// old one finishes what it runs meanwhile.
 	delete(e.workers, q)
-	e.mu.Unlock()
-	w.cancel()
-	<-w.done
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.workers[q]; !ok && !e.closed {
-		e.startLocked(project, name, q, cc, retry)
-	}
+	e.retire(w)
+	e.startLocked(project, name, q, cc, retry)
 }
 
-// Close stops the consumers, waits for the events they run (their
-// outcomes are stored), and flushes states.
+// retire stops a worker in the background; Close waits for it. e.mu is held.
+func (e *Engine) retire(w *worker) {
+	w.cancel()
+	e.bg.Add(1)
+	go func() {
+		defer e.bg.Done()
+		<-w.done
+	}()
+}
+
+// Close stops the triggers, the schedules and the consumers, waits until
+// ctx ends for the events they run (their outcomes are stored), and
+// flushes states. Past ctx, what still runs is cancelled and handed back
+// to the bus, which delivers it again after a restart.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
-	e.closed = true
-	ws := make([]*worker, 0, len(e.workers))
-	for _, w := range e.workers {
-		ws = append(ws, w)
+	if e.closed {
+		e.mu.Unlock()
+		return nil
 	}
+	e.closed = true
+	for _, w := range e.workers {
+		e.retire(w)
+	}
+	clear(e.workers)
 	ts := make([]*ticker, 0, len(e.tickers))
 	for _, t := range e.tickers {
 		ts = append(ts, t)
 	}
-	fts := make([]*fnTriggers, 0, len(e.triggers))
 	for _, ft := range e.triggers {
-		fts = append(fts, ft)
+		e.stopTriggersBG(ctx, ft)
 	}
 	clear(e.triggers)
 	e.mu.Unlock()
-	// Triggers first: their batches stop being taken, and those running
-	// finish (or go back to their brokers).
-	for _, ft := range fts {
-		e.stopTriggers(ft)
+	e.cancel() // no more deliveries, ticks or changes
+	if !e.started.Load() {
+		return nil
 	}
-	e.cancel()
+	<-e.applied
 	for _, t := range ts {
 		<-t.done
 	}
-	defer e.runCancel()
-	for _, w := range ws {
+	done := make(chan struct{})
+	go func() {
+		e.bg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		e.runCancel()
 		select {
-		case <-w.done:
-		case <-ctx.Done():
-			// Out of time: cancel what runs (the bus delivers it again after
-			// a restart) and give the handlers a moment to return.
-			e.runCancel()
-			select {
-			case <-w.done:
-			case <-time.After(time.Second):
-			}
-			return ctx.Err()
+		case <-done:
+		case <-time.After(5 * time.Second):
 		}
 	}
-	return e.w.close(ctx)
+	e.runCancel()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	return errors.Join(err, e.w.close(wctx))
 }
 
 // Stats counts events since start.
@@ -453,29 +514,54 @@ func (e *Engine) Stats() Stats {
 // handle runs one delivery of an event. The bus's context ends at Close;
 // the event runs under the engine's run context, so a shutdown lets it
 // finish.
+//
+// Attempts are counted in the event's stored state, not by the bus's
+// deliveries (which also count messages handed back at a shutdown, and
+// start again when an embedded bus's consumer is reset at start): each
+// attempt stores "running" with its number before it runs.
 func (e *Engine) handle(_ context.Context, w *worker, m *bus.Message) {
 	ctx := e.runCtx
 	var md meta
 	if err := json.Unmarshal([]byte(m.Headers[headerMeta]), &md); err != nil || m.ID == "" {
-		_ = m.Term("the event's metadata is unreadable")
+		_ = m.DeadLetter("the event's metadata is unreadable", 0)
 		return
 	}
 	st := function.AsyncInvocation{ID: m.ID, Project: md.Project, Function: md.Function, Qualifier: md.Qualifier,
-		Trigger: md.Trigger, AcceptedAt: time.Unix(0, md.Accepted).UTC(), Attempts: m.Prior + m.NumDelivered, Seq: m.Seq}
-	if m.NumDelivered > 1 {
-		// Delivered again: if this message's outcome is stored, a crash came
-		// between storing it and the ack. Don't run it twice.
-		if prev, err := e.cfg.States.GetAsync(ctx, md.Project, m.ID); err == nil && prev.Seq == m.Seq && function.Final(prev.Status) {
+		Trigger: md.Trigger, AcceptedAt: time.Unix(0, md.Accepted).UTC(), Seq: m.Seq}
+	prev, err := e.cfg.States.GetAsync(ctx, md.Project, m.ID)
+	switch {
+	case err == nil && prev.Seq == m.Seq && function.Final(prev.Status):
+		// This message's outcome is stored: a crash came between storing it
+		// and settling the message. Settle it as the outcome says.
+		if prev.Status == function.StatusDeadLettered {
+			_ = m.DeadLetter(prev.Error, prev.Attempts-m.Prior)
+		} else {
 			_ = m.Ack()
-			return
 		}
+		return
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		e.log.Warn("read an async state; the event waits", "id", m.ID, "err", err)
+		_ = m.Release(time.Second)
+		return
 	}
-	if time.Since(st.AcceptedAt) > w.retry.Age() {
-		e.deadLetter(w, m, st, fmt.Sprintf("the event is older than retry.max_age (%s)", w.retry.Age()))
+	// prev.Attempts is 0 when nothing is stored (or only "queued").
+	st.Attempts = max(prev.Attempts, m.Prior) + 1
+	tried := st.Attempts - m.Prior // attempts since the event was accepted or redriven
+	since := st.AcceptedAt
+	if m.RedrivenAt.After(since) {
+		since = m.RedrivenAt
+	}
+	if time.Since(since) > w.retry.Age() {
+		st.Attempts-- // none made
+		e.deadLetter(m, st, tried-1, fmt.Sprintf("the event is older than retry.max_age (%s)", w.retry.Age()))
 		return
 	}
 	st.Status, st.UpdatedAt = function.StatusRunning, time.Now().UTC()
-	e.w.put(st)
+	if err := e.w.putWait(ctx, st); err != nil {
+		e.log.Warn("store an async state; the event waits", "id", m.ID, "err", err)
+		_ = m.Release(time.Second)
+		return
+	}
 
 	stop := keepAlive(m)
 	defer stop()
@@ -485,7 +571,7 @@ func (e *Engine) handle(_ context.Context, w *worker, m *bus.Message) {
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
-	resp, rec, err := e.run(ctx, w, md, alias, version, req)
+	resp, rec, err := e.run(ctx, w, since, md, alias, version, req)
 	if rec != nil {
 		st.LastAttempt = rec.ID
 	}
@@ -495,19 +581,21 @@ func (e *Engine) handle(_ context.Context, w *worker, m *bus.Message) {
 	st.UpdatedAt = time.Now().UTC()
 	switch {
 	case ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, function.ErrUnavailable)):
-		// Shutting down: the bus delivers it again after a restart.
+		// Shut down mid-run: hand it back; it runs again (after a restart,
+		// or on another node), and this attempt counts.
+		_ = m.Release(0)
 		return
 	case err == nil && resp != nil && md.Trigger != function.TriggerAsync && md.Trigger != function.TriggerLambda &&
 		md.Trigger != function.TriggerCron && batchFailed(resp.Body):
 		// A broker message, redriven: its one-message batch was reported failed.
 		err = fmt.Errorf("%w: the function reported the message failed (batchItemFailures)", function.ErrFunction)
 	}
-	switch {
-	case err == nil && (resp == nil || resp.Status < 500):
+	if err == nil && (resp == nil || resp.Status < 500) {
 		st.Status = function.StatusOK
 		if perr := e.w.putWait(ctx, st); perr != nil {
 			e.log.Error("store an async outcome; the event will run again", "id", st.ID, "err", perr)
-			return // not acknowledged: redelivered
+			_ = m.Release(time.Second)
+			return
 		}
 		e.succeeded.Add(1)
 		_ = m.Ack()
@@ -517,21 +605,21 @@ func (e *Engine) handle(_ context.Context, w *worker, m *bus.Message) {
 	if err != nil {
 		why = err.Error()
 		if errors.Is(err, function.ErrNotFound) || errors.Is(err, function.ErrVersionNotFound) || errors.Is(err, function.ErrAliasNotFound) {
-			e.deadLetter(w, m, st, why)
+			e.deadLetter(m, st, tried, why)
 			return
 		}
 	}
 	e.failed.Add(1)
 	st.Error = why
-	if m.NumDelivered > w.retry.Retries() {
-		e.deadLetter(w, m, st, fmt.Sprintf("failed %d times: %s", m.NumDelivered, why))
+	if tried > w.retry.Retries() {
+		e.deadLetter(m, st, tried, fmt.Sprintf("failed %d times: %s", tried, why))
 		return
 	}
 	st.Status = function.StatusRetrying
 	e.w.put(st)
-	d := w.retry.Delay(m.NumDelivered)
+	d := w.retry.Delay(tried)
 	d = d/2 + rand.N(d/2+1) // jitter: half fixed, half random
-	_ = m.Nak(d)
+	_ = m.Release(d)
 }
 
 // keepAlive tells the bus every keepAliveEvery that m is being handled, until
@@ -568,8 +656,7 @@ func statusOf(resp *function.Response) int {
 
 // run invokes the event's function, waiting while it is throttled: a
 // throttle is not an attempt, the event waits its turn (until max_age).
-func (e *Engine) run(ctx context.Context, w *worker, md meta, alias string, version int, req *function.Request) (*function.Response, *function.Invocation, error) {
-	accepted := time.Unix(0, md.Accepted)
+func (e *Engine) run(ctx context.Context, w *worker, since time.Time, md meta, alias string, version int, req *function.Request) (*function.Response, *function.Invocation, error) {
 	for {
 		var (
 			resp *function.Response
@@ -581,7 +668,7 @@ func (e *Engine) run(ctx context.Context, w *worker, md meta, alias string, vers
 		} else {
 			resp, rec, err = e.cfg.Invoker.InvokeVersion(ctx, md.Project, md.Function, version, md.Trigger, req)
 		}
-		if !errors.Is(err, function.ErrThrottled) || time.Since(accepted) > w.retry.Age() {
+		if !errors.Is(err, function.ErrThrottled) || time.Since(since) > w.retry.Age() {
 			return resp, rec, err
 		}
 		wait := time.Second
@@ -597,39 +684,19 @@ func (e *Engine) run(ctx context.Context, w *worker, md meta, alias string, vers
 }
 
 // deadLetter stores the event's final state, then moves it to the
-// function's dead-letter queue.
-func (e *Engine) deadLetter(w *worker, m *bus.Message, st function.AsyncInvocation, reason string) {
+// function's dead-letter queue, recording tried attempts for a redrive.
+func (e *Engine) deadLetter(m *bus.Message, st function.AsyncInvocation, tried int, reason string) {
 	st.Status, st.Error, st.UpdatedAt = function.StatusDeadLettered, reason, time.Now().UTC()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := e.w.putWait(ctx, st); err != nil {
 		e.log.Error("store an async outcome; the event will run again", "id", st.ID, "err", err)
+		_ = m.Release(time.Second)
 		return
 	}
-	if err := m.Term(reason); err != nil {
+	if err := m.DeadLetter(reason, max(tried, 0)); err != nil {
 		e.log.Error("dead-letter an event", "id", st.ID, "err", err)
 		return
-	}
-	e.deadLettered.Add(1)
-	e.emitFailed(st)
-}
-
-// onDead stores the state of an event the bus dead-lettered on its own (the
-// last delivery's handler never settled it: a crash, or a run past
-// AckWait).
-func (e *Engine) onDead(w *worker, id string, h map[string]string, reason string) {
-	var md meta
-	if json.Unmarshal([]byte(h[headerMeta]), &md) != nil || id == "" {
-		return
-	}
-	prior, _ := strconv.Atoi(h[bus.HeaderPriorDeliveries])
-	st := function.AsyncInvocation{ID: id, Project: md.Project, Function: md.Function, Qualifier: md.Qualifier,
-		Trigger: md.Trigger, AcceptedAt: time.Unix(0, md.Accepted).UTC(), UpdatedAt: time.Now().UTC(),
-		Attempts: prior + w.cfg.MaxDeliver, Status: function.StatusDeadLettered, Error: reason}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.w.putWait(ctx, st); err != nil {
-		e.log.Error("store a dead-lettered event's state", "id", id, "err", err)
 	}
 	e.deadLettered.Add(1)
 	e.emitFailed(st)
@@ -661,11 +728,7 @@ type DeadLetter struct {
 
 // DeadLetters lists up to limit of a function's dead letters, oldest first.
 func (e *Engine) DeadLetters(ctx context.Context, project, name string, limit int) ([]DeadLetter, error) {
-	q := queueName(project, name)
-	if err := e.cfg.Bus.EnsureQueue(ctx, q); err != nil {
-		return nil, err
-	}
-	ds, err := e.cfg.Bus.DeadLetters(ctx, q, limit)
+	ds, err := e.cfg.Bus.DeadLetters(ctx, queueName(project, name), limit)
 	if err != nil {
 		return nil, err
 	}

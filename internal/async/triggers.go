@@ -2,12 +2,14 @@ package async
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hostless/hostless/internal/eventshape"
@@ -55,7 +57,7 @@ func (e *Engine) configs(project, name string, spec *function.Spec) ([]trigger.C
 		c := trigger.Config{Type: t.Type, URL: t.URL, Subject: t.Subject, Stream: t.Stream, Queue: t.Queue,
 			Topic: t.Topic, Group: t.Group, QoS: t.QoS, BatchSize: t.BatchSize, BatchWindow: time.Duration(t.BatchWindow),
 			Concurrency: t.Concurrency, AckWait: time.Duration(t.AckWait),
-			MaxAttempts: spec.Retry.Retries() + 1, Backoff: spec.Retry.Delay(1),
+			MaxAttempts: min(spec.Retry.Retries()+1, trigger.MaxMaxAttempts), Backoff: spec.Retry.Delay(1),
 			Name: project + "/" + name + "/" + strconv.Itoa(i)}
 		if t.Type != function.TriggerEvents {
 			out, index = append(out, c), append(index, i)
@@ -76,8 +78,20 @@ func (e *Engine) configs(project, name string, spec *function.Spec) ([]trigger.C
 }
 
 // CheckTriggers validates a spec's triggers as the brokers' code reads
-// them, so a deploy with a bad one is refused with what to fix.
+// them, so a deploy with a bad one is refused with what to fix. On the
+// platform's own bus (nats or jetstream without a url), the platform's
+// subjects are not a function's to read: its prefix, $JS, _INBOX, and a
+// bare ">".
 func (e *Engine) CheckTriggers(spec *function.Spec) error {
+	for i, t := range spec.Triggers {
+		if (t.Type != function.TriggerNATS && t.Type != function.TriggerJetStream) || t.URL != "" || t.Subject == "" {
+			continue
+		}
+		if t.Subject == ">" || strings.HasPrefix(t.Subject, "$") || strings.HasPrefix(t.Subject, "_INBOX") ||
+			strings.HasPrefix(t.Subject, e.cfg.Bus.Prefix()) {
+			return fmt.Errorf("triggers[%d].subject: %q is the platform's own on its bus; use another subject (or type events for platform events)", i, t.Subject)
+		}
+	}
 	cs, index := e.configs(function.DefaultProject, "check", spec)
 	for k, c := range cs {
 		if err := c.Validate(); err != nil {
@@ -108,10 +122,10 @@ func (e *Engine) setTriggers(project, name string, v *function.Version) {
 	}
 	delete(e.triggers, key)
 	closed := e.closed
-	e.mu.Unlock()
 	if old != nil {
-		e.stopTriggers(old)
+		e.stopTriggersBG(context.Background(), old)
 	}
+	e.mu.Unlock()
 	if len(want.specs) == 0 || closed {
 		return
 	}
@@ -133,22 +147,34 @@ func (e *Engine) setTriggers(project, name string, v *function.Version) {
 		want.running = append(want.running, rt)
 	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.closed {
-		e.mu.Unlock()
-		e.stopTriggers(&want)
+		e.stopTriggersBG(context.Background(), &want)
 		return
 	}
 	e.triggers[key] = &want
-	e.mu.Unlock()
 }
 
-func (e *Engine) stopTriggers(ft *fnTriggers) {
+// triggerStopWait bounds how long a stopping trigger waits for its running
+// batches; what it still holds then goes back to its broker.
+const triggerStopWait = 30 * time.Second
+
+// stopTriggersBG stops a function's triggers in the background, all at
+// once, each waiting for its running batches until ctx or triggerStopWait
+// ends; Close waits for them. e.mu is held.
+func (e *Engine) stopTriggersBG(ctx context.Context, ft *fnTriggers) {
 	for _, rt := range ft.running {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := rt.t.Stop(ctx); err != nil {
-			e.log.Warn("stop a trigger", "err", err)
-		}
-		cancel()
+		e.bg.Add(1)
+		go func() {
+			defer e.bg.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), triggerStopWait)
+			defer cancel()
+			stop := context.AfterFunc(ctx, cancel) // Close's deadline ends the wait too
+			defer stop()
+			if err := rt.t.Stop(sctx); err != nil {
+				e.log.Warn("stop a trigger", "err", err)
+			}
+		}()
 	}
 }
 
@@ -198,8 +224,48 @@ func (e *Engine) shape(runtime string, batch []trigger.Message) *function.Reques
 var errBatch = errors.New("the function failed the batch")
 
 // runBatch runs the function on a batch and says which messages failed.
+//
+// A throttled call is not an attempt: the batch waits its turn (the
+// trigger keeps holding its messages). A function's own invocation.failed
+// events are not given to it (each failure would trigger the next).
 func (e *Engine) runBatch(ctx context.Context, project, name, kind, runtime string, batch []trigger.Message) ([]int, error) {
-	resp, _, err := e.cfg.Invoker.InvokeAlias(ctx, project, name, function.LiveAlias, kind, e.shape(runtime, batch))
+	given := batch
+	keep := make([]int, 0, len(batch)) // index in given of each message run
+	for i, m := range given {
+		if kind == function.TriggerEvents && strings.HasSuffix(m.Subject, "invocation.failed") && ownEvent(m.Data, name) {
+			continue
+		}
+		keep = append(keep, i)
+	}
+	if len(keep) < len(given) {
+		batch = make([]trigger.Message, len(keep))
+		for j, i := range keep {
+			batch[j] = given[i]
+		}
+		if len(batch) == 0 {
+			return nil, nil
+		}
+	}
+	req := e.shape(runtime, batch)
+	var (
+		resp *function.Response
+		err  error
+	)
+	for {
+		resp, _, err = e.cfg.Invoker.InvokeAlias(ctx, project, name, function.LiveAlias, kind, req)
+		if !errors.Is(err, function.ErrThrottled) {
+			break
+		}
+		wait := time.Second
+		if te, ok := errors.AsType[*function.ThrottleError](err); ok && te.RetryAfter > 0 {
+			wait = min(max(te.RetryAfter, 100*time.Millisecond), 30*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +283,7 @@ func (e *Engine) runBatch(ctx context.Context, project, name, kind, runtime stri
 			// As Lambda: a failure naming no message fails the batch.
 			return nil, fmt.Errorf("%w: batchItemFailures names %q, no message of the batch", errBatch, id)
 		}
-		failed = append(failed, i)
+		failed = append(failed, keep[i]) // an index into the batch as given
 	}
 	return failed, nil
 }
@@ -227,7 +293,13 @@ func (e *Engine) runBatch(ctx context.Context, project, name, kind, runtime stri
 func (e *Engine) deadLetterMessage(ctx context.Context, project, name, kind, runtime string, m trigger.Message, reason string) error {
 	req := e.shape(runtime, []trigger.Message{m})
 	now := time.Now()
-	id := function.IDAt(now, "trigger/"+project+"/"+name+"/"+m.Source+"/"+m.ID)
+	at := m.Time
+	if at.IsZero() {
+		at = now
+	}
+	// The same message dead-lettered twice (a retry after a lost ack) gets
+	// the same ID, and the bus keeps one.
+	id := function.IDAt(at, "trigger/"+project+"/"+name+"/"+m.Source+"/"+m.Subject+"/"+m.ID)
 	md := meta{Project: project, Function: name, Trigger: kind, Accepted: m.Time.UnixNano(),
 		Method: req.Method, Path: req.Path, Header: req.Header, Event: req.Event}
 	if m.Time.IsZero() {
@@ -243,4 +315,12 @@ func (e *Engine) deadLetterMessage(ctx context.Context, project, name, kind, run
 	e.deadLettered.Add(1)
 	e.emitFailed(function.AsyncInvocation{ID: id, Function: name, Trigger: kind, Attempts: m.Attempt, Error: reason})
 	return nil
+}
+
+// ownEvent reports whether a platform event's data names the function.
+func ownEvent(data []byte, name string) bool {
+	var ev struct {
+		Function string `json:"function"`
+	}
+	return json.Unmarshal(data, &ev) == nil && ev.Function == name
 }

@@ -10,7 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,8 @@ import (
 var (
 	// ErrInvalid reports a bad Config, queue name or consumer configuration.
 	ErrInvalid = errors.New("bus: invalid argument")
+	// ErrQueueFull reports a Publish to a queue at its QueueMaxMsgs or QueueMaxBytes.
+	ErrQueueFull = errors.New("bus: the queue is full")
 )
 
 // Config says where the bus is and how it stores messages. The zero value of each field means its
@@ -42,7 +46,18 @@ type Config struct {
 	SyncAlways bool `yaml:"sync_always" json:"sync_always"`
 	// DedupWindow is how long a message ID is remembered for deduplication. Default 2 minutes.
 	DedupWindow time.Duration `yaml:"dedup_window" json:"dedup_window"`
+	// QueueMaxMsgs and QueueMaxBytes bound each queue and each dead-letter stream: past them a
+	// Publish fails with ErrQueueFull (nothing already stored is dropped). Defaults 1,000,000
+	// messages and 1 GiB.
+	QueueMaxMsgs  int64 `yaml:"queue_max_msgs" json:"queue_max_msgs"`
+	QueueMaxBytes int64 `yaml:"queue_max_bytes" json:"queue_max_bytes"`
 }
+
+// Defaults of the queues' bounds.
+const (
+	DefaultQueueMaxMsgs  = 1_000_000
+	DefaultQueueMaxBytes = 1 << 30
+)
 
 // EmbeddedMaxPayload is the largest message the embedded server takes; an
 // external server's is its own max_payload setting (MaxPayload).
@@ -94,6 +109,12 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	}
 	if cfg.DedupWindow == 0 {
 		cfg.DedupWindow = DefaultDedupWindow
+	}
+	if cfg.QueueMaxMsgs == 0 {
+		cfg.QueueMaxMsgs = DefaultQueueMaxMsgs
+	}
+	if cfg.QueueMaxBytes == 0 {
+		cfg.QueueMaxBytes = DefaultQueueMaxBytes
 	}
 	b := &Bus{cfg: cfg}
 	if err := b.open(ctx); err != nil {
@@ -148,11 +169,22 @@ func (b *Bus) open(ctx context.Context) error {
 	return nil
 }
 
+// where names the server for messages, without the URL's credentials.
 func (b *Bus) where() string {
 	if b.cfg.URL == "" {
 		return "embedded server"
 	}
-	return b.cfg.URL
+	var out []string
+	for _, one := range strings.Split(b.cfg.URL, ",") {
+		u, err := url.Parse(one)
+		if err != nil {
+			out = append(out, "(unparsable URL)")
+			continue
+		}
+		u.User = nil
+		out = append(out, u.String())
+	}
+	return strings.Join(out, ",")
 }
 
 // Close closes the connection and shuts the embedded server down, waiting for it to finish.
@@ -195,3 +227,6 @@ func (b *Bus) Embedded() bool { return b.srv != nil }
 
 // MaxPayload is the largest message the server takes, headers included.
 func (b *Bus) MaxPayload() int64 { return b.nc.MaxPayload() }
+
+// Prefix is the prefix of the bus's streams and subjects.
+func (b *Bus) Prefix() string { return b.cfg.Prefix }

@@ -529,3 +529,18 @@ func testClaims(t *testing.T, b *Bus) {
 		t.Errorf("bad name: %v", err)
 	}
 }
+
+func TestQueueFull(t *testing.T) {
+	b := openBus(t, Config{Dir: t.TempDir(), Prefix: uniquePrefix(t), QueueMaxMsgs: 2})
+	if err := b.EnsureQueue(t.Context(), "q"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := b.Publish(t.Context(), "q", fmt.Sprint("m", i), []byte("x"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Publish(t.Context(), "q", "m2", []byte("x"), nil); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("third publish: %v, want ErrQueueFull", err)
+	}
+}

@@ -13,6 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// claimsMaxBytes bounds a claims bucket: past it, a new claim fails (and
+// its call with it) until old ones expire.
+const claimsMaxBytes = 256 << 20
+
 // Claims remember keys for a while, across nodes and restarts: the first
 // Claim of a key stores its value; later ones within the window get that
 // value back. Idempotency keys use them.
@@ -44,7 +48,7 @@ func (c *Claims) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 		return c.kv, nil
 	}
 	kv, err := c.b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: c.name, TTL: c.window, Storage: jetstream.FileStorage, History: 1,
+		Bucket: c.name, TTL: c.window, Storage: jetstream.FileStorage, History: 1, MaxBytes: claimsMaxBytes,
 		Description: "hostless claims (idempotency keys)",
 	})
 	if err != nil {

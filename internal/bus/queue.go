@@ -30,6 +30,8 @@ const (
 	// HeaderPriorDeliveries on a redriven message counts its deliveries
 	// before its redrives.
 	HeaderPriorDeliveries = "Hostless-Prior-Deliveries"
+	// HeaderRedrivenAt on a redriven message is when it was last redriven (RFC 3339, UTC).
+	HeaderRedrivenAt = "Hostless-Redriven-At"
 )
 
 func (b *Bus) queueStream(q string) string  { return b.cfg.Prefix + "Q_" + q }
@@ -62,6 +64,8 @@ func (b *Bus) EnsureQueue(ctx context.Context, queue string) error {
 		Storage:     jetstream.FileStorage,
 		Duplicates:  b.cfg.DedupWindow,
 		Discard:     jetstream.DiscardNew,
+		MaxMsgs:     b.cfg.QueueMaxMsgs,
+		MaxBytes:    b.cfg.QueueMaxBytes,
 		Description: "hostless work queue " + queue,
 	})
 	if err != nil {
@@ -73,6 +77,9 @@ func (b *Bus) EnsureQueue(ctx context.Context, queue string) error {
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  b.cfg.DedupWindow,
+		Discard:     jetstream.DiscardNew, // a full dead-letter stream keeps its events in the queue
+		MaxMsgs:     b.cfg.QueueMaxMsgs,
+		MaxBytes:    b.cfg.QueueMaxBytes,
 		Description: "hostless dead letters of " + queue,
 	})
 	if err != nil {
@@ -100,9 +107,19 @@ func (b *Bus) Publish(ctx context.Context, queue, msgID string, data []byte, hea
 	}
 	opts = append(opts, jetstream.WithExpectStream(b.queueStream(queue)))
 	if _, err := b.js.PublishMsg(ctx, m, opts...); err != nil {
+		if full(err) {
+			return fmt.Errorf("publish to %s: %w (%d messages or %d bytes)", queue, ErrQueueFull, b.cfg.QueueMaxMsgs, b.cfg.QueueMaxBytes)
+		}
 		return fmt.Errorf("publish to %s: %w", queue, err)
 	}
 	return nil
+}
+
+// full reports whether a publish failed on a stream's limits (DiscardNew):
+// the server says so only in its error's text.
+func full(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "maximum messages exceeded") || strings.Contains(msg, "maximum bytes exceeded")
 }
 
 // ConsumerConfig is how a queue is consumed.
@@ -114,7 +131,8 @@ type ConsumerConfig struct {
 	// must exceed the longest a handler runs (the function timeout), or running work is delivered
 	// again; long handlers call InProgress. Default 30 seconds.
 	AckWait time.Duration
-	// MaxDeliver is how many times a message is delivered before it is dead-lettered. Default 5.
+	// MaxDeliver is how many times a message is delivered before it is dead-lettered. Default 5;
+	// -1: no limit (the handler decides when to dead-letter, with Term or DeadLetter).
 	MaxDeliver int
 	// Backoff is the delay before the next delivery after the n-th failure (Nak with no delay, or a
 	// handler that returned without settling the message); the last value repeats. Empty: redeliver
@@ -141,8 +159,8 @@ func (c *ConsumerConfig) defaults() error {
 		return fmt.Errorf("%w: max_ack_pending: must be positive", ErrInvalid)
 	case c.AckWait < 0:
 		return fmt.Errorf("%w: ack_wait: must be positive", ErrInvalid)
-	case c.MaxDeliver < 0:
-		return fmt.Errorf("%w: max_deliver: must be positive", ErrInvalid)
+	case c.MaxDeliver < -1:
+		return fmt.Errorf("%w: max_deliver: must be positive, or -1 for no limit", ErrInvalid)
 	}
 	for _, d := range c.Backoff {
 		if d < 0 {
@@ -210,7 +228,7 @@ func (b *Bus) Consume(ctx context.Context, queue string, cfg ConsumerConfig, han
 		if ctx.Err() != nil {
 			// Stopping: hand a prefetched message back rather than run it under a cancelled
 			// context. On its last delivery it is left to AckWait and the advisory path.
-			if md, err := jm.Metadata(); err == nil && int(md.NumDelivered) < cfg.MaxDeliver {
+			if md, err := jm.Metadata(); err == nil && (cfg.MaxDeliver < 0 || int(md.NumDelivered) < cfg.MaxDeliver) {
 				_ = jm.Nak()
 			}
 			return
@@ -248,6 +266,8 @@ type Message struct {
 	NumDelivered int
 	// Prior counts the deliveries before the message's redrives (0 if it was never redriven).
 	Prior int
+	// RedrivenAt is when the message was last redriven (zero if never).
+	RedrivenAt time.Time
 	// Seq is the message's sequence in its stream.
 	Seq uint64
 
@@ -264,6 +284,7 @@ func newMessage(b *Bus, queue string, cfg *ConsumerConfig, jm jetstream.Msg) *Me
 	m.Headers = flatten(jm.Headers())
 	m.ID = m.Headers[HeaderID]
 	m.Prior, _ = strconv.Atoi(m.Headers[HeaderPriorDeliveries])
+	m.RedrivenAt, _ = time.Parse(time.RFC3339Nano, m.Headers[HeaderRedrivenAt])
 	if md, err := jm.Metadata(); err == nil {
 		m.NumDelivered = int(md.NumDelivered)
 		m.Seq = md.Sequence.Stream
@@ -318,8 +339,8 @@ func (m *Message) Ack() error {
 // Backoff for this attempt), or dead-lettered if this was its last delivery.
 func (m *Message) Nak(delay time.Duration) error {
 	return m.settle(func() error {
-		if m.NumDelivered >= m.cfg.MaxDeliver {
-			return m.deadLetter(fmt.Sprintf("failed on delivery %d of %d", m.NumDelivered, m.cfg.MaxDeliver))
+		if m.cfg.MaxDeliver > 0 && m.NumDelivered >= m.cfg.MaxDeliver {
+			return m.deadLetter(fmt.Sprintf("failed on delivery %d of %d", m.NumDelivered, m.cfg.MaxDeliver), m.NumDelivered)
 		}
 		if delay == 0 && len(m.cfg.Backoff) > 0 {
 			delay = m.cfg.Backoff[min(m.NumDelivered, len(m.cfg.Backoff))-1]
@@ -344,15 +365,34 @@ func (m *Message) InProgress() error {
 // nothing is lost.
 func (m *Message) Term(reason string) error {
 	return m.settle(func() error {
-		return m.deadLetter("terminated: " + reason)
+		return m.deadLetter("terminated: "+reason, m.NumDelivered)
+	})
+}
+
+// DeadLetter is Term with the reason as it is and the attempts to record (where the handler
+// counts attempts itself rather than by deliveries): a redrive counts them as prior deliveries.
+func (m *Message) DeadLetter(reason string, attempts int) error {
+	return m.settle(func() error {
+		return m.deadLetter(reason, attempts)
+	})
+}
+
+// Release hands the message back undone, without counting a failure: it is delivered again
+// (to any consumer) after delay. For a handler that stops (a shutdown), not one that failed.
+func (m *Message) Release(delay time.Duration) error {
+	return m.settle(func() error {
+		if err := m.jm.NakWithDelay(delay); err != nil {
+			return fmt.Errorf("release %s/%d: %w", m.queue, m.Seq, err)
+		}
+		return nil
 	})
 }
 
 // deadLetter stores the message on the dead-letter stream, and only then terminates it.
-func (m *Message) deadLetter(reason string) error {
+func (m *Message) deadLetter(reason string, deliveries int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := m.b.publishDead(ctx, m.queue, m.Seq, m.jm.Headers(), m.jm.Data(), uint64(m.NumDelivered), reason); err != nil {
+	if err := m.b.publishDead(ctx, m.queue, m.Seq, m.jm.Headers(), m.jm.Data(), uint64(deliveries), reason); err != nil {
 		return err
 	}
 	// Term, not TermWithReason: servers before 2.10.4 ignore the latter and leave the message
@@ -451,6 +491,9 @@ func toDeadLetter(raw *jetstream.RawStreamMsg) DeadLetter {
 // eachDead calls f for each dead letter in order while it returns true.
 func (b *Bus) eachDead(ctx context.Context, queue string, f func(*jetstream.RawStreamMsg) (bool, error)) error {
 	s, err := b.js.Stream(ctx, b.deadStream(queue))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil // a queue never made has no dead letters
+	}
 	if err != nil {
 		return err
 	}
@@ -480,16 +523,28 @@ func (b *Bus) Redrive(ctx context.Context, queue string) (int, error) {
 		return 0, err
 	}
 	ds, err := b.js.Stream(ctx, b.deadStream(queue))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("redrive %s: %w", queue, err)
 	}
+	info, err := ds.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("redrive %s: %w", queue, err)
+	}
+	// What is dead-lettered again while this runs waits for the next Redrive.
+	last := info.State.LastSeq
 	n := 0
 	err = b.eachDead(ctx, queue, func(raw *jetstream.RawStreamMsg) (bool, error) {
+		if raw.Sequence > last {
+			return false, nil
+		}
 		m := nats.NewMsg(b.queueSubject(queue))
 		m.Data = raw.Data
 		for k, v := range raw.Header {
 			switch k {
-			case HeaderDeliveries, HeaderReason, HeaderQueueSeq, HeaderFailedAt, HeaderPriorDeliveries, jetstream.MsgIDHeader:
+			case HeaderDeliveries, HeaderReason, HeaderQueueSeq, HeaderFailedAt, HeaderPriorDeliveries, HeaderRedrivenAt, jetstream.MsgIDHeader:
 				continue
 			}
 			m.Header[k] = v
@@ -497,6 +552,7 @@ func (b *Bus) Redrive(ctx context.Context, queue string) (int, error) {
 		prior, _ := strconv.Atoi(raw.Header.Get(HeaderPriorDeliveries))
 		delivered, _ := strconv.Atoi(raw.Header.Get(HeaderDeliveries))
 		m.Header.Set(HeaderPriorDeliveries, strconv.Itoa(prior+delivered))
+		m.Header.Set(HeaderRedrivenAt, time.Now().UTC().Format(time.RFC3339Nano))
 		// The original msgID may still be in the queue's dedup window: redrive under a new one.
 		id := "redrive-" + b.deadStream(queue) + "-" + strconv.FormatUint(raw.Sequence, 10)
 		if _, err := b.js.PublishMsg(ctx, m, jetstream.WithMsgID(id), jetstream.WithExpectStream(b.queueStream(queue))); err != nil {

@@ -419,3 +419,19 @@ func TestArtifactKey(t *testing.T) {
 		t.Errorf("ArtifactKey = %q, want %q", got, want)
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                     "",
+		"amqp://app:s3cret@rabbit:5672/":       "amqp://app:****@rabbit:5672/",
+		"nats://a:4222,nats://u:s3cret@b:4222": "nats://a:4222,nats://u:****@b:4222",
+		"nats://u:s3cret@a:4222,nats://u:s3cret@b": "nats://u:****@a:4222,nats://u:****@b",
+		"nats://s3cretToken@host:4222":             "nats://****@host:4222",
+		"redis://127.0.0.1:6379/0":                 "redis://127.0.0.1:6379/0",
+		"amqp://u:s3cret@[::1:bad":                 "(unparsable URL)",
+	} {
+		if got := function.RedactURL(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -104,6 +104,7 @@ const (
 	ThrottlePlatformMemory      = "platform_memory"      // serve --max-memory
 	ThrottleRate                = "rate"                 // rate_limit.rps
 	ThrottleRateIP              = "rate_ip"              // rate_limit.per_ip_rps
+	ThrottleQueueFull           = "queue_full"           // the function's async queue is at its bound
 )
 
 // ThrottleError is a refused call and why; it matches ErrThrottled.

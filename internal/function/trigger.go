@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 )
 
 // Trigger is one of a function's event source mappings: a broker
@@ -90,15 +91,30 @@ func (s Spec) Redacted() Spec {
 	return s
 }
 
-// RedactURL replaces the password of a URL, if it has one, by "****".
+// RedactURL replaces the secrets of a URL, or of each URL of a
+// comma-separated list (NATS takes several servers), by "****": a password,
+// or a user name that stands alone (a token, as in nats://TOKEN@host). A
+// URL that does not parse is shown as "(unparsable URL)".
 func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+	if raw == "" {
+		return ""
 	}
-	if _, ok := u.User.Password(); !ok {
-		return raw
+	parts := strings.Split(raw, ",")
+	for i, one := range parts {
+		u, err := url.Parse(one)
+		if err != nil {
+			parts[i] = "(unparsable URL)"
+			continue
+		}
+		if u.User == nil {
+			continue
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "****")
+		} else {
+			u.User = url.User("****")
+		}
+		parts[i] = strings.ReplaceAll(u.String(), "%2A%2A%2A%2A", "****")
 	}
-	u.User = url.UserPassword(u.User.Username(), "****")
-	return u.String()
+	return strings.Join(parts, ",")
 }

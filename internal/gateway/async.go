@@ -83,7 +83,7 @@ func Enqueue(w http.ResponseWriter, r *http.Request, a Async, ref, trigger strin
 func EnqueueError(ref string, err error) error {
 	switch {
 	case errors.Is(err, function.ErrNotFound), errors.Is(err, function.ErrVersionNotFound),
-		errors.Is(err, function.ErrAliasNotFound), errors.Is(err, function.ErrUnavailable):
+		errors.Is(err, function.ErrAliasNotFound), errors.Is(err, function.ErrUnavailable), errors.Is(err, function.ErrThrottled):
 		return InvokeError(ref, err)
 	case tooLargeEvent(err):
 		return apierror.New(http.StatusRequestEntityTooLarge, "request_too_large", "%v", err)

@@ -300,6 +300,10 @@ func (l *LambdaAPI) enqueue(w http.ResponseWriter, r *http.Request, name, alias 
 	case tooLargeEvent(err):
 		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "%v", err)
 		return
+	case errors.Is(err, function.ErrThrottled):
+		w.Header().Set("Retry-After", "5")
+		lambdaError(w, http.StatusTooManyRequests, "TooManyRequestsException", "%v", err)
+		return
 	case err != nil:
 		w.Header().Set("Retry-After", "1")
 		lambdaError(w, http.StatusServiceUnavailable, "ServiceException", "the event could not be stored; nothing was queued: retry shortly")

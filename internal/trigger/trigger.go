@@ -113,9 +113,14 @@ const (
 	MaxAckWait             = 12 * time.Hour
 	DefaultQoS             = 1
 	DefaultMaxMessageBytes = 6 << 20
-	maxNameLen             = 200
-	maxReconnectWait       = 30 * time.Second
-	defaultReconnectWait   = 500 * time.Millisecond
+	// MaxBatchBytes bounds the data of one batch (Lambda's 6 MB): a batch
+	// ends before the message that would pass it.
+	MaxBatchBytes = 6 << 20
+	// MaxHeld bounds BatchSize*Concurrency: the messages a trigger holds.
+	MaxHeld              = 10000
+	maxNameLen           = 200
+	maxReconnectWait     = 30 * time.Second
+	defaultReconnectWait = 500 * time.Millisecond
 )
 
 // ErrInvalid reports a bad Config; errors.Is(err, ErrInvalid) holds for every *FieldError.
@@ -318,6 +323,9 @@ func (c Config) Validate() error {
 	}
 	if c.AckWait != 0 && c.AckWait < MinAckWait {
 		return bad("ack_wait", "%s is below the minimum %s", c.AckWait, MinAckWait)
+	}
+	if held := max(c.BatchSize, 1) * max(c.Concurrency, 1); held > MaxHeld {
+		return bad("concurrency", "batch_size x concurrency is %d, above the %d messages a trigger may hold", held, MaxHeld)
 	}
 	return nil
 }
@@ -685,14 +693,30 @@ func (t *Trigger) batch() {
 	defer t.intake.Done()
 	defer close(t.batches)
 	size, window := t.cfg.BatchSize, t.cfg.BatchWindow
+	var carry *delivery // the message that did not fit in the last batch's bytes
 	for {
 		var b []*delivery
-		select {
-		case d := <-t.in:
-			b = append(b, d)
-		case <-t.recv.Done():
-			t.drainIn()
-			return
+		if carry != nil {
+			b, carry = append(b, carry), nil
+		} else {
+			select {
+			case d := <-t.in:
+				b = append(b, d)
+			case <-t.recv.Done():
+				t.drainIn()
+				return
+			}
+		}
+		bytes := len(b[0].msg.Data)
+		// add takes d into the batch unless its bytes would pass
+		// MaxBatchBytes; then d starts the next batch.
+		add := func(d *delivery) bool {
+			if bytes+len(d.msg.Data) > MaxBatchBytes {
+				carry = d
+				return false
+			}
+			b, bytes = append(b, d), bytes+len(d.msg.Data)
+			return true
 		}
 		var timeout <-chan time.Time
 		var timer *time.Timer
@@ -705,7 +729,9 @@ func (t *Trigger) batch() {
 			if window == 0 {
 				select {
 				case d := <-t.in:
-					b = append(b, d)
+					if !add(d) {
+						break fill
+					}
 				default:
 					break fill
 				}
@@ -713,7 +739,9 @@ func (t *Trigger) batch() {
 			}
 			select {
 			case d := <-t.in:
-				b = append(b, d)
+				if !add(d) {
+					break fill
+				}
 			case <-timeout:
 				break fill
 			case <-t.recv.Done():
@@ -728,6 +756,9 @@ func (t *Trigger) batch() {
 		case <-t.recv.Done():
 			for _, d := range b {
 				t.release(d)
+			}
+			if carry != nil {
+				t.release(carry)
 			}
 			t.drainIn()
 			return
@@ -990,6 +1021,11 @@ func redactURL(rawURL string) string {
 			out = append(out, "(unparsable URL)")
 			continue
 		}
+		if u.User != nil {
+			if _, ok := u.User.Password(); !ok {
+				u.User = url.User("xxxxx") // a user name alone is a token (nats://TOKEN@host)
+			}
+		}
 		out = append(out, u.Redacted())
 	}
 	return strings.Join(out, ",")
@@ -1002,9 +1038,13 @@ func redact(s, rawURL string) string {
 		if err != nil || u.User == nil {
 			continue
 		}
-		if p, ok := u.User.Password(); ok && p != "" {
-			s = strings.ReplaceAll(s, one, u.Redacted())
-			s = strings.ReplaceAll(s, p, "xxxxx")
+		secret, ok := u.User.Password()
+		if !ok {
+			secret = u.User.Username() // a token
+		}
+		if secret != "" {
+			s = strings.ReplaceAll(s, one, redactURL(one))
+			s = strings.ReplaceAll(s, secret, "xxxxx")
 		}
 	}
 	return s

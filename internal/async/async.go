@@ -1,16 +1,19 @@
 // Package async runs invocations that nobody waits for: async calls of a
-// function URL or of the Lambda Invoke API, and cron ticks. An accepted
-// event is stored on the bus (a JetStream work queue per function) before
-// the caller gets its 202; a consumer per function runs it through the
-// invoker, under the function's limits, retries what fails with an
-// exponential backoff with jitter, and dead-letters what keeps failing.
+// function URL or of the Lambda Invoke API, cron ticks, and the batches of
+// the functions' broker triggers. An accepted event is stored on the bus (a
+// JetStream work queue per function) before the caller gets its 202; a
+// consumer per function runs it through the invoker, under the function's
+// limits, retries what fails with an exponential backoff with jitter, and
+// dead-letters what keeps failing.
 //
 // Every event has a state in the store (queued, running, retrying, then
-// ok, error, timeout, oom or dead_lettered) under the ID the caller was
-// given. The outcome is stored durably before the bus message is
-// acknowledged, so a crash between the two repeats nothing: a redelivered
-// message whose outcome is stored is acknowledged without running.
-// A crash while the function runs runs it again (at least once).
+// ok or dead_lettered) under the ID the caller was given. Attempts are
+// counted there, not by the bus's deliveries: each attempt stores
+// "running" with its number before it runs, and the outcome is stored
+// before the bus message is settled. Every delivery reads the state first,
+// so a message whose outcome is stored (a crash came between the two) is
+// settled as the outcome says and not run again. A crash while the
+// function runs runs it again (at least once).
 //
 // Package async knows nothing of HTTP.
 package async
@@ -222,7 +225,8 @@ type Options struct {
 	// key within the window gets the first one's ID and queues nothing.
 	IdempotencyKey string
 	// ID is the event's ID (default: a new one). The bus dedupes on it
-	// within its window, so a cron tick that every node enqueues runs once.
+	// within its window (bus.DefaultDedupWindow, two minutes), so a cron
+	// tick that every node enqueues runs once.
 	ID string
 }
 

@@ -77,6 +77,26 @@ func TestTriggers(t *testing.T) {
 	if d := dl.DeadLetters[0]; d.Trigger != function.TriggerNATS || d.Attempts != 2 {
 		t.Errorf("dead letter %+v", d)
 	}
+	// Its ID has a state, and a redrive runs it again as an async event:
+	// the function fails it again, so it is dead-lettered again.
+	var dlID struct {
+		DeadLetters []struct {
+			ID string `json:"id"`
+		} `json:"dead_letters"`
+	}
+	a.getJSON("/v1/functions/consumer/dlq", &dlID)
+	id := dlID.DeadLetters[0].ID
+	if st, ok := a.asyncState(id); !ok || st.Status != function.StatusDeadLettered || st.Trigger != function.TriggerNATS {
+		t.Fatalf("the dead letter's state: %+v %v", st, ok)
+	}
+	resp, b := a.do(http.MethodPost, "/v1/functions/consumer/dlq/redrive", nil, authHeader(testKey))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"redriven":1`) {
+		t.Fatalf("redrive: %d %s", resp.StatusCode, b)
+	}
+	waitFor(t, "the redriven message to fail again", func() bool {
+		st, _ := a.asyncState(id)
+		return st.Status == function.StatusDeadLettered && st.Attempts >= 3
+	})
 	if m := a.metrics(); !strings.Contains(m, `hostless_trigger_messages_total{function="consumer",outcome="dead_lettered",trigger="0",type="nats"} 1`) {
 		t.Errorf("metrics lack the dead-lettered message:\n%s", grepLines(m, "hostless_trigger"))
 	}

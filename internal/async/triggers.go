@@ -309,6 +309,13 @@ func (e *Engine) deadLetterMessage(ctx context.Context, project, name, kind, run
 	if err := e.ensure(ctx, project, name); err != nil {
 		return err
 	}
+	// Its state first: GET /v1/invocations/{id} answers for the ID that
+	// invocation.failed and the dead-letter listing give.
+	st := function.AsyncInvocation{ID: id, Project: project, Function: name, Trigger: kind, Status: function.StatusDeadLettered,
+		Attempts: m.Attempt, AcceptedAt: time.Unix(0, md.Accepted).UTC(), UpdatedAt: now.UTC(), Error: reason}
+	if err := e.w.putWait(ctx, st); err != nil {
+		return err
+	}
 	if err := e.cfg.Bus.DeadLetterNew(ctx, q, id, req.Body, map[string]string{headerMeta: string(marshal(&md))}, m.Attempt, reason); err != nil {
 		return err
 	}

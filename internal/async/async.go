@@ -626,6 +626,15 @@ func (e *Engine) handle(_ context.Context, w *worker, m *bus.Message) {
 	_ = m.Release(d)
 }
 
+// throttleWait is how long a throttled event waits before it asks again:
+// what the limit says (a rate limit's next token), within 100ms-30s, else 1s.
+func throttleWait(err error) time.Duration {
+	if te, ok := errors.AsType[*function.ThrottleError](err); ok && te.RetryAfter > 0 {
+		return min(max(te.RetryAfter, 100*time.Millisecond), 30*time.Second)
+	}
+	return time.Second
+}
+
 // keepAlive tells the bus every keepAliveEvery that m is being handled, until
 // the returned function is called.
 func keepAlive(m *bus.Message) (stop func()) {
@@ -675,14 +684,10 @@ func (e *Engine) run(ctx context.Context, w *worker, since time.Time, md meta, a
 		if !errors.Is(err, function.ErrThrottled) || time.Since(since) > w.retry.Age() {
 			return resp, rec, err
 		}
-		wait := time.Second
-		if te, ok := errors.AsType[*function.ThrottleError](err); ok && te.RetryAfter > 0 {
-			wait = min(max(te.RetryAfter, 100*time.Millisecond), 30*time.Second)
-		}
 		select {
 		case <-ctx.Done():
 			return nil, rec, ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(throttleWait(err)):
 		}
 	}
 }

@@ -256,14 +256,10 @@ func (e *Engine) runBatch(ctx context.Context, project, name, kind, runtime stri
 		if !errors.Is(err, function.ErrThrottled) {
 			break
 		}
-		wait := time.Second
-		if te, ok := errors.AsType[*function.ThrottleError](err); ok && te.RetryAfter > 0 {
-			wait = min(max(te.RetryAfter, 100*time.Millisecond), 30*time.Second)
-		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(throttleWait(err)):
 		}
 	}
 	if err != nil {

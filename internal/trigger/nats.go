@@ -20,6 +20,7 @@ type natsBroker struct {
 	nc   *nats.Conn
 	own  bool   // the trigger made nc (else it is Options.NATS, never closed here)
 	base uint64 // nc's reconnect count when the trigger started using it
+	sub  *nats.Subscription
 }
 
 var _ broker = (*natsBroker)(nil)
@@ -55,12 +56,10 @@ func (b *natsBroker) conn() (*nats.Conn, error) {
 	return nc, nil
 }
 
+// connect subscribes, and makes sure the server has the subscription
+// before the trigger says it is connected: core NATS keeps nothing for a
+// subscriber that is not there yet.
 func (b *natsBroker) connect(ctx context.Context) error {
-	_, err := b.conn()
-	return err
-}
-
-func (b *natsBroker) receive(ctx context.Context, deliver func(*delivery) bool) error {
 	nc, err := b.conn()
 	if err != nil {
 		return err
@@ -76,12 +75,30 @@ func (b *natsBroker) receive(ctx context.Context, deliver func(*delivery) bool) 
 		if d.msg.Headers != nil {
 			d.msg.ID = d.msg.Headers[nats.MsgIdHdr]
 		}
-		deliver(d)
+		b.t.deliver(d)
 	})
 	if err != nil {
 		return fmt.Errorf("nats subscribe %q: %w", cfg.Subject, err)
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	if nc.IsConnected() {
+		_ = nc.FlushTimeout(5 * time.Second)
+	}
+	b.mu.Lock()
+	b.sub = sub
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *natsBroker) receive(ctx context.Context, _ func(*delivery) bool) error {
+	b.mu.Lock()
+	nc, sub := b.nc, b.sub
+	b.mu.Unlock()
+	defer func() {
+		_ = sub.Unsubscribe()
+		b.mu.Lock()
+		b.sub = nil
+		b.mu.Unlock()
+	}()
 	return waitClosed(ctx, nc)
 }
 

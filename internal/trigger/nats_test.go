@@ -173,23 +173,21 @@ func TestNATSReconnect(t *testing.T) {
 			r := &recorder{}
 			tr := start(t, cfg, r, Options{})
 			waitConnected(t, tr)
-			be.publish(t, cfg, "one")
-			waitFor(t, 10*time.Second, "the first message", func() bool { return len(r.attempts("one")) == 1 })
+			deliver(t, be, cfg, r, "one", 30*time.Second)
 
 			s.Shutdown()
 			s.WaitForShutdown()
-			waitFor(t, 10*time.Second, "the trigger to see the break", func() bool {
+			waitFor(t, 30*time.Second, "the trigger to see the break", func() bool {
 				st := tr.Status()
 				return !st.Connected && st.LastError != ""
 			})
 			runNATS(t, port, dir)
-			waitFor(t, 15*time.Second, "the reconnection", func() bool {
+			waitFor(t, 30*time.Second, "the reconnection", func() bool {
 				st := tr.Status()
 				return st.Connected && st.Reconnects >= 1
 			})
-			waitFor(t, 10*time.Second, "the publisher to reconnect", pub.IsConnected)
-			be.publish(t, cfg, "two")
-			waitFor(t, 15*time.Second, "the message after the restart", func() bool { return len(r.attempts("two")) == 1 })
+			waitFor(t, 30*time.Second, "the publisher to reconnect", pub.IsConnected)
+			deliver(t, be, cfg, r, "two", 30*time.Second)
 			stop(t, tr)
 		})
 	}

@@ -246,6 +246,16 @@ func (e *Engine) Enqueue(ctx context.Context, project, name, qualifier, trigger 
 	if id == "" {
 		id = function.NewID(now)
 	}
+	m := meta{Project: project, Function: name, Qualifier: qualifier, Trigger: trigger, Accepted: now.UnixNano(),
+		Method: req.Method, Path: req.Path, RawQuery: req.RawQuery, Host: req.Host, RemoteAddr: req.RemoteAddr,
+		Header: req.Header, Event: req.Event}
+	mb, err := json.Marshal(&m)
+	if err != nil {
+		return "", err
+	}
+	if size, limit := int64(len(req.Body)+len(mb))+1024, e.cfg.Bus.MaxPayload(); size > limit {
+		return "", &TooLargeError{Size: size, Limit: limit}
+	}
 	claimKey := ""
 	if opt.IdempotencyKey != "" {
 		if len(opt.IdempotencyKey) > MaxIdempotencyKey {
@@ -267,16 +277,6 @@ func (e *Engine) Enqueue(ctx context.Context, project, name, qualifier, trigger 
 			// under the first's ID: the bus keeps one of the two.
 			id = first
 		}
-	}
-	m := meta{Project: project, Function: name, Qualifier: qualifier, Trigger: trigger, Accepted: now.UnixNano(),
-		Method: req.Method, Path: req.Path, RawQuery: req.RawQuery, Host: req.Host, RemoteAddr: req.RemoteAddr,
-		Header: req.Header, Event: req.Event}
-	mb, err := json.Marshal(&m)
-	if err != nil {
-		return "", err
-	}
-	if size, limit := int64(len(req.Body)+len(mb))+1024, e.cfg.Bus.MaxPayload(); size > limit {
-		return "", &TooLargeError{Size: size, Limit: limit}
 	}
 	if err := e.ensure(ctx, project, name); err != nil {
 		e.release(claimKey)

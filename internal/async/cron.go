@@ -20,6 +20,7 @@ import (
 // ticker runs one function's schedule.
 type ticker struct {
 	expr, tz string
+	runtime  string // the shape of its events follows the runtime
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -28,13 +29,13 @@ type ticker struct {
 // change: v is its live version, nil when it has none.
 func (e *Engine) schedule(project, name string, v *function.Version) {
 	key := queueName(project, name)
-	var expr, tz string
+	var expr, tz, runtime string
 	if v != nil {
-		expr, tz = v.Spec.Schedule, v.Spec.Timezone
+		expr, tz, runtime = v.Spec.Schedule, v.Spec.Timezone, v.Spec.Runtime
 	}
 	e.mu.Lock()
 	old := e.tickers[key]
-	if old != nil && old.expr == expr && old.tz == tz {
+	if old != nil && old.expr == expr && old.tz == tz && old.runtime == runtime {
 		e.mu.Unlock()
 		return
 	}
@@ -51,7 +52,7 @@ func (e *Engine) schedule(project, name string, v *function.Version) {
 	var t *ticker
 	if sched != nil {
 		ctx, cancel := context.WithCancel(e.ctx)
-		t = &ticker{expr: expr, tz: tz, cancel: cancel, done: make(chan struct{})}
+		t = &ticker{expr: expr, tz: tz, runtime: runtime, cancel: cancel, done: make(chan struct{})}
 		e.tickers[key] = t
 		go e.tick(ctx, t, project, name, sched, v.Spec.Runtime)
 	}

@@ -496,6 +496,14 @@ func (p *proxy) up(t *testing.T) {
 				continue
 			}
 			p.mu.Lock()
+			if p.ln != ln {
+				// Went down while this connection was being made: down closed
+				// the others, so this one must not outlive it either.
+				p.mu.Unlock()
+				c.Close()
+				s.Close()
+				continue
+			}
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
 			p.wg.Add(2)

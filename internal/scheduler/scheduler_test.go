@@ -634,7 +634,9 @@ func waitStats(t *testing.T, s *scheduler.Scheduler, want scheduler.Stats, pools
 // and then the pool goes. Versions still served are untouched.
 func TestDrain(t *testing.T) {
 	t.Parallel()
-	s, v := newScheduler(t, scheduler.Config{IdleTimeout: 200 * time.Millisecond})
+	// Long enough that the idle instance outlives the set-up under the race
+	// detector on two busy cores (200 ms did not, in CI).
+	s, v := newScheduler(t, scheduler.Config{IdleTimeout: 2 * time.Second})
 	s.Start()
 	served := *v
 	served.Number = 2

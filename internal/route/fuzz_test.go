@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/hostless/hostless/internal/function"
 )
 
 // FuzzTable compiles a table of two routes from arbitrary fields: Compile
@@ -30,14 +32,14 @@ func FuzzTable(f *testing.F) {
 			return
 		}
 		for i, r := range table.Routes() {
-			for _, pre := range Reserved {
+			for _, pre := range function.Reserved {
 				if r.Path == pre || strings.HasPrefix(r.Path, pre+"/") {
 					t.Fatalf("routes[%d] %q under reserved %s was accepted", i, r.Path, pre)
 				}
 			}
 		}
 		r := routes[0]
-		if r.Host != "" || (r.Method != "" && r.Method != AnyMethod && r.Method != http.MethodGet) || !plain(r.Path) {
+		if r.Host != "" || (r.Method != "" && r.Method != function.AnyMethod && r.Method != http.MethodGet) || !plain(r.Path) {
 			return
 		}
 		req := &http.Request{Method: http.MethodGet, Host: "h", URL: &url.URL{Path: r.Path}, RequestURI: r.Path}

@@ -138,7 +138,7 @@ func TestCompileErrors(t *testing.T) {
 		{"reserved healthz", []Route{{Path: "/healthz", Function: "f"}}, 0, -1, []string{"under /healthz"}},
 		{"no path", []Route{{Function: "f"}}, 0, -1, []string{"path is required"}},
 		{"relative path", []Route{{Path: "a", Function: "f"}}, 0, -1, []string{"must start with /"}},
-		{"long path", []Route{{Path: "/" + strings.Repeat("a", MaxPathBytes), Function: "f"}}, 0, -1, []string{"at most 1024"}},
+		{"long path", []Route{{Path: "/" + strings.Repeat("a", function.MaxPathBytes), Function: "f"}}, 0, -1, []string{"at most 1024"}},
 		{"space", []Route{{Path: "/a b", Function: "f"}}, 0, -1, []string{"spaces"}},
 		{"bad wildcard", []Route{{Path: "/a/{x-y}", Function: "f"}}, 0, -1, []string{"not a valid pattern", "bad wildcard name"}},
 		{"rest not last", []Route{{Path: "/a/{x...}/b", Function: "f"}}, 0, -1, []string{"not a valid pattern"}},

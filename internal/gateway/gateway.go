@@ -14,10 +14,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hostless/hostless/internal/apierror"
 	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/route"
 )
 
 // DefaultMaxRequestBytes is Lambda's synchronous payload limit.
@@ -68,6 +70,8 @@ type Gateway struct {
 	maxRequestBytes int64
 	bufs            sync.Pool
 	async           Async // nil: async calls are refused
+	// routes is the custom route table; a new table replaces it whole.
+	routes atomic.Pointer[route.Table]
 }
 
 // New returns a gateway. maxRequestBytes <= 0 means the default.
@@ -88,12 +92,77 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 // ServeHTTP invokes the function named in the path: /fn/{name} through its
 // live alias, /fn/{name}@{version} one version by number, /fn/{name}@{alias}
 // through another alias (an integer is always a version; alias names
-// never are).
+// never are). The function's CORS policy, if it has one, applies.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("name")
 	req := &function.Request{
 		Method: r.Method, Path: "/" + r.PathValue("path"), RawQuery: r.URL.RawQuery,
 		Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
 	}
+	g.serve(w, r, ref, req, g.functionCORS(r, ref), true)
+}
+
+// SetRoutes replaces the route table; nil empties it. Requests already
+// matched keep the table they matched in.
+func (g *Gateway) SetRoutes(t *route.Table) { g.routes.Store(t) }
+
+// Routes returns the current route table (nil when none was set).
+func (g *Gateway) Routes() *route.Table { return g.routes.Load() }
+
+// Routed returns a handler that serves the requests matching a route of
+// the current table, and passes the others to next (the platform's 404).
+// Mount it where no platform path matched: at "/" of the server's mux.
+func (g *Gateway) Routed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, params, ok := g.routes.Load().Match(r)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		cors := rt.CORS
+		if cors == nil {
+			cors = g.functionCORS(r, rt.Function)
+		}
+		req := &function.Request{
+			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+			Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
+			RouteKey: rt.Key(), PathParams: params,
+		}
+		g.serve(w, r, rt.Function, req, cors, false)
+	})
+}
+
+// functionCORS returns the CORS policy of the version ref would run, or
+// nil (no policy, or no such function: the invocation says so).
+func (g *Gateway) functionCORS(r *http.Request, ref string) *function.CORS {
+	lk, ok := g.inv.(looker)
+	if !ok {
+		return nil
+	}
+	name, at, _ := strings.Cut(ref, "@")
+	alias, version := "", 0
+	if at != "" {
+		alias, version = function.ParseRef(at)
+		if alias == "" && version < 1 {
+			return nil
+		}
+	}
+	v, err := lk.Lookup(r.Context(), function.DefaultProject, name, alias, version)
+	if err != nil {
+		return nil
+	}
+	return v.Spec.CORS
+}
+
+// serve invokes ref with req: a preflight request is answered under cors
+// without invoking anything; the body is read, bounded; with allowAsync,
+// X-Hostless-Invocation-Type: Event queues the call.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ref string, req *function.Request, cors *function.CORS, allowAsync bool) {
+	if cors != nil && IsPreflight(r) {
+		apierror.Write(w, r, g.log, Preflight(w, r, cors))
+		return
+	}
+	applyCORS(w.Header(), r, cors) // errors too: a page can read why its call failed
 	buf, err := g.readBody(w, r)
 	if buf != nil {
 		defer g.bufs.Put(buf)
@@ -103,10 +172,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, g.log, err)
 		return
 	}
-	if r.Header.Get(HeaderInvocationType) != "" {
+	if allowAsync && r.Header.Get(HeaderInvocationType) != "" {
 		async, err := InvocationType(r.Header)
 		if err == nil && async {
-			err = Enqueue(w, r, g.async, r.PathValue("name"), function.TriggerAsync, req)
+			err = Enqueue(w, r, g.async, ref, function.TriggerAsync, req)
 			if err == nil {
 				return
 			}
@@ -116,7 +185,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp, rec, name, err := InvokeRef(r.Context(), g.inv, function.DefaultProject, r.PathValue("name"), "http", req)
+	resp, rec, name, err := InvokeRef(r.Context(), g.inv, function.DefaultProject, ref, "http", req)
 	if rec != nil {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
 	}
@@ -124,7 +193,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, g.log, InvokeError(name, err))
 		return
 	}
-	WriteResponse(w, resp)
+	if cors == nil {
+		WriteResponse(w, resp)
+		return
+	}
+	// The policy's headers win over any the function set.
+	writeResponse(w, resp, func(h http.Header) { applyCORS(h, r, cors) })
 }
 
 // readBody reads the request body into a pooled buffer, bounded.
@@ -214,6 +288,11 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Upgr
 // own namespace (X-Hostless-*) are the platform's: a function can't set
 // or spoof them.
 func WriteResponse(w http.ResponseWriter, resp *function.Response) {
+	writeResponse(w, resp, nil)
+}
+
+// writeResponse writes resp; then, when set, after adjusts the headers.
+func writeResponse(w http.ResponseWriter, resp *function.Response, after func(http.Header)) {
 	h := w.Header()
 	for k, vs := range resp.Header {
 		if len(k) >= len(platformPrefix) && strings.EqualFold(k[:len(platformPrefix)], platformPrefix) {
@@ -223,6 +302,9 @@ func WriteResponse(w http.ResponseWriter, resp *function.Response) {
 	}
 	for _, k := range hopHeaders {
 		delete(h, k)
+	}
+	if after != nil {
+		after(h)
 	}
 	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(resp.Status)

@@ -70,6 +70,8 @@ type Config struct {
 	// Async, when set, takes async invocations (X-Hostless-Invocation-Type:
 	// Event on invoke), answers for their states and keeps dead letters.
 	Async Async
+	// Routes, when set, stores and serves the route table.
+	Routes Routes
 	// Emit, when set, publishes platform events (function.deployed,
 	// function.deleted).
 	Emit func(name string, data []byte)
@@ -113,6 +115,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("GET /v1/invocations", a.listInvocations)
 	h("GET /v1/invocations/{id}", a.getInvocation)
 	h("GET /v1/logs", a.logs)
+	h("GET /v1/routes", a.getRoutes)
+	h("PUT /v1/routes", a.putRoutes)
 	h("GET /v1/functions/{name}/dlq", a.deadLetters)
 	h("POST /v1/functions/{name}/dlq/redrive", a.redrive)
 	if a.cfg.Metrics != nil {

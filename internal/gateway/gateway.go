@@ -114,15 +114,26 @@ func (g *Gateway) Routes() *route.Table { return g.routes.Load() }
 // Mount it where no platform path matched: at "/" of the server's mux.
 func (g *Gateway) Routed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt, params, ok := g.routes.Load().Match(r)
+		table := g.routes.Load()
+		if IsPreflight(r) {
+			// A preflight asks about the method to come: the route that
+			// will serve it decides, as in API Gateway, where a GET route
+			// with CORS answers the browser's OPTIONS.
+			ask := *r
+			ask.Method = r.Header.Get("Access-Control-Request-Method")
+			if rt, _, ok := table.Match(&ask); ok {
+				if cors := g.routeCORS(r, rt); cors != nil {
+					apierror.Write(w, r, g.log, Preflight(w, r, cors))
+					return
+				}
+			}
+		}
+		rt, params, ok := table.Match(r)
 		if !ok {
 			next.ServeHTTP(w, r)
 			return
 		}
-		cors := rt.CORS
-		if cors == nil {
-			cors = g.functionCORS(r, rt.Function)
-		}
+		cors := g.routeCORS(r, rt)
 		req := &function.Request{
 			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 			Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
@@ -130,6 +141,14 @@ func (g *Gateway) Routed(next http.Handler) http.Handler {
 		}
 		g.serve(w, r, rt.Function, req, cors, false)
 	})
+}
+
+// routeCORS returns a route's CORS policy, or its function's.
+func (g *Gateway) routeCORS(r *http.Request, rt *route.Route) *function.CORS {
+	if rt.CORS != nil {
+		return rt.CORS
+	}
+	return g.functionCORS(r, rt.Function)
 }
 
 // functionCORS returns the CORS policy of the version ref would run, or

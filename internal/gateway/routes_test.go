@@ -181,6 +181,7 @@ func TestCORS(t *testing.T) {
 		{Path: "/r/strict", Function: "strict"}, // the function's policy
 		{Path: "/r/own", Function: "plain", CORS: open},
 		{Path: "/r/none", Function: "plain"},
+		{Method: "GET", Path: "/r/get", Function: "strict"},
 	})
 	preflight := func(origin, method, headers string) http.Header {
 		h := http.Header{"Origin": {origin}, "Access-Control-Request-Method": {method}}
@@ -199,6 +200,9 @@ func TestCORS(t *testing.T) {
 		{"preflight", "OPTIONS", "/r/strict", preflight(app, "PUT", "content-type, x-token"), 204, false, map[string]string{
 			"Access-Control-Allow-Origin": app, "Access-Control-Allow-Credentials": "true", "Access-Control-Allow-Methods": "GET, PUT",
 			"Access-Control-Allow-Headers": "Content-Type, X-Token", "Access-Control-Max-Age": "600", "Vary": "Origin"}},
+		{"preflight for a GET route", "OPTIONS", "/r/get", preflight(app, "GET", ""), 204, false, map[string]string{
+			"Access-Control-Allow-Origin": app}},
+		{"preflight for a method no route has", "OPTIONS", "/r/get", preflight(app, "PUT", ""), 404, false, nil},
 		{"preflight on a function URL", "OPTIONS", "/fn/strict/x", preflight(app, "GET", ""), 204, false, map[string]string{
 			"Access-Control-Allow-Origin": app, "Access-Control-Allow-Headers": "Content-Type, X-Token"}},
 		{"preflight from another origin", "OPTIONS", "/r/strict", preflight("https://evil.example", "GET", ""), 403, false, map[string]string{

@@ -237,7 +237,7 @@ func (a *App) Start(ctx context.Context) error {
 		Routes: routes,
 		Store:  a.store, Blobs: a.blobs, Invoker: changes{a.inv, a.async}, Followers: a.rec, Log: a.log,
 		Async: a.async, Emit: a.emit,
-		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes,
+		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes, MaxResponseBytes: int64(a.cfg.MaxResponseBytes),
 		KeyHashes: hashes, Draining: a.draining, Metrics: metrics.Handler(), CanRun: a.canRun,
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

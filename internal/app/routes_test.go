@@ -137,3 +137,37 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("GetRoutes: %v %v", routes, err)
 	}
 }
+
+// TestPayloadLimits checks a function's own payload limits at their edges:
+// a request body over limits.request is refused with 413 before the
+// function runs, a response over limits.response with 502, both naming the
+// limit; a limit over the server's maximum is refused at deploy.
+func TestPayloadLimits(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	a.deploy("small", g.sdk, function.Spec{Contract: function.ContractSDK, Limits: function.Limits{Request: 1 << 10, Response: 2 << 10}})
+	ref, err := a.c.UploadArtifact(context.Background(), g.sdk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoed := func(t *testing.T, _ *http.Response, body []byte) {
+		if !strings.HasSuffix(string(body), strings.Repeat("x", 1024)) {
+			t.Errorf("the body at the limit did not reach the function: %.80s", body)
+		}
+	}
+	for _, s := range []scenario{
+		{name: "request at the limit", method: "POST", path: "/fn/small/echo", body: []byte(strings.Repeat("x", 1024)), status: 201, check: echoed},
+		{name: "request over the limit", method: "POST", path: "/fn/small/echo", body: []byte(strings.Repeat("x", 1025)), status: 413,
+			code: "request_too_large", contains: []string{`function \"small\"'s limit of 1 KiB (limits.request)`}},
+		{name: "response at the limit", path: "/fn/small/big?n=2048", status: 200},
+		{name: "response over the limit", path: "/fn/small/big?n=2049", status: 502, code: "response_too_large",
+			contains: []string{"2049 bytes (the function's limits.response is 2 KiB)"}},
+		{name: "a limit over the server's", method: "PUT", path: "/v1/functions/big",
+			headers: http.Header{"Authorization": {"Bearer " + testKey}, "Content-Type": {"application/json"}},
+			body:    []byte(`{"runtime":"wasm","code":"` + ref + `","limits":{"request":104857600}}`), status: 400,
+			contains: []string{"limits.request 100 MiB is more than the server's maximum of 6 MiB"}},
+	} {
+		t.Run(s.name, func(t *testing.T) { s.run(t, a) })
+	}
+}

@@ -99,7 +99,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method: r.Method, Path: "/" + r.PathValue("path"), RawQuery: r.URL.RawQuery,
 		Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
 	}
-	g.serve(w, r, ref, req, g.functionCORS(r, ref), true)
+	spec := g.lookup(r, ref)
+	g.serve(w, r, ref, req, spec.cors(), spec, true)
 }
 
 // SetRoutes replaces the route table; nil empties it. Requests already
@@ -122,7 +123,11 @@ func (g *Gateway) Routed(next http.Handler) http.Handler {
 			ask := *r
 			ask.Method = r.Header.Get("Access-Control-Request-Method")
 			if rt, _, ok := table.Match(&ask); ok {
-				if cors := g.routeCORS(r, rt); cors != nil {
+				cors := rt.CORS
+				if cors == nil {
+					cors = g.lookup(r, rt.Function).cors()
+				}
+				if cors != nil {
 					apierror.Write(w, r, g.log, Preflight(w, r, cors))
 					return
 				}
@@ -133,27 +138,37 @@ func (g *Gateway) Routed(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		cors := g.routeCORS(r, rt)
+		spec := g.lookup(r, rt.Function)
+		cors := rt.CORS
+		if cors == nil {
+			cors = spec.cors()
+		}
 		req := &function.Request{
 			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 			Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
 			RouteKey: rt.Key(), PathParams: params,
 		}
-		g.serve(w, r, rt.Function, req, cors, false)
+		g.serve(w, r, rt.Function, req, cors, spec, false)
 	})
 }
 
-// routeCORS returns a route's CORS policy, or its function's.
-func (g *Gateway) routeCORS(r *http.Request, rt *route.Route) *function.CORS {
-	if rt.CORS != nil {
-		return rt.CORS
-	}
-	return g.functionCORS(r, rt.Function)
+// spec is what the gateway reads of the version a call would run: nil
+// when there is no such version (the invocation then says why).
+type spec struct {
+	name string
+	*function.Spec
 }
 
-// functionCORS returns the CORS policy of the version ref would run, or
-// nil (no policy, or no such function: the invocation says so).
-func (g *Gateway) functionCORS(r *http.Request, ref string) *function.CORS {
+func (s *spec) cors() *function.CORS {
+	if s == nil {
+		return nil
+	}
+	return s.CORS
+}
+
+// lookup returns the spec of the version ref would run (from the
+// invoker's cache), or nil.
+func (g *Gateway) lookup(r *http.Request, ref string) *spec {
 	lk, ok := g.inv.(looker)
 	if !ok {
 		return nil
@@ -170,19 +185,27 @@ func (g *Gateway) functionCORS(r *http.Request, ref string) *function.CORS {
 	if err != nil {
 		return nil
 	}
-	return v.Spec.CORS
+	return &spec{name: name, Spec: &v.Spec}
 }
 
 // serve invokes ref with req: a preflight request is answered under cors
 // without invoking anything; the body is read, bounded; with allowAsync,
 // X-Hostless-Invocation-Type: Event queues the call.
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ref string, req *function.Request, cors *function.CORS, allowAsync bool) {
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ref string, req *function.Request, cors *function.CORS, sp *spec, allowAsync bool) {
 	if cors != nil && IsPreflight(r) {
 		apierror.Write(w, r, g.log, Preflight(w, r, cors))
 		return
 	}
 	applyCORS(w.Header(), r, cors) // errors too: a page can read why its call failed
-	buf, err := g.readBody(w, r)
+	limit, fnLimit := g.maxRequestBytes, false
+	if sp != nil && sp.Limits.Request > 0 && sp.Limits.Request < limit {
+		limit, fnLimit = sp.Limits.Request, true
+	}
+	buf, err := g.readBody(w, r, limit)
+	if ae, ok := errors.AsType[*apierror.Error](err); ok && fnLimit && ae.Status == http.StatusRequestEntityTooLarge {
+		err = apierror.New(http.StatusRequestEntityTooLarge, "request_too_large",
+			"request body is larger than function %q's limit of %s (limits.request)", sp.name, function.FormatBytes(limit))
+	}
 	if buf != nil {
 		defer g.bufs.Put(buf)
 		req.Body = buf.Bytes()
@@ -221,9 +244,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ref string, req 
 }
 
 // readBody reads the request body into a pooled buffer, bounded.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
-	if r.ContentLength > g.maxRequestBytes {
-		return nil, tooLarge(g.maxRequestBytes)
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, limit int64) (*bytes.Buffer, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
 	}
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
@@ -232,12 +255,12 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffe
 	_ = ctl.SetReadDeadline(time.Now().Add(BodyReadTimeout))
 	buf := g.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxRequestBytes))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	// Lift the deadline: it bounds the upload, not the invocation after it.
 	_ = ctl.SetReadDeadline(time.Time{})
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return buf, tooLarge(g.maxRequestBytes)
+		return buf, tooLarge(limit)
 	}
 	if err != nil {
 		return buf, apierror.BadRequest("reading the request body: %v", err)
@@ -281,7 +304,9 @@ func InvokeError(name string, err error) error {
 	case errors.Is(err, function.ErrOutOfMemory):
 		return apierror.New(http.StatusBadGateway, "function_out_of_memory", "function %q ran out of memory", name)
 	case errors.Is(err, function.ErrResponseTooLarge):
-		return apierror.New(http.StatusBadGateway, "response_too_large", "function %q answered more than the response size limit", name)
+		// The detail is sizes only: "N bytes (limit M)".
+		detail := strings.TrimPrefix(strings.TrimPrefix(err.Error(), function.ErrResponseTooLarge.Error()), ": ")
+		return apierror.New(http.StatusBadGateway, "response_too_large", "function %q answered more than the response size limit: %s", name, function.Short(detail))
 	case errors.Is(err, function.ErrInvalid):
 		return apierror.New(http.StatusBadGateway, "function_invalid", "function %q can't run: its code is not a valid module for its contract; the invocation record has the details", name)
 	case errors.Is(err, function.ErrFunction):

@@ -73,6 +73,7 @@ type Function struct {
 	Timezone     string
 	Triggers     []function.Trigger
 	CORS         *function.CORS
+	Limits       function.Limits
 	Build        string // shell command that produces Code, or ""
 	BuildDir     string // absolute directory Build runs in
 
@@ -81,7 +82,7 @@ type Function struct {
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "build", "dir"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
@@ -89,6 +90,7 @@ var (
 	concurrencyFields = []string{"max", "per_instance", "queue_timeout"}
 	rateLimitFields   = []string{"rps", "burst", "per_ip_rps", "per_ip_burst"}
 	routeFields       = []string{"method", "path", "host", "function", "cors"}
+	limitsFields      = []string{"request", "response"}
 	corsFields        = []string{"origins", "methods", "headers", "expose_headers", "credentials", "max_age"}
 )
 
@@ -340,6 +342,7 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	fn.Timezone = p.scalar(name, "timezone", values, maxNameBytes)
 	fn.Triggers = p.triggers(name, values["triggers"])
 	fn.CORS = p.cors(name, "cors", values["cors"])
+	fn.Limits = p.limits(name, values["limits"])
 	if v := p.scalar(name, "idle_timeout", values, maxNameBytes); v != "" {
 		fn.IdleTimeout = p.duration(name, "idle_timeout", values["idle_timeout"], v)
 	}
@@ -464,6 +467,25 @@ func (p *parser) cors(fn, field string, at *yaml.Node) *function.CORS {
 		c.MaxAge = function.Duration(p.duration(fn, field+".max_age", values[field+".max_age"], v))
 	}
 	return c
+}
+
+// limits reads limits: {request, response}, sizes such as 6MB.
+func (p *parser) limits(fn string, at *yaml.Node) function.Limits {
+	var l function.Limits
+	values := p.submap(fn, "limits", at, limitsFields)
+	size := func(k string) int64 {
+		v := p.scalar(fn, "limits."+k, values, maxNameBytes)
+		if v == "" {
+			return 0
+		}
+		n, err := function.ParseBytes(v)
+		if err != nil {
+			p.fail(fn, values["limits."+k], "limits.%s %q is not a size such as 6MB or 256KB", k, short(v))
+		}
+		return n
+	}
+	l.Request, l.Response = size("request"), size("response")
+	return l
 }
 
 func cloneCORS(c *function.CORS) *function.CORS {
@@ -810,6 +832,7 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		Timezone:     f.Timezone,
 		Triggers:     slices.Clone(f.Triggers),
 		CORS:         cloneCORS(f.CORS),
+		Limits:       f.Limits,
 	}
 	s.Normalize()
 	return s

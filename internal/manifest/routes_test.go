@@ -110,6 +110,28 @@ func TestParseRouteErrors(t *testing.T) {
 	}
 }
 
+func TestParseLimits(t *testing.T) {
+	t.Parallel()
+	m, err := Parse([]byte("functions:\n  a:\n    runtime: wasm\n    code: a.wasm\n    limits: {request: 256KB, response: 6MB}\n"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Functions["a"].Spec(placeholderCode).Limits; got != (function.Limits{Request: 256 << 10, Response: 6 << 20}) {
+		t.Errorf("limits %+v", got)
+	}
+	for yaml, want := range map[string]string{
+		"limits: {request: lots}": `limits.request "lots" is not a size such as 6MB`,
+		"limits: {response: 2GB}": "limits.response 2147483648 bytes is out of range",
+		"limits: {requests: 1MB}": "unknown field limits.requests",
+		"limits: 6MB":             "limits must be a mapping",
+	} {
+		_, err := Parse([]byte("functions:\n  a:\n    runtime: wasm\n    code: a.wasm\n    "+yaml+"\n"), dir)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "(line 5)") {
+			t.Errorf("%s: %v, want %q on line 5", yaml, err, want)
+		}
+	}
+}
+
 func TestParseTooManyRoutes(t *testing.T) {
 	t.Parallel()
 	var b strings.Builder

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hostless/hostless/internal/deploy"
 	"github.com/hostless/hostless/internal/manifest"
+	"github.com/hostless/hostless/internal/route"
 )
 
 func newDeploy(g *globals) *cobra.Command {
@@ -30,7 +31,11 @@ The live alias (what /fn/NAME calls) serves each new version alone. With
 --canary W, a function whose code or configuration changed gets its new
 version as live's canary instead: it takes W percent of the calls and live's
 version keeps the rest, until "hostless promote NAME" makes it serve alone
-or "hostless rollback NAME" drops it.`,
+or "hostless rollback NAME" drops it.
+
+When the manifest has a routes: key, its routes replace the server's whole
+route table once the functions are deployed ("routes: []" removes them all);
+without the key the table is left as it is.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("canary") && (canary < function.MinCanaryWeight || canary > function.MaxCanaryWeight) {
@@ -41,7 +46,16 @@ or "hostless rollback NAME" drops it.`,
 			if err != nil {
 				return err
 			}
+			if m.HasRoutes {
+				// Conflicts are found before anything is deployed.
+				if _, err := route.Compile(m.Routes); err != nil {
+					return fmt.Errorf("%s: %w", m.Path, err)
+				}
+			}
 			if dryRun {
+				if m.HasRoutes {
+					fmt.Fprintf(cmd.OutOrStdout(), "routes: %d (replace the server's table)\n", len(m.Routes))
+				}
 				// A plan stores, uploads and builds nothing: it compares the
 				// code as it is on disk now.
 				_, err := deploy.Plan(cmd.Context(), g.client(), m, prune, canary, cmd.OutOrStdout())
@@ -65,6 +79,13 @@ or "hostless rollback NAME" drops it.`,
 			}
 			if _, err := apply(cmd.Context(), g.client(), m, cmd.OutOrStdout()); err != nil {
 				return err
+			}
+			if m.HasRoutes {
+				routes, err := g.client().PutRoutes(cmd.Context(), m.Routes)
+				if err != nil {
+					return fmt.Errorf("routes: %w", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "routes: %d\n", len(routes))
 			}
 			if prune {
 				_, err = deploy.Prune(cmd.Context(), g.client(), m, cmd.OutOrStdout())

@@ -58,6 +58,9 @@ type Config struct {
 	Log              *slog.Logger
 	MaxArtifactBytes int64
 	MaxRequestBytes  int64
+	// MaxResponseBytes is the server's response limit; a function's
+	// limits.response may not exceed it (0: not checked).
+	MaxResponseBytes int64
 	// KeyHashes are the SHA-256 hashes of the accepted admin keys.
 	KeyHashes [][32]byte
 	// Draining is closed when the server shuts down; log streams end.
@@ -70,6 +73,8 @@ type Config struct {
 	// Async, when set, takes async invocations (X-Hostless-Invocation-Type:
 	// Event on invoke), answers for their states and keeps dead letters.
 	Async Async
+	// Routes, when set, stores and serves the route table.
+	Routes Routes
 	// Emit, when set, publishes platform events (function.deployed,
 	// function.deleted).
 	Emit func(name string, data []byte)
@@ -113,6 +118,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("GET /v1/invocations", a.listInvocations)
 	h("GET /v1/invocations/{id}", a.getInvocation)
 	h("GET /v1/logs", a.logs)
+	h("GET /v1/routes", a.getRoutes)
+	h("PUT /v1/routes", a.putRoutes)
 	h("GET /v1/functions/{name}/dlq", a.deadLetters)
 	h("POST /v1/functions/{name}/dlq/redrive", a.redrive)
 	if a.cfg.Metrics != nil {
@@ -279,6 +286,9 @@ func (a *API) putFunction(w http.ResponseWriter, r *http.Request) error {
 	spec.Normalize()
 	if err := spec.Validate(); err != nil {
 		return apierror.BadRequest("function %q: %s", name, strings.TrimPrefix(err.Error(), "invalid: "))
+	}
+	if err := a.checkLimits(spec.Limits); err != nil {
+		return apierror.BadRequest("function %q: %v", name, err)
 	}
 	if a.cfg.CanRun != nil {
 		if err := a.cfg.CanRun(&spec); err != nil {
@@ -654,4 +664,17 @@ func (a *API) follow(w http.ResponseWriter, r *http.Request, f store.LogFilter) 
 			flusher.Flush()
 		}
 	}
+}
+
+// checkLimits refuses payload limits above the server's maximums.
+func (a *API) checkLimits(l function.Limits) error {
+	if m := a.cfg.MaxRequestBytes; m > 0 && l.Request > m {
+		return fmt.Errorf("limits.request %s is more than the server's maximum of %s (max_request_bytes)",
+			function.FormatBytes(l.Request), function.FormatBytes(m))
+	}
+	if m := a.cfg.MaxResponseBytes; m > 0 && l.Response > m {
+		return fmt.Errorf("limits.response %s is more than the server's maximum of %s (max_response_bytes)",
+			function.FormatBytes(l.Response), function.FormatBytes(m))
+	}
+	return nil
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/hostless/hostless/internal/invoker"
 	"github.com/hostless/hostless/internal/masterkey"
 	"github.com/hostless/hostless/internal/metering"
+	"github.com/hostless/hostless/internal/route"
 	"github.com/hostless/hostless/internal/runtime"
 	"github.com/hostless/hostless/internal/runtime/process"
 	"github.com/hostless/hostless/internal/runtime/wasm"
@@ -55,7 +56,14 @@ var (
 	_ invoker.Observer = (*telemetry.Metrics)(nil)
 	_ async.Invoker    = (*invoker.Invoker)(nil)
 	_ api.Async        = (*async.Engine)(nil)
+	_ api.Routes       = (*route.Syncer)(nil)
 )
+
+// routesReload is how often a node reads the stored route table, so that
+// a PUT /v1/routes on another node sharing the store reaches this one.
+// A read compares the stored bytes with the served table's and compiles
+// nothing when they are equal.
+var routesReload = 5 * time.Second
 
 // changes tells the invoker and the async engine of a function's change.
 type changes struct {
@@ -96,7 +104,9 @@ type App struct {
 	ready     atomic.Bool
 	draining  chan struct{}
 	served    chan struct{} // closed when the HTTP server stops serving
-	serveErr  error
+	// stopRoutes ends the reload of the route table.
+	stopRoutes context.CancelFunc
+	serveErr   error
 
 	// GeneratedKey is the admin key generated at first start, if this
 	// start generated one; it is shown once and only its hash is kept.
@@ -204,10 +214,30 @@ func (a *App) Start(ctx context.Context) error {
 	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).WithAsync(a.async)
 	gw.Register(mux)
 	gw.Lambda(lambdaAuth).Register(mux)
+	routes := &route.Syncer{
+		Load: func(ctx context.Context) (string, error) {
+			data, err := a.store.GetSetting(ctx, api.RoutesSetting)
+			if errors.Is(err, store.ErrNotFound) {
+				return "", nil
+			}
+			return data, err
+		},
+		Save: func(ctx context.Context, data string) error { return a.store.PutSetting(ctx, api.RoutesSetting, data) },
+		Set:  gw.SetRoutes,
+		Log:  a.log,
+	}
+	if err := routes.Sync(ctx); err != nil {
+		// The node serves without routes rather than not at all.
+		a.log.Error("load routes", "err", err)
+	}
+	routesCtx, stopRoutes := context.WithCancel(context.Background())
+	a.stopRoutes = stopRoutes
+	go routes.Run(routesCtx, routesReload)
 	api.New(api.Config{
-		Store: a.store, Blobs: a.blobs, Invoker: changes{a.inv, a.async}, Followers: a.rec, Log: a.log,
+		Routes: routes,
+		Store:  a.store, Blobs: a.blobs, Invoker: changes{a.inv, a.async}, Followers: a.rec, Log: a.log,
 		Async: a.async, Emit: a.emit,
-		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes,
+		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes, MaxResponseBytes: int64(a.cfg.MaxResponseBytes),
 		KeyHashes: hashes, Draining: a.draining, Metrics: metrics.Handler(), CanRun: a.canRun,
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -215,9 +245,10 @@ func (a *App) Start(ctx context.Context) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /readyz", apierror.Wrap(a.log, a.readyz))
-	mux.Handle("/", apierror.Wrap(a.log, func(w http.ResponseWriter, r *http.Request) error {
+	// What no platform path takes goes to the route table, then to a 404.
+	mux.Handle("/", gw.Routed(apierror.Wrap(a.log, func(w http.ResponseWriter, r *http.Request) error {
 		return apierror.NotFound("not_found", "nothing at %s; functions are at /fn/{name}, the API at /v1", r.URL.Path)
-	}))
+	})))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -400,6 +431,10 @@ func (a *App) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
 	var errs []error
+	if a.stopRoutes != nil {
+		a.stopRoutes()
+		a.stopRoutes = nil
+	}
 	if a.srv != nil {
 		_ = a.srv.Close() // cancels the contexts of requests still running
 		if err := a.ServeErr(); err != nil {

@@ -131,6 +131,12 @@ type Spec struct {
 	Timezone string `json:"timezone,omitempty"`
 	// Triggers run the function on broker messages and platform events.
 	Triggers []Trigger `json:"triggers,omitempty"`
+	// CORS, when set, is the function's cross-origin policy: the gateway
+	// applies it on /fn/{name} URLs and on routes without one of their own.
+	CORS *CORS `json:"cors,omitempty"`
+	// Limits are the request and response payload limits of synchronous
+	// calls; zero fields take the server's maximums.
+	Limits Limits `json:"limits,omitzero"`
 }
 
 // Budget is a ceiling on what a function may use, in GB-seconds (billed
@@ -312,6 +318,14 @@ func (s *Spec) validateScaling() error {
 	if err := s.validateTriggers(); err != nil {
 		return err
 	}
+	if err := s.Limits.Validate(); err != nil {
+		return err
+	}
+	if s.CORS != nil {
+		if err := s.CORS.Validate(); err != nil {
+			return err
+		}
+	}
 	if s.Timezone != "" && s.Schedule == "" {
 		return fmt.Errorf("%w: timezone needs a schedule", ErrInvalid)
 	}
@@ -389,7 +403,7 @@ func (s *Spec) Equal(o *Spec) bool {
 		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
 		s.RateLimit != o.RateLimit || s.Budget != o.Budget || s.Schedule != o.Schedule || s.Timezone != o.Timezone ||
 		s.Retry.Retries() != o.Retry.Retries() || s.Retry.MaxAge != o.Retry.MaxAge || s.Retry.Backoff != o.Retry.Backoff ||
-		!reflect.DeepEqual(s.Triggers, o.Triggers) && len(s.Triggers)+len(o.Triggers) > 0 {
+		!reflect.DeepEqual(s.Triggers, o.Triggers) && len(s.Triggers)+len(o.Triggers) > 0 || !s.CORS.Equal(o.CORS) || s.Limits != o.Limits {
 		return false
 	}
 	for k, v := range s.Env {

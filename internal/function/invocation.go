@@ -26,12 +26,19 @@ type Request struct {
 	// Lambda functions.
 	ID         string
 	Method     string
-	Path       string // the function's own path: "/" plus whatever followed /fn/{name}
+	Path       string // the function's own path: "/" plus whatever followed /fn/{name}, or a route's whole request path
 	RawQuery   string
 	Host       string
 	RemoteAddr string
 	Header     http.Header
 	Body       []byte
+	// RouteKey is the route that matched, "METHOD /path" as written in the
+	// route table ("ANY /path" for a route of any method), or "" for a
+	// function URL.
+	RouteKey string
+	// PathParams are the values of the matched route's {name} and
+	// {rest...} parameters; nil without a route.
+	PathParams map[string]string
 	// Event marks a raw event (the Lambda Invoke API, triggers): Body is the
 	// payload given to the function as it is, and the response's body is
 	// the function's result as it is. Otherwise a runtime that speaks in

@@ -14,10 +14,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hostless/hostless/internal/apierror"
 	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/route"
 )
 
 // DefaultMaxRequestBytes is Lambda's synchronous payload limit.
@@ -68,6 +70,8 @@ type Gateway struct {
 	maxRequestBytes int64
 	bufs            sync.Pool
 	async           Async // nil: async calls are refused
+	// routes is the custom route table; a new table replaces it whole.
+	routes atomic.Pointer[route.Table]
 }
 
 // New returns a gateway. maxRequestBytes <= 0 means the default.
@@ -88,13 +92,120 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 // ServeHTTP invokes the function named in the path: /fn/{name} through its
 // live alias, /fn/{name}@{version} one version by number, /fn/{name}@{alias}
 // through another alias (an integer is always a version; alias names
-// never are).
+// never are). The function's CORS policy, if it has one, applies.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("name")
 	req := &function.Request{
 		Method: r.Method, Path: "/" + r.PathValue("path"), RawQuery: r.URL.RawQuery,
 		Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
 	}
-	buf, err := g.readBody(w, r)
+	spec := g.lookup(r, ref)
+	g.serve(w, r, ref, req, spec.cors(), spec, true)
+}
+
+// SetRoutes replaces the route table; nil empties it. Requests already
+// matched keep the table they matched in.
+func (g *Gateway) SetRoutes(t *route.Table) { g.routes.Store(t) }
+
+// Routes returns the current route table (nil when none was set).
+func (g *Gateway) Routes() *route.Table { return g.routes.Load() }
+
+// Routed returns a handler that serves the requests matching a route of
+// the current table, and passes the others to next (the platform's 404).
+// Mount it where no platform path matched: at "/" of the server's mux.
+func (g *Gateway) Routed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		table := g.routes.Load()
+		if IsPreflight(r) {
+			// A preflight asks about the method to come: the route that
+			// will serve it decides, as in API Gateway, where a GET route
+			// with CORS answers the browser's OPTIONS.
+			ask := *r
+			ask.Method = r.Header.Get("Access-Control-Request-Method")
+			if rt, _, ok := table.Match(&ask); ok {
+				cors := rt.CORS
+				if cors == nil {
+					cors = g.lookup(r, rt.Function).cors()
+				}
+				if cors != nil {
+					apierror.Write(w, r, g.log, Preflight(w, r, cors))
+					return
+				}
+			}
+		}
+		rt, params, ok := table.Match(r)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		spec := g.lookup(r, rt.Function)
+		cors := rt.CORS
+		if cors == nil {
+			cors = spec.cors()
+		}
+		req := &function.Request{
+			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+			Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
+			RouteKey: rt.Key(), PathParams: params,
+		}
+		g.serve(w, r, rt.Function, req, cors, spec, false)
+	})
+}
+
+// spec is what the gateway reads of the version a call would run: nil
+// when there is no such version (the invocation then says why).
+type spec struct {
+	name string
+	*function.Spec
+}
+
+func (s *spec) cors() *function.CORS {
+	if s == nil {
+		return nil
+	}
+	return s.CORS
+}
+
+// lookup returns the spec of the version ref would run (from the
+// invoker's cache), or nil.
+func (g *Gateway) lookup(r *http.Request, ref string) *spec {
+	lk, ok := g.inv.(looker)
+	if !ok {
+		return nil
+	}
+	name, at, _ := strings.Cut(ref, "@")
+	alias, version := "", 0
+	if at != "" {
+		alias, version = function.ParseRef(at)
+		if alias == "" && version < 1 {
+			return nil
+		}
+	}
+	v, err := lk.Lookup(r.Context(), function.DefaultProject, name, alias, version)
+	if err != nil {
+		return nil
+	}
+	return &spec{name: name, Spec: &v.Spec}
+}
+
+// serve invokes ref with req: a preflight request is answered under cors
+// without invoking anything; the body is read, bounded; with allowAsync,
+// X-Hostless-Invocation-Type: Event queues the call.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ref string, req *function.Request, cors *function.CORS, sp *spec, allowAsync bool) {
+	if cors != nil && IsPreflight(r) {
+		apierror.Write(w, r, g.log, Preflight(w, r, cors))
+		return
+	}
+	applyCORS(w.Header(), r, cors) // errors too: a page can read why its call failed
+	limit, fnLimit := g.maxRequestBytes, false
+	if sp != nil && sp.Limits.Request > 0 && sp.Limits.Request < limit {
+		limit, fnLimit = sp.Limits.Request, true
+	}
+	buf, err := g.readBody(w, r, limit)
+	if ae, ok := errors.AsType[*apierror.Error](err); ok && fnLimit && ae.Status == http.StatusRequestEntityTooLarge {
+		err = apierror.New(http.StatusRequestEntityTooLarge, "request_too_large",
+			"request body is larger than function %q's limit of %s (limits.request)", sp.name, function.FormatBytes(limit))
+	}
 	if buf != nil {
 		defer g.bufs.Put(buf)
 		req.Body = buf.Bytes()
@@ -103,10 +214,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, g.log, err)
 		return
 	}
-	if r.Header.Get(HeaderInvocationType) != "" {
+	if allowAsync && r.Header.Get(HeaderInvocationType) != "" {
 		async, err := InvocationType(r.Header)
 		if err == nil && async {
-			err = Enqueue(w, r, g.async, r.PathValue("name"), function.TriggerAsync, req)
+			err = Enqueue(w, r, g.async, ref, function.TriggerAsync, req)
 			if err == nil {
 				return
 			}
@@ -116,7 +227,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp, rec, name, err := InvokeRef(r.Context(), g.inv, function.DefaultProject, r.PathValue("name"), "http", req)
+	resp, rec, name, err := InvokeRef(r.Context(), g.inv, function.DefaultProject, ref, "http", req)
 	if rec != nil {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
 	}
@@ -124,13 +235,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, g.log, InvokeError(name, err))
 		return
 	}
-	WriteResponse(w, resp)
+	if cors == nil {
+		WriteResponse(w, resp)
+		return
+	}
+	// The policy's headers win over any the function set.
+	writeResponse(w, resp, func(h http.Header) { applyCORS(h, r, cors) })
 }
 
 // readBody reads the request body into a pooled buffer, bounded.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
-	if r.ContentLength > g.maxRequestBytes {
-		return nil, tooLarge(g.maxRequestBytes)
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, limit int64) (*bytes.Buffer, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
 	}
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
@@ -139,12 +255,12 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffe
 	_ = ctl.SetReadDeadline(time.Now().Add(BodyReadTimeout))
 	buf := g.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.maxRequestBytes))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	// Lift the deadline: it bounds the upload, not the invocation after it.
 	_ = ctl.SetReadDeadline(time.Time{})
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return buf, tooLarge(g.maxRequestBytes)
+		return buf, tooLarge(limit)
 	}
 	if err != nil {
 		return buf, apierror.BadRequest("reading the request body: %v", err)
@@ -188,7 +304,9 @@ func InvokeError(name string, err error) error {
 	case errors.Is(err, function.ErrOutOfMemory):
 		return apierror.New(http.StatusBadGateway, "function_out_of_memory", "function %q ran out of memory", name)
 	case errors.Is(err, function.ErrResponseTooLarge):
-		return apierror.New(http.StatusBadGateway, "response_too_large", "function %q answered more than the response size limit", name)
+		// The detail is sizes only: "N bytes (limit M)".
+		detail := strings.TrimPrefix(strings.TrimPrefix(err.Error(), function.ErrResponseTooLarge.Error()), ": ")
+		return apierror.New(http.StatusBadGateway, "response_too_large", "function %q answered more than the response size limit: %s", name, function.Short(detail))
 	case errors.Is(err, function.ErrInvalid):
 		return apierror.New(http.StatusBadGateway, "function_invalid", "function %q can't run: its code is not a valid module for its contract; the invocation record has the details", name)
 	case errors.Is(err, function.ErrFunction):
@@ -214,6 +332,11 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Upgr
 // own namespace (X-Hostless-*) are the platform's: a function can't set
 // or spoof them.
 func WriteResponse(w http.ResponseWriter, resp *function.Response) {
+	writeResponse(w, resp, nil)
+}
+
+// writeResponse writes resp; then, when set, after adjusts the headers.
+func writeResponse(w http.ResponseWriter, resp *function.Response, after func(http.Header)) {
 	h := w.Header()
 	for k, vs := range resp.Header {
 		if len(k) >= len(platformPrefix) && strings.EqualFold(k[:len(platformPrefix)], platformPrefix) {
@@ -223,6 +346,9 @@ func WriteResponse(w http.ResponseWriter, resp *function.Response) {
 	}
 	for _, k := range hopHeaders {
 		delete(h, k)
+	}
+	if after != nil {
+		after(h)
 	}
 	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(resp.Status)

@@ -106,7 +106,7 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 		lambdaError(w, status, typ, "%s", msg)
 		return
 	}
-	buf, err := l.g.readBody(w, r)
+	buf, err := l.g.readBody(w, r, l.g.maxRequestBytes)
 	var body []byte
 	if buf != nil {
 		defer l.g.bufs.Put(buf)

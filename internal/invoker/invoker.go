@@ -228,8 +228,20 @@ func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, vers
 	logs := telemetry.NewLogs()
 	resp, err := lease.Instance.Invoke(tctx, req, logs)
 	lease.Release()
+	if limit := v.Spec.Limits.Response; err == nil && resp != nil && limit > 0 && int64(len(resp.Body)) > limit && syncTriggers[trigger] {
+		// The runtime holds the server's limit; the function's own, lower,
+		// is held here, for synchronous calls: an async event's answer is
+		// dropped anyway, and failing it would retry it.
+		err = fmt.Errorf("%w: %d bytes (the function's limits.response is %s)", function.ErrResponseTooLarge, len(resp.Body), function.FormatBytes(limit))
+		resp = nil
+	}
 	return resp, iv.finish(rec, ran, resp, logs, err, true), err
 }
+
+// syncTriggers are the triggers of synchronous calls, whose caller reads
+// the response: function URLs and routes, the control API's invoke and the
+// Lambda Invoke API.
+var syncTriggers = map[string]bool{"http": true, "api": true, "lambda-api": true}
 
 // finish completes a record: its duration runs from ran (the instance's
 // start on a cold call, the call itself on a warm one) to now, billed

@@ -26,6 +26,11 @@ func FuzzParse(f *testing.F) {
 		if len(m.Functions) == 0 || len(m.Order) != len(m.Functions) || !slices.IsSorted(m.Order) {
 			t.Fatalf("Order %v for %d functions", m.Order, len(m.Functions))
 		}
+		for i, r := range m.Routes {
+			if err := r.Validate(); err != nil {
+				t.Fatalf("routes[%d]: accepted a route a deploy rejects: %v", i, err)
+			}
+		}
 		for _, name := range m.Order {
 			fn := m.Functions[name]
 			if err := function.ValidName(name); err != nil {

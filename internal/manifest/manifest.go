@@ -41,6 +41,11 @@ type Manifest struct {
 	Path      string               // absolute path of the file Load read; empty after Parse
 	Functions map[string]*Function // by name
 	Order     []string             // function names, sorted
+	// Routes is the route table (the whole of it: a deploy replaces the
+	// server's table with it) when HasRoutes is set, that is when the
+	// manifest has a routes key, even an empty one.
+	Routes    []function.Route
+	HasRoutes bool
 }
 
 // Function is one entry under functions:.
@@ -67,6 +72,8 @@ type Function struct {
 	Schedule     string // cron schedule, or ""
 	Timezone     string
 	Triggers     []function.Trigger
+	CORS         *function.CORS
+	Limits       function.Limits
 	Build        string // shell command that produces Code, or ""
 	BuildDir     string // absolute directory Build runs in
 
@@ -75,13 +82,16 @@ type Function struct {
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "build", "dir"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
 var (
 	concurrencyFields = []string{"max", "per_instance", "queue_timeout"}
 	rateLimitFields   = []string{"rps", "burst", "per_ip_rps", "per_ip_burst"}
+	routeFields       = []string{"method", "path", "host", "function", "cors"}
+	limitsFields      = []string{"request", "response"}
+	corsFields        = []string{"origins", "methods", "headers", "expose_headers", "credentials", "max_age"}
 )
 
 // placeholderCode stands in for the code's hash when Parse validates a
@@ -226,17 +236,23 @@ func (p *parser) manifest(doc *yaml.Node) {
 		p.fail("", root, "manifest must be a mapping with a functions key")
 		return
 	}
-	var functions *yaml.Node
+	var functions, routes *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := resolve(root.Content[i]), root.Content[i+1]
 		switch {
-		case k.Kind != yaml.ScalarNode || k.Value != "functions":
-			p.fail("", k, "unknown field %q (accepted: functions)", short(keyName(k)))
-		case functions != nil:
-			p.fail("", k, "field %q appears twice", "functions")
+		case k.Kind != yaml.ScalarNode || (k.Value != "functions" && k.Value != "routes"):
+			p.fail("", k, "unknown field %q (accepted: functions, routes)", short(keyName(k)))
+		case k.Value == "functions" && functions != nil, k.Value == "routes" && p.m.HasRoutes:
+			p.fail("", k, "field %q appears twice", k.Value)
+		case k.Value == "routes":
+			p.m.HasRoutes = true
+			routes = v
 		default:
 			functions = resolve(v)
 		}
+	}
+	if p.m.HasRoutes {
+		p.m.Routes = p.routes(routes)
 	}
 	if isNull(functions) {
 		return
@@ -325,6 +341,8 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	fn.Schedule = p.scalar(name, "schedule", values, maxNameBytes)
 	fn.Timezone = p.scalar(name, "timezone", values, maxNameBytes)
 	fn.Triggers = p.triggers(name, values["triggers"])
+	fn.CORS = p.cors(name, "cors", values["cors"])
+	fn.Limits = p.limits(name, values["limits"])
 	if v := p.scalar(name, "idle_timeout", values, maxNameBytes); v != "" {
 		fn.IdleTimeout = p.duration(name, "idle_timeout", values["idle_timeout"], v)
 	}
@@ -373,6 +391,111 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 		return nil
 	}
 	return fn
+}
+
+// routes reads the top-level routes: a list of mappings (method, path,
+// host, function, cors). Messages name the route by its index.
+func (p *parser) routes(at *yaml.Node) []function.Route {
+	v := resolve(at)
+	if isNull(v) {
+		return []function.Route{} // "routes:" empties the table
+	}
+	if v.Kind != yaml.SequenceNode {
+		p.fail("", at, "routes must be a list of mappings, each with a path and a function")
+		return nil
+	}
+	if len(v.Content) > function.MaxRoutes {
+		p.fail("", at, "routes has %d entries (at most %d)", len(v.Content), function.MaxRoutes)
+		return nil
+	}
+	out := make([]function.Route, 0, len(v.Content))
+	for i, e := range v.Content {
+		field := fmt.Sprintf("routes[%d]", i)
+		before := len(p.errs)
+		values := p.submap("", field, e, routeFields)
+		if values == nil {
+			if len(p.errs) == before {
+				p.fail("", e, "%s must be a mapping with a path and a function", field)
+			}
+			continue
+		}
+		str := func(k string, max int) string { return p.scalar("", field+"."+k, values, max) }
+		r := function.Route{Method: str("method", maxNameBytes), Path: str("path", function.MaxPathBytes),
+			Host: str("host", maxNameBytes), Function: str("function", maxNameBytes)}
+		r.CORS = p.cors("", field+".cors", values[field+".cors"])
+		if len(p.errs) > before {
+			continue
+		}
+		if err := r.Validate(); err != nil {
+			msg := strings.TrimPrefix(err.Error(), function.ErrInvalid.Error()+": ")
+			// The message starts with the field it is about: its line.
+			f, _, _ := strings.Cut(msg, " ")
+			f, _, _ = strings.Cut(f, ".")
+			n := values[field+"."+f]
+			if n == nil {
+				n = e
+			}
+			p.fail("", n, "%s.%s", field, msg)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// cors reads a cors mapping: origins, methods, headers, expose_headers,
+// credentials, max_age. The policy's own rules are checked with the spec or
+// the route it belongs to.
+func (p *parser) cors(fn, field string, at *yaml.Node) *function.CORS {
+	values := p.submap(fn, field, at, corsFields)
+	if values == nil {
+		return nil
+	}
+	c := &function.CORS{
+		Origins:       p.strings(fn, field+".origins", values[field+".origins"], function.MaxCORSEntries),
+		Methods:       p.strings(fn, field+".methods", values[field+".methods"], function.MaxCORSEntries),
+		Headers:       p.strings(fn, field+".headers", values[field+".headers"], function.MaxCORSEntries),
+		ExposeHeaders: p.strings(fn, field+".expose_headers", values[field+".expose_headers"], function.MaxCORSEntries),
+	}
+	if v := p.scalar(fn, field+".credentials", values, maxNameBytes); v != "" {
+		n := resolve(values[field+".credentials"])
+		if n.Tag != "!!bool" || n.Decode(&c.Credentials) != nil {
+			p.fail(fn, n, "%s.credentials %q must be true or false", field, short(v))
+		}
+	}
+	if v := p.scalar(fn, field+".max_age", values, maxNameBytes); v != "" {
+		c.MaxAge = function.Duration(p.duration(fn, field+".max_age", values[field+".max_age"], v))
+	}
+	return c
+}
+
+// limits reads limits: {request, response}, sizes such as 6MB.
+func (p *parser) limits(fn string, at *yaml.Node) function.Limits {
+	var l function.Limits
+	values := p.submap(fn, "limits", at, limitsFields)
+	size := func(k string) int64 {
+		v := p.scalar(fn, "limits."+k, values, maxNameBytes)
+		if v == "" {
+			return 0
+		}
+		n, err := function.ParseBytes(v)
+		if err != nil {
+			p.fail(fn, values["limits."+k], "limits.%s %q is not a size such as 6MB or 256KB", k, short(v))
+		}
+		return n
+	}
+	l.Request, l.Response = size("request"), size("response")
+	return l
+}
+
+func cloneCORS(c *function.CORS) *function.CORS {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.Origins, d.Methods = slices.Clone(c.Origins), slices.Clone(c.Methods)
+	d.Headers, d.ExposeHeaders = slices.Clone(c.Headers), slices.Clone(c.ExposeHeaders)
+	return &d
 }
 
 // Bounds on single values, checked before anything copies or scans them.
@@ -708,6 +831,8 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		Schedule:     f.Schedule,
 		Timezone:     f.Timezone,
 		Triggers:     slices.Clone(f.Triggers),
+		CORS:         cloneCORS(f.CORS),
+		Limits:       f.Limits,
 	}
 	s.Normalize()
 	return s

@@ -93,6 +93,22 @@ func decodeRequest(b []byte) (*http.Request, error) {
 		}
 	}
 	body := d.bytes()
+	// Path parameters follow the body when the request matched a route: a
+	// count and name/value pairs. A host that predates them sends nothing
+	// here, and a guest that predates them reads no further than the body.
+	var params []string
+	if d.err == nil && len(d.b) > 0 {
+		n := d.u32()
+		if d.err == nil && uint64(n)*8 > uint64(len(d.b)) {
+			d.err = errShort
+		}
+		if d.err == nil {
+			params = make([]string, 0, 2*n)
+			for i := uint32(0); i < n && d.err == nil; i++ {
+				params = append(params, d.str(), d.str())
+			}
+		}
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -119,6 +135,9 @@ func decodeRequest(b []byte) (*http.Request, error) {
 	r := &a.req
 	if len(body) == 0 {
 		r.Body = http.NoBody
+	}
+	for i := 0; i+1 < len(params); i += 2 {
+		r.SetPathValue(params[i], params[i+1])
 	}
 	// No WithContext: a nil context reads as context.Background(), and the
 	// copy costs an allocation on every call.

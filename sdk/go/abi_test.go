@@ -19,6 +19,7 @@ type request struct {
 	method, path, query, host, remote string
 	header                            [][2]string // one pair per value, in order
 	body                              string
+	params                            [][2]string // path parameters; none: not encoded
 }
 
 func putStr(b []byte, s string) []byte {
@@ -38,7 +39,16 @@ func (r request) encode() []byte {
 		b = putStr(b, kv[0])
 		b = putStr(b, kv[1])
 	}
-	return putStr(b, r.body)
+	b = putStr(b, r.body)
+	if len(r.params) == 0 {
+		return b
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.params)))
+	for _, kv := range r.params {
+		b = putStr(b, kv[0])
+		b = putStr(b, kv[1])
+	}
+	return b
 }
 
 // response is a decoded response.
@@ -230,6 +240,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(request{}.encode())
 	f.Add(request{method: "GET", path: "/", header: [][2]string{{"A", "1"}, {"a", "2"}}}.encode())
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add(request{method: "GET", path: "/api/users/42", params: [][2]string{{"id", "42"}, {"rest", "a/b"}}}.encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRequest(b)
 		if err != nil {
@@ -517,5 +528,46 @@ func TestDecodeManyHeaders(t *testing.T) {
 		if got := r.Header[fmt.Sprintf("X-H%d", i)]; strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("X-H%d = %q, want %q", i, got, want)
 		}
+	}
+}
+
+func TestDecodePathParams(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		req     request
+		extra   []byte // appended to the encoding
+		want    map[string]string
+		wantErr bool
+	}{
+		{name: "none (an older host)", req: request{method: "GET", path: "/a", body: "b"}, want: map[string]string{"id": ""}},
+		{name: "params", req: request{method: "GET", path: "/api/users/42/files/x/y", body: "b",
+			params: [][2]string{{"id", "42"}, {"rest", "x/y"}}}, want: map[string]string{"id": "42", "rest": "x/y", "other": ""}},
+		{name: "empty value", req: request{path: "/", params: [][2]string{{"rest", ""}}}, want: map[string]string{"rest": ""}},
+		{name: "truncated count", req: request{path: "/"}, extra: []byte{1, 0}, wantErr: true},
+		{name: "count beyond the bytes", req: request{path: "/"}, extra: []byte{9, 0, 0, 0, 1, 0, 0, 0}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r, err := decodeRequest(append(tt.req.encode(), tt.extra...))
+			if tt.wantErr {
+				if err == nil {
+					t.Fatal("decoded a malformed parameter section")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.want {
+				if got := r.PathValue(k); got != v {
+					t.Errorf("PathValue(%q) = %q, want %q", k, got, v)
+				}
+			}
+			if body, _ := io.ReadAll(r.Body); string(body) != tt.req.body {
+				t.Errorf("body %q, want %q", body, tt.req.body)
+			}
+		})
 	}
 }

@@ -42,7 +42,10 @@
 // A request is encoded as strings (a little-endian uint32 length, then the
 // bytes): method, path, raw query, host, remote address, then a uint32
 // header count and as many name/value string pairs (one pair per value),
-// then the body as a string. A response is a uint32 status, a uint32 header
+// then the body as a string, then, for a request that matched a route with
+// path parameters, a uint32 count and as many name/value string pairs
+// (absent otherwise: a guest reads them with r.PathValue, and a guest built
+// before they existed stops reading at the body). A response is a uint32 status, a uint32 header
 // count and pairs, then the body as a string. The host enforces every limit
 // (time, memory, sizes); the guest trusts what the host sends.
 package hostless

@@ -21,7 +21,8 @@ func main() {
 	sort.Strings(env)
 	for _, kv := range env {
 		if strings.HasPrefix(kv, "HTTP_") || strings.HasPrefix(kv, "REQUEST_") ||
-			strings.HasPrefix(kv, "PATH_INFO") || strings.HasPrefix(kv, "QUERY_STRING") {
+			strings.HasPrefix(kv, "PATH_INFO") || strings.HasPrefix(kv, "QUERY_STRING") ||
+			strings.HasPrefix(kv, "HOSTLESS_PATH_") {
 			fmt.Println(kv)
 		}
 	}

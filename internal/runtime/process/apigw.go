@@ -22,16 +22,23 @@ import (
 // httpEvent makes the API Gateway HTTP API (payload 2.0) event that a
 // Lambda Function URL makes of a request, so events.APIGatewayV2HTTPRequest
 // handlers work unchanged. The path is the function's own (what followed
-// /fn/{name}); text bodies go as they are, others base64-encoded.
+// /fn/{name}), or the whole path of a request that matched a route, whose
+// key and path parameters fill routeKey and pathParameters as API Gateway
+// fills them; text bodies go as they are, others base64-encoded.
 func httpEvent(req *function.Request, now time.Time) ([]byte, error) {
+	routeKey := "$default" // a function URL's, as Lambda's
+	if req.RouteKey != "" {
+		routeKey = req.RouteKey
+	}
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:        "2.0",
-		RouteKey:       "$default",
+		RouteKey:       routeKey,
+		PathParameters: req.PathParams,
 		RawPath:        req.Path,
 		RawQueryString: req.RawQuery,
 		Headers:        make(map[string]string, len(req.Header)+1),
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey:     "$default",
+			RouteKey:     routeKey,
 			AccountID:    "anonymous",
 			Stage:        "$default",
 			RequestID:    req.ID,

@@ -54,6 +54,26 @@ func TestHTTPEvent(t *testing.T) {
 	if ev.IsBase64Encoded || ev.Body != `{"a":1}` {
 		t.Fatalf("a JSON body goes as text: %q %v", ev.Body, ev.IsBase64Encoded)
 	}
+	if ev.RouteKey != "$default" || ev.RequestContext.RouteKey != "$default" || ev.PathParameters != nil {
+		t.Fatalf("a function URL's route: %q %q %v", ev.RouteKey, ev.RequestContext.RouteKey, ev.PathParameters)
+	}
+}
+
+func TestHTTPEventRoute(t *testing.T) {
+	req := &function.Request{Method: "GET", Path: "/api/users/42", RouteKey: "GET /api/users/{id}",
+		PathParams: map[string]string{"id": "42"}}
+	b, err := httpEvent(req, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.RouteKey != "GET /api/users/{id}" || ev.RequestContext.RouteKey != "GET /api/users/{id}" ||
+		ev.RawPath != "/api/users/42" || len(ev.PathParameters) != 1 || ev.PathParameters["id"] != "42" {
+		t.Fatalf("route: key %q %q, path %q, params %v", ev.RouteKey, ev.RequestContext.RouteKey, ev.RawPath, ev.PathParameters)
+	}
 }
 
 func TestHTTPResponse(t *testing.T) {

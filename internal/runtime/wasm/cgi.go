@@ -52,7 +52,11 @@ func cgiEnviron(name string, req *function.Request, env map[string]string) []str
 	if method == "" {
 		method = http.MethodGet
 	}
-	uri := "/fn/" + name + path
+	script := "/fn/" + name
+	if req.RouteKey != "" {
+		script = "" // a route's path is the request's whole path
+	}
+	uri := script + path
 	if req.RawQuery != "" {
 		uri += "?" + req.RawQuery
 	}
@@ -72,7 +76,7 @@ func cgiEnviron(name string, req *function.Request, env map[string]string) []str
 		"SERVER_PROTOCOL":   "HTTP/1.1",
 		"SERVER_SOFTWARE":   "hostless",
 		"REQUEST_METHOD":    method,
-		"SCRIPT_NAME":       "/fn/" + name,
+		"SCRIPT_NAME":       script,
 		"PATH_INFO":         path,
 		"PATH_TRANSLATED":   path,
 		"QUERY_STRING":      req.RawQuery,
@@ -84,6 +88,11 @@ func cgiEnviron(name string, req *function.Request, env map[string]string) []str
 		"SERVER_NAME":       serverName,
 		"SERVER_PORT":       serverPort,
 		"HTTP_HOST":         req.Host,
+	}
+	// A route's path parameters: {id} is HOSTLESS_PATH_ID. Names are Go
+	// identifiers (net/http.ServeMux's rule), so they make valid names.
+	for k, v := range req.PathParams {
+		vars["HOSTLESS_PATH_"+strings.ToUpper(k)] = v
 	}
 	// Headers in sorted order, so that two spellings of one name (possible
 	// in a Header built by hand) join their values deterministically.

@@ -50,6 +50,14 @@ func TestCGIEnviron(t *testing.T) {
 			absent: []string{"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"},
 		},
 		{
+			name: "a route's request: its whole path and its parameters",
+			req: func(r *function.Request) {
+				r.RouteKey, r.PathParams = "POST /users/{id}", map[string]string{"id": "42", "rest": "a/b"}
+			},
+			want: []string{"SCRIPT_NAME=", "PATH_INFO=/users/42", "REQUEST_URI=/users/42?a=1&b=2",
+				"HOSTLESS_PATH_ID=42", "HOSTLESS_PATH_REST=a/b"},
+		},
+		{
 			name: "defaults: no query, no port, no body",
 			req: func(r *function.Request) {
 				r.Method, r.Path, r.RawQuery, r.Host, r.Body = "GET", "/", "", "example.com", nil

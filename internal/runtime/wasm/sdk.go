@@ -163,7 +163,16 @@ func encodeRequest(b []byte, req *function.Request) []byte {
 		}
 	}
 	b = appendU32(b, uint32(len(req.Body)))
-	return append(b, req.Body...)
+	b = append(b, req.Body...)
+	if len(req.PathParams) == 0 {
+		return b // what a guest built before path parameters expects
+	}
+	b = appendU32(b, uint32(len(req.PathParams)))
+	for k, v := range req.PathParams {
+		b = appendStr(b, k)
+		b = appendStr(b, v)
+	}
+	return b
 }
 
 var errTruncated = errors.New("malformed SDK response: truncated")

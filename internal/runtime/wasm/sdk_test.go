@@ -88,6 +88,15 @@ func TestEncodeRequest(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("encodeRequest = %x, want %x", got, want)
 	}
+
+	// Path parameters follow the body, so a guest built before them, which
+	// reads up to the body and no further, sees the same request.
+	r.PathParams = map[string]string{"id": "42"}
+	got = encodeRequest(nil, r)
+	want = appendStr(appendStr(appendU32(want, 1), "id"), "42")
+	if !bytes.Equal(got, want) {
+		t.Errorf("encodeRequest with params = %x, want %x", got, want)
+	}
 }
 
 // FuzzDecodeResponse feeds arbitrary guest output to the decoder: it must

@@ -26,6 +26,11 @@ func init() {
 func handle(w http.ResponseWriter, r *http.Request) {
 	calls++
 	q := r.URL.Query()
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		// Routes send /api/... here: their path parameters.
+		fmt.Fprintf(w, "path=%s id=%s rest=%s", r.URL.Path, r.PathValue("id"), r.PathValue("rest"))
+		return
+	}
 	switch r.URL.Path {
 	case "/echo":
 		body, _ := io.ReadAll(r.Body)

@@ -104,8 +104,8 @@ type App struct {
 	ready     atomic.Bool
 	draining  chan struct{}
 	served    chan struct{} // closed when the HTTP server stops serving
-	// stopRoutes ends the reload of the route table.
-	stopRoutes context.CancelFunc
+	// stopRoutes ends the reload of the route table and waits for it.
+	stopRoutes func()
 	serveErr   error
 
 	// GeneratedKey is the admin key generated at first start, if this
@@ -214,15 +214,16 @@ func (a *App) Start(ctx context.Context) error {
 	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).WithAsync(a.async)
 	gw.Register(mux)
 	gw.Lambda(lambdaAuth).Register(mux)
+	st := a.store // not the field: Close clears it
 	routes := &route.Syncer{
 		Load: func(ctx context.Context) (string, error) {
-			data, err := a.store.GetSetting(ctx, api.RoutesSetting)
+			data, err := st.GetSetting(ctx, api.RoutesSetting)
 			if errors.Is(err, store.ErrNotFound) {
 				return "", nil
 			}
 			return data, err
 		},
-		Save: func(ctx context.Context, data string) error { return a.store.PutSetting(ctx, api.RoutesSetting, data) },
+		Save: func(ctx context.Context, data string) error { return st.PutSetting(ctx, api.RoutesSetting, data) },
 		Set:  gw.SetRoutes,
 		Log:  a.log,
 	}
@@ -231,8 +232,12 @@ func (a *App) Start(ctx context.Context) error {
 		a.log.Error("load routes", "err", err)
 	}
 	routesCtx, stopRoutes := context.WithCancel(context.Background())
-	a.stopRoutes = stopRoutes
-	go routes.Run(routesCtx, routesReload)
+	routesDone := make(chan struct{})
+	a.stopRoutes = func() { stopRoutes(); <-routesDone } // Close waits for the reloader
+	go func() {
+		defer close(routesDone)
+		routes.Run(routesCtx, routesReload)
+	}()
 	api.New(api.Config{
 		Routes: routes,
 		Store:  a.store, Blobs: a.blobs, Invoker: changes{a.inv, a.async}, Followers: a.rec, Log: a.log,

@@ -17,9 +17,34 @@ const (
 // the same.
 const AnyMethod = "ANY"
 
-// Reserved are the path prefixes the platform serves itself: a route under
-// one of them could never be reached.
+// Reserved are the path prefixes the platform serves itself: no route may
+// be under one of them, and the gateway never gives a request under one
+// to a route (a catch-all route included), whatever its method.
 var Reserved = []string{"/v1", "/fn", "/2015-03-31", "/healthz", "/readyz", "/metrics"}
+
+// IsReserved reports whether path is one of Reserved or under one.
+func IsReserved(path string) bool {
+	for _, pre := range Reserved {
+		if path == pre || strings.HasPrefix(path, pre+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// paramName reports whether s is an ASCII identifier.
+func paramName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // Route sends the requests that match Method, Host and Path to Function.
 type Route struct {
@@ -87,8 +112,29 @@ func (r *Route) Validate() error {
 		return invalid("path %q must start with /", Short(p))
 	}
 	for i := 0; i < len(p); i++ {
-		if c := p[i]; c <= ' ' || c == 0x7f || c == '?' || c == '#' {
-			return invalid("path %q may not hold spaces, control characters, ? or #", Short(p))
+		if c := p[i]; c <= ' ' || c == 0x7f || c == '?' || c == '#' || c == '%' {
+			// '%': ServeMux unescapes a pattern's literal segments, so an
+			// escape could spell a reserved path ("/%68ealthz").
+			return invalid("path %q may not hold spaces, control characters, %%, ? or #", Short(p))
+		}
+	}
+	seen := map[string]bool{}
+	for _, seg := range strings.Split(p, "/") {
+		name, ok := strings.CutPrefix(seg, "{")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSuffix(strings.TrimSuffix(name, "}"), "...")
+		if name == "$" {
+			continue
+		}
+		if !paramName(name) {
+			return invalid("path %q: parameter {%s} must be a name of ASCII letters, digits and '_', not starting with a digit", Short(p), Short(name))
+		}
+		if up := strings.ToUpper(name); seen[up] {
+			return invalid("path %q names the parameter %s twice (letter case aside: CGI modules see HOSTLESS_PATH_%s)", Short(p), name, up)
+		} else {
+			seen[up] = true
 		}
 	}
 	if strings.Contains(p, "//") || strings.Contains(p+"/", "/./") || strings.Contains(p+"/", "/../") {

@@ -31,7 +31,11 @@ func allowedOrigin(c *function.CORS, origin string) string {
 		switch {
 		case o == "*" && !c.Credentials:
 			return "*"
-		case o == "*" || strings.EqualFold(o, origin):
+		case o == "*":
+			// Never every origin with credentials (deploys refuse the
+			// policy; this holds even for one that got past them).
+			continue
+		case strings.EqualFold(o, origin):
 			return origin
 		}
 	}

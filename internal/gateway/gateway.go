@@ -115,22 +115,38 @@ func (g *Gateway) Routes() *route.Table { return g.routes.Load() }
 // Mount it where no platform path matched: at "/" of the server's mux.
 func (g *Gateway) Routed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if function.IsReserved(r.URL.Path) {
+			// The platform's own paths, with a method it doesn't serve
+			// there: never a route's (a catch-all would get, say, a
+			// Prometheus scrape with its admin key).
+			next.ServeHTTP(w, r)
+			return
+		}
 		table := g.routes.Load()
 		if IsPreflight(r) {
 			// A preflight asks about the method to come: the route that
-			// will serve it decides, as in API Gateway, where a GET route
-			// with CORS answers the browser's OPTIONS.
+			// will serve it alone decides, as in API Gateway, where a GET
+			// route with CORS answers the browser's OPTIONS. Without a
+			// policy there, no other route's policy answers for it.
 			ask := *r
 			ask.Method = r.Header.Get("Access-Control-Request-Method")
-			if rt, _, ok := table.Match(&ask); ok {
-				cors := rt.CORS
+			if asked, _, ok := table.Match(&ask); ok {
+				cors := asked.CORS
 				if cors == nil {
-					cors = g.lookup(r, rt.Function).cors()
+					cors = g.lookup(r, asked.Function).cors()
 				}
 				if cors != nil {
 					apierror.Write(w, r, g.log, Preflight(w, r, cors))
 					return
 				}
+				// No policy: the OPTIONS goes to that route's function (which
+				// may answer CORS itself), never to another route's.
+				if rt, params, ok := table.Match(r); ok && rt == asked {
+					g.serveRoute(w, r, rt, params)
+					return
+				}
+				next.ServeHTTP(w, r)
+				return
 			}
 		}
 		rt, params, ok := table.Match(r)
@@ -138,24 +154,31 @@ func (g *Gateway) Routed(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		spec := g.lookup(r, rt.Function)
-		cors := rt.CORS
-		if cors == nil {
-			cors = spec.cors()
-		}
-		req := &function.Request{
-			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-			Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
-			RouteKey: rt.Key(), PathParams: params,
-		}
-		g.serve(w, r, rt.Function, req, cors, spec, false)
+		g.serveRoute(w, r, rt, params)
 	})
 }
 
-// spec is what the gateway reads of the version a call would run: nil
-// when there is no such version (the invocation then says why).
+// serveRoute invokes a route's function.
+func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request, rt *route.Route, params map[string]string) {
+	spec := g.lookup(r, rt.Function)
+	cors := rt.CORS
+	if cors == nil {
+		cors = spec.cors()
+	}
+	req := &function.Request{
+		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+		Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
+		RouteKey: rt.Key(), PathParams: params,
+	}
+	g.serve(w, r, rt.Function, req, cors, spec, false)
+}
+
+// spec is what the gateway reads of the version a call runs (looked up
+// once, canary picked, and then invoked by number): nil when there is no
+// such version (the invocation then says why).
 type spec struct {
-	name string
+	name    string
+	version int // the version picked (an alias's canary by its weight): the one that runs
 	*function.Spec
 }
 
@@ -185,7 +208,7 @@ func (g *Gateway) lookup(r *http.Request, ref string) *spec {
 	if err != nil {
 		return nil
 	}
-	return &spec{name: name, Spec: &v.Spec}
+	return &spec{name: name, version: v.Number, Spec: &v.Spec}
 }
 
 // serve invokes ref with req: a preflight request is answered under cors
@@ -227,7 +250,19 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ref string, req 
 			return
 		}
 	}
-	resp, rec, name, err := InvokeRef(r.Context(), g.inv, function.DefaultProject, ref, "http", req)
+	var (
+		resp *function.Response
+		rec  *function.Invocation
+		name string
+	)
+	if sp != nil && sp.version > 0 {
+		// The version whose policy and limits applied above runs: with a
+		// canary, picking again could run the other one.
+		name = sp.name
+		resp, rec, err = g.inv.InvokeVersion(r.Context(), function.DefaultProject, name, sp.version, "http", req)
+	} else {
+		resp, rec, name, err = InvokeRef(r.Context(), g.inv, function.DefaultProject, ref, "http", req)
+	}
 	if rec != nil {
 		w.Header().Set("X-Hostless-Invocation-Id", rec.ID)
 	}

@@ -256,3 +256,65 @@ func TestCORS(t *testing.T) {
 		})
 	}
 }
+
+// A preflight is answered by the policy of the route that serves the asked
+// method alone: a route without one never borrows another's.
+func TestPreflightOwnRouteOnly(t *testing.T) {
+	t.Parallel()
+	evil := &function.CORS{Origins: []string{"https://evil.example"}, Methods: []string{"DELETE"}, Credentials: true}
+	inv := &fakeInvoker{cors: map[string]*function.CORS{"a": nil, "b": nil},
+		resp: &function.Response{Status: 200, Body: []byte("ok")}}
+	_, srv := routedServer(t, inv, []route.Route{
+		{Method: "DELETE", Path: "/api/x", Function: "a"},
+		{Path: "/api/{rest...}", Function: "b", CORS: evil},
+	})
+	req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/api/x", nil)
+	req.Header = http.Header{"Origin": {"https://evil.example"}, "Access-Control-Request-Method": {"DELETE"}}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight for a route without a policy: %d, Allow-Origin %q; want no CORS answer",
+			resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+	if _, n := inv.last(); n != 0 {
+		t.Errorf("a function ran for the preflight")
+	}
+}
+
+// Requests under the platform's paths never reach a route, whatever their
+// method, even a catch-all's.
+func TestReservedPathsNeverRouted(t *testing.T) {
+	t.Parallel()
+	inv := &fakeInvoker{cors: map[string]*function.CORS{"all": nil}, resp: &function.Response{Status: 200, Body: []byte("caught")}}
+	_, srv := routedServer(t, inv, []route.Route{{Path: "/{rest...}", Function: "all"}})
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/healthz"}, {"GET", "/metrics"}, {"POST", "/readyz"}, {"GET", "/2015-03-31/functions/x/invocations"},
+		{"GET", "/fn"}, {"GET", "/v1/anything"},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+		req.Header.Set("Authorization", "Bearer admin-key")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("%s %s reached the catch-all route", c.method, c.path)
+		}
+	}
+	if _, n := inv.last(); n != 0 {
+		t.Errorf("the catch-all function ran %d times", n)
+	}
+	// Other paths do reach it.
+	resp, err := srv.Client().Get(srv.URL + "/anything/else")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /anything/else: %d, want the catch-all's 200", resp.StatusCode)
+	}
+}

@@ -173,7 +173,8 @@ func (t *Table) Match(r *http.Request) (*Route, map[string]string, bool) {
 	m := t.pool.Get().(*matcher)
 	// Only what ServeMux reads: copying the whole request costs more than
 	// the match.
-	m.req.Method, m.req.Host, m.req.URL, m.req.RequestURI = r.Method, r.Host, r.URL, r.RequestURI
+	// Host names are case-insensitive, and "host." is "host".
+	m.req.Method, m.req.Host, m.req.URL, m.req.RequestURI = r.Method, normalHost(r.Host), r.URL, r.RequestURI
 	t.mux.ServeHTTP(m, &m.req)
 	e := m.hit
 	if e != nil && e.route == nil {
@@ -196,4 +197,20 @@ func (t *Table) Match(r *http.Request) (*Route, map[string]string, bool) {
 		return nil, nil, false
 	}
 	return e.route, params, true
+}
+
+// normalHost lowers a Host header's name and drops a trailing dot (the
+// port, if any, stays: ServeMux strips it).
+func normalHost(h string) string {
+	name, port := h, ""
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		name, port = h[:i], h[i:]
+	}
+	name = strings.TrimSuffix(name, ".")
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(name) + port
+		}
+	}
+	return name + port
 }

@@ -111,14 +111,20 @@ func TestAsyncInvoke(t *testing.T) {
 	if rec.Trigger != function.TriggerAsync || rec.Status != function.StatusOK {
 		t.Errorf("attempt record %+v", rec)
 	}
-	// A body up to the request limit (6 MiB) fits in an event.
+	// An event's body is bounded by limits.event: 256 KiB by default, as
+	// Lambda's; up to the request limit (6 MiB) when the function says so.
+	resp, b := a.do(http.MethodPost, "/fn/sdk/echo", bytes.Repeat([]byte("b"), 256<<10+1), eventHeader)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "limits.event") {
+		t.Errorf("an event of 256 KiB + 1: %d %s, want 413 naming limits.event", resp.StatusCode, b)
+	}
+	a.deploy("bigevents", g.sdk, function.Spec{Limits: function.Limits{Event: 6 << 20}})
 	big := bytes.Repeat([]byte("b"), 5<<20)
-	st = a.awaitAsync(a.enqueue("/fn/sdk/echo", big, nil), 30*time.Second, function.StatusOK)
+	st = a.awaitAsync(a.enqueue("/fn/bigevents/echo", big, nil), 30*time.Second, function.StatusOK)
 	if want := "POST /echo? " + string(big); st.Result.Body != want {
 		t.Errorf("a 5 MiB event's result is %d bytes, want %d", len(st.Result.Body), len(want))
 	}
 	// The control API's invoke takes the same header.
-	resp, b := a.do(http.MethodPost, "/v1/functions/sdk/invoke", []byte("x"), func() http.Header {
+	resp, b = a.do(http.MethodPost, "/v1/functions/sdk/invoke", []byte("x"), func() http.Header {
 		h := authHeader(testKey)
 		h.Set("X-Hostless-Invocation-Type", "Event")
 		return h

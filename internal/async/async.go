@@ -238,8 +238,14 @@ func (e *Engine) Enqueue(ctx context.Context, project, name, qualifier, trigger 
 	if err != nil {
 		return "", err
 	}
-	if _, err := e.cfg.Invoker.Lookup(ctx, project, name, alias, version); err != nil {
+	v, err := e.cfg.Invoker.Lookup(ctx, project, name, alias, version)
+	if err != nil {
 		return "", err
+	}
+	if trigger == function.TriggerAsync || trigger == function.TriggerLambda {
+		if limit := v.Spec.Limits.EventLimit(); int64(len(req.Body)) > limit {
+			return "", &TooLargeError{Size: int64(len(req.Body)), Limit: limit, Function: name}
+		}
 	}
 	now := time.Now()
 	id := opt.ID
@@ -296,11 +302,19 @@ func (e *Engine) Enqueue(ctx context.Context, project, name, qualifier, trigger 
 	return id, nil
 }
 
-// TooLargeError is an event bigger than the bus takes (an external NATS's
-// max_payload, 1 MiB by default; the embedded server's is 8 MiB).
-type TooLargeError struct{ Size, Limit int64 }
+// TooLargeError is an event bigger than its function's limits.event (when
+// Function is set) or than the bus takes (an external NATS's max_payload,
+// 1 MiB by default; the embedded server's is 8 MiB).
+type TooLargeError struct {
+	Size, Limit int64
+	Function    string
+}
 
 func (e *TooLargeError) Error() string {
+	if e.Function != "" {
+		return fmt.Sprintf("the event's body (%d bytes) is larger than function %q's limit of %s for async events (limits.event)",
+			e.Size, e.Function, function.FormatBytes(e.Limit))
+	}
 	return fmt.Sprintf("the event (%d bytes with its headers) is larger than the bus takes (%d bytes: NATS's max_payload)", e.Size, e.Limit)
 }
 

@@ -11,12 +11,30 @@ import (
 // further at deploy.
 const MaxPayloadBytes = 1 << 30
 
-// Limits are a function's payload limits in bytes, for synchronous calls:
-// the request body it accepts and the response body it may answer. Zero
-// takes the server's maximum (6 MiB by default, Lambda's 6 MB).
+// Limits are a function's payload limits in bytes: the request body it
+// accepts and the response body it may answer on synchronous calls (zero
+// takes the server's maximum, 6 MiB by default, Lambda's 6 MB), and the
+// body of an async event (zero takes DefaultEventBytes, Lambda's 256 KB).
 type Limits struct {
 	Request  int64 `json:"request,omitzero"`
 	Response int64 `json:"response,omitzero"`
+	Event    int64 `json:"event,omitzero"`
+}
+
+// DefaultEventBytes is an async event's body limit when limits.event is
+// not set, as Lambda's; MaxEventBytes bounds limits.event (the request
+// limit, and what the embedded bus takes).
+const (
+	DefaultEventBytes = 256 << 10
+	MaxEventBytes     = 6 << 20
+)
+
+// EventLimit is the limit of an async event's body.
+func (l Limits) EventLimit() int64 {
+	if l.Event == 0 {
+		return DefaultEventBytes
+	}
+	return l.Event
 }
 
 // Validate checks the limits' range.
@@ -28,6 +46,9 @@ func (l Limits) Validate() error {
 		if f.v < 0 || f.v > MaxPayloadBytes {
 			return fmt.Errorf("%w: limits.%s %d bytes is out of range (0 for the server's maximum, up to %s)", ErrInvalid, f.name, f.v, FormatBytes(MaxPayloadBytes))
 		}
+	}
+	if l.Event < 0 || l.Event > MaxEventBytes {
+		return fmt.Errorf("%w: limits.event %d bytes is out of range (0 for the default %s, up to %s)", ErrInvalid, l.Event, FormatBytes(DefaultEventBytes), FormatBytes(MaxEventBytes))
 	}
 	return nil
 }

@@ -90,7 +90,7 @@ var (
 	concurrencyFields = []string{"max", "per_instance", "queue_timeout"}
 	rateLimitFields   = []string{"rps", "burst", "per_ip_rps", "per_ip_burst"}
 	routeFields       = []string{"method", "path", "host", "function", "cors"}
-	limitsFields      = []string{"request", "response"}
+	limitsFields      = []string{"request", "response", "event"}
 	corsFields        = []string{"origins", "methods", "headers", "expose_headers", "credentials", "max_age"}
 )
 
@@ -469,7 +469,7 @@ func (p *parser) cors(fn, field string, at *yaml.Node) *function.CORS {
 	return c
 }
 
-// limits reads limits: {request, response}, sizes such as 6MB.
+// limits reads limits: {request, response, event}, sizes such as 6MB.
 func (p *parser) limits(fn string, at *yaml.Node) function.Limits {
 	var l function.Limits
 	values := p.submap(fn, "limits", at, limitsFields)
@@ -484,7 +484,7 @@ func (p *parser) limits(fn string, at *yaml.Node) function.Limits {
 		}
 		return n
 	}
-	l.Request, l.Response = size("request"), size("response")
+	l.Request, l.Response, l.Event = size("request"), size("response"), size("event")
 	return l
 }
 

@@ -109,6 +109,10 @@ type Spec struct {
 	// NetworkAllow are IPv4 ranges (CIDR) that network outbound may reach
 	// although they are the host's own, private or link-local.
 	NetworkAllow []string `json:"network_allow,omitempty"`
+	// AllowedHosts are the hosts a wasm function may call over HTTP, as
+	// host or host:port, with a leading "*." matching any subdomain. None
+	// by default: every outbound call is refused.
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
 	// Concurrency limits concurrent invocations; zero fields take the
 	// platform's defaults.
 	Concurrency Concurrency `json:"concurrency,omitzero"`
@@ -245,7 +249,13 @@ func (s *Spec) Validate() error {
 		if s.Handler != "" || s.Network != "" {
 			return fmt.Errorf("%w: handler and network are settings of process functions, not of wasm ones", ErrInvalid)
 		}
+		if err := validAllowedHosts(s.AllowedHosts); err != nil {
+			return err
+		}
 	case RuntimeProcess, RuntimeNodeJS, RuntimePython:
+		if len(s.AllowedHosts) > 0 {
+			return fmt.Errorf("%w: allowed_hosts is a setting of wasm functions (a process function's outbound network is network: outbound)", ErrInvalid)
+		}
 		if err := s.validateProcess(); err != nil {
 			return err
 		}
@@ -337,11 +347,83 @@ func (s *Spec) validateScaling() error {
 	return nil
 }
 
-// MaxHandlerLen bounds handler; MaxNetworkAllow bounds network_allow.
+// MaxHandlerLen bounds handler; MaxNetworkAllow bounds network_allow;
+// MaxAllowedHosts bounds allowed_hosts.
 const (
 	MaxHandlerLen   = 256
 	MaxNetworkAllow = 32
+	MaxAllowedHosts = 32
 )
+
+// validAllowedHosts checks allowed_hosts: at most MaxAllowedHosts entries,
+// each a host (a DNS name, an IPv4 address or a bracketed IPv6 one) with an
+// optional :port, and a DNS name may start with "*." to match any of its
+// subdomains.
+func validAllowedHosts(hosts []string) error {
+	if len(hosts) > MaxAllowedHosts {
+		return fmt.Errorf("%w: allowed_hosts has %d entries (at most %d)", ErrInvalid, len(hosts), MaxAllowedHosts)
+	}
+	for _, h := range hosts {
+		if err := ValidAllowedHost(h); err != nil {
+			return fmt.Errorf("%w: allowed_hosts %q %v (accepted: host, host:port, *.domain, [ipv6]:port)", ErrInvalid, h, err)
+		}
+	}
+	return nil
+}
+
+// ValidAllowedHost checks one allowed_hosts entry; the error completes a
+// sentence that starts with the entry.
+func ValidAllowedHost(h string) error {
+	if h == "" || len(h) > 260 {
+		return errors.New("must be 1 to 260 characters")
+	}
+	host, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return errors.New("has an unclosed '['")
+		}
+		host, port = h[1:end], h[end+1:]
+		if port != "" && port[0] != ':' {
+			return errors.New("has text after ']' that is not a :port")
+		}
+		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
+			return errors.New("is not an IPv6 address in brackets")
+		}
+	} else {
+		if i := strings.LastIndexByte(h, ':'); i >= 0 {
+			host, port = h[:i], h[i:]
+		}
+		name := strings.TrimPrefix(host, "*.")
+		if name == "" || strings.Contains(name, "*") {
+			return errors.New("may use '*' only as a leading \"*.\"")
+		}
+		for _, label := range strings.Split(name, ".") {
+			if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+				return errors.New("is not a host name")
+			}
+			for _, c := range label {
+				if !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+					return errors.New("is not a host name")
+				}
+			}
+		}
+	}
+	if port != "" {
+		n := 0
+		for _, c := range port[1:] {
+			if c < '0' || c > '9' || n > 65535 {
+				n = -1
+				break
+			}
+			n = n*10 + int(c-'0')
+		}
+		if n < 1 || n > 65535 {
+			return errors.New("has a port that is not 1 to 65535")
+		}
+	}
+	return nil
+}
 
 func (s *Spec) validateProcess() error {
 	if s.Contract != ContractLambda {
@@ -398,7 +480,7 @@ func validEnvName(k string) error {
 // Equal reports whether two normalized specs make the same version.
 func (s *Spec) Equal(o *Spec) bool {
 	if s.Runtime != o.Runtime || s.Code != o.Code || s.Contract != o.Contract || s.Handler != o.Handler || s.Network != o.Network ||
-		!slices.Equal(s.NetworkAllow, o.NetworkAllow) ||
+		!slices.Equal(s.NetworkAllow, o.NetworkAllow) || !slices.Equal(s.AllowedHosts, o.AllowedHosts) ||
 		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
 		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
 		s.RateLimit != o.RateLimit || s.Budget != o.Budget || s.Schedule != o.Schedule || s.Timezone != o.Timezone ||

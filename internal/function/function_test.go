@@ -133,6 +133,29 @@ func TestSpecValidate(t *testing.T) {
 		{name: "env at the byte limit", change: func(s *function.Spec) {
 			s.Env = map[string]string{"A": strings.Repeat("x", function.MaxEnvBytes-1)}
 		}},
+		{name: "allowed hosts", change: func(s *function.Spec) {
+			s.AllowedHosts = []string{"api.example.com", "*.example.org", "127.0.0.1:8080", "[::1]:9000", "Example.NET:443", "localhost"}
+		}},
+		{name: "allowed hosts at the limit", change: func(s *function.Spec) {
+			s.AllowedHosts = slices.Repeat([]string{"a.example"}, function.MaxAllowedHosts)
+		}},
+		{name: "allowed hosts over the limit", change: func(s *function.Spec) {
+			s.AllowedHosts = slices.Repeat([]string{"a.example"}, function.MaxAllowedHosts+1)
+		}, want: "allowed_hosts has 33 entries (at most 32)"},
+		{name: "allowed host empty", change: func(s *function.Spec) { s.AllowedHosts = []string{""} }, want: `allowed_hosts ""`},
+		{name: "allowed host with scheme", change: func(s *function.Spec) { s.AllowedHosts = []string{"https://a.example"} }, want: `allowed_hosts "https://a.example"`},
+		{name: "allowed host with path", change: func(s *function.Spec) { s.AllowedHosts = []string{"a.example/x"} }, want: "is not a host name"},
+		{name: "allowed host star inside", change: func(s *function.Spec) { s.AllowedHosts = []string{"a.*.example"} }, want: `only as a leading "*."`},
+		{name: "allowed host bare star", change: func(s *function.Spec) { s.AllowedHosts = []string{"*"} }, want: `only as a leading "*."`},
+		{name: "allowed host port zero", change: func(s *function.Spec) { s.AllowedHosts = []string{"a.example:0"} }, want: "port"},
+		{name: "allowed host port too big", change: func(s *function.Spec) { s.AllowedHosts = []string{"a.example:65536"} }, want: "port"},
+		{name: "allowed host empty port", change: func(s *function.Spec) { s.AllowedHosts = []string{"a.example:"} }, want: "port"},
+		{name: "allowed host bare ipv6", change: func(s *function.Spec) { s.AllowedHosts = []string{"::1"} }, want: "is not a host name"},
+		{name: "allowed host ipv4 in brackets", change: func(s *function.Spec) { s.AllowedHosts = []string{"[127.0.0.1]"} }, want: "IPv6"},
+		{name: "allowed hosts on a process function", change: func(s *function.Spec) {
+			s.Runtime, s.Contract, s.Network = function.RuntimeProcess, function.ContractLambda, function.NetworkOutbound
+			s.AllowedHosts = []string{"a.example"}
+		}, want: "allowed_hosts is a setting of wasm functions"},
 		{name: "env over the byte limit", change: func(s *function.Spec) {
 			s.Env = map[string]string{"A": strings.Repeat("x", function.MaxEnvBytes)}
 		}, want: "env is 65537 bytes"},
@@ -216,6 +239,9 @@ func TestSpecEqual(t *testing.T) {
 		{name: "schedule", change: func(s *function.Spec) { s.Schedule = "@hourly" }},
 		{name: "timezone", change: func(s *function.Spec) { s.Timezone = "Europe/Paris" }},
 		{name: "trigger", change: func(s *function.Spec) { s.Triggers = []function.Trigger{{Type: "nats", Subject: "a"}} }},
+		{name: "allowed hosts", change: func(s *function.Spec) { s.AllowedHosts = []string{"a.example"} }},
+
+		{name: "no allowed hosts vs empty", change: func(s *function.Spec) { s.AllowedHosts = []string{} }, equal: true},
 		{name: "no triggers vs empty", change: func(s *function.Spec) { s.Triggers = []function.Trigger{} }, equal: true},
 	}
 	for _, tt := range tests {

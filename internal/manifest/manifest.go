@@ -58,6 +58,8 @@ type Function struct {
 	Network  string // process functions: none or outbound
 	// NetworkAllow are ranges outbound may reach although private.
 	NetworkAllow []string
+	// AllowedHosts are the hosts a wasm function may call over HTTP.
+	AllowedHosts []string
 	Memory       int           // MB; 0 means the default
 	Timeout      time.Duration // 0 means the default
 	Env          map[string]string
@@ -82,7 +84,7 @@ type Function struct {
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "allowed_hosts", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "build", "dir"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
@@ -331,6 +333,7 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	fn.Handler = p.scalar(name, "handler", values, maxNameBytes)
 	fn.Network = p.scalar(name, "network", values, maxNameBytes)
 	fn.NetworkAllow = p.strings(name, "network_allow", values["network_allow"], function.MaxNetworkAllow)
+	fn.AllowedHosts = p.strings(name, "allowed_hosts", values["allowed_hosts"], function.MaxAllowedHosts)
 	memory := p.scalar(name, "memory", values, maxNameBytes)
 	timeout := p.scalar(name, "timeout", values, maxNameBytes)
 	fn.Env = p.env(name, values["env"])
@@ -817,6 +820,7 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		Network:  f.Network,
 
 		NetworkAllow: slices.Clone(f.NetworkAllow),
+		AllowedHosts: slices.Clone(f.AllowedHosts),
 		MemoryMB:     f.Memory,
 		Timeout:      function.Duration(f.Timeout),
 		Env:          maps.Clone(f.Env),

@@ -85,8 +85,12 @@ func TestParse(t *testing.T) {
     runtime: process
     code: db
     network_allow: [10.20.0.0/16, 192.168.1.7/32]
+  fetch:
+    runtime: wasm
+    code: fetch.wasm
+    allowed_hosts: [api.example.com, "*.example.org", "127.0.0.1:8080"]
 `,
-			order: []string{"api", "db", "job"},
+			order: []string{"api", "db", "fetch", "job"},
 			check: func(t *testing.T, m *Manifest) {
 				api := Function{Name: "api", Runtime: "nodejs", Code: "/app/api", Handler: "src/index.handler", Memory: 256, BuildDir: "/app", code: "api"}
 				job := Function{Name: "job", Runtime: "process", Code: "/app/dist/job.zip", Network: "none", BuildDir: "/app", code: "dist/job.zip"}
@@ -95,6 +99,9 @@ func TestParse(t *testing.T) {
 				}
 				if got := m.Functions["db"].Spec(placeholderCode); len(got.NetworkAllow) != 2 || got.NetworkAllow[1] != "192.168.1.7/32" {
 					t.Errorf("network_allow: %v", got.NetworkAllow)
+				}
+				if got := m.Functions["fetch"].Spec(placeholderCode).AllowedHosts; strings.Join(got, " ") != "api.example.com *.example.org 127.0.0.1:8080" {
+					t.Errorf("allowed_hosts: %q", got)
 				}
 				if got := *m.Functions["job"]; !equal(got, job) {
 					t.Errorf("got %+v, want %+v", got, job)
@@ -181,6 +188,9 @@ func TestParseErrors(t *testing.T) {
 		{"empty", "", []string{"no functions in manifest"}},
 		{"allow without outbound", "functions:\n  p:\n    runtime: process\n    code: d\n    network: none\n    network_allow: [10.1.0.0/16]\n", []string{"network_allow needs network: outbound"}},
 		{"allow not a range", "functions:\n  p:\n    runtime: process\n    code: d\n    network_allow: [10.1.0.1/16]\n", []string{`network_allow "10.1.0.1/16" is not an IPv4 range`}},
+		{"allowed host invalid", fn("    allowed_hosts: [api.example.com, \"https://x.example\"]\n"), []string{`allowed_hosts "https://x.example"`, "line 5"}},
+		{"allowed hosts not a list", fn("    allowed_hosts: api.example.com\n"), []string{"allowed_hosts must be a list"}},
+		{"allowed hosts of a process function", "functions:\n  p:\n    runtime: process\n    code: d\n    allowed_hosts: [a.example]\n", []string{"allowed_hosts is a setting of wasm functions"}},
 		{"allow not a list", "functions:\n  p:\n    runtime: process\n    code: d\n    network_allow: 10.1.0.0/16\n", []string{"network_allow must be a list"}},
 		{"budget negative", fn("    budget: {gb_seconds_per_hour: -1}\n"), []string{"budget GB-seconds must be 0 (no budget) to"}},
 		{"budget unknown key", fn("    budget: {per_hour: 1}\n"), []string{"unknown field budget.per_hour (accepted: gb_seconds_per_hour, gb_seconds_per_day)"}},
@@ -220,7 +230,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate of a bad function", "functions:\n  hello:\n    runtime: node\n  hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "hello": code is required`, `function "hello": function defined twice`}},
 		{"function not a mapping", "functions:\n  hello: hello.wasm\n", []string{`function "hello": must be a mapping of fields`}},
 		{"function null", "functions:\n  hello:\n", []string{`function "hello": runtime is required`, `function "hello": code is required`}},
-		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, memory, timeout, env, concurrency, idle_timeout, min_instances, rate_limit, budget, retry, schedule, timezone, triggers, cors, limits, build, dir", "line 5"}},
+		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, allowed_hosts, memory, timeout, env, concurrency, idle_timeout, min_instances, rate_limit, budget, retry, schedule, timezone, triggers, cors, limits, build, dir", "line 5"}},
 		{"merge key", "x: &d {runtime: wasm}\nfunctions:\n  hello:\n    <<: *d\n    code: a.wasm\n", []string{`function "hello": merge keys`}},
 		{"duplicate field", fn("    code: other.wasm\n"), []string{`function "hello": field "code" appears twice`, "line 5"}},
 		{"runtime missing", "functions:\n  hello:\n    code: hello.wasm\n", []string{`function "hello": runtime is required (accepted: wasm, process, nodejs, python)`}},

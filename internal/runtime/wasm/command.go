@@ -23,6 +23,7 @@ type cgiInstance struct {
 	maxOut  int
 	used    bool
 	release func() // drops the instance's reference to its code
+	allowed []allowedHost
 }
 
 // cappedBuffer fails writes past its limit, so a guest can't make the
@@ -57,6 +58,9 @@ func (i *cgiInstance) Invoke(ctx context.Context, req *function.Request, logs fu
 	for _, kv := range cgiEnviron(i.version.Function, req, i.version.Spec.Env) {
 		k, v, _ := strings.Cut(kv, "=")
 		cfg = cfg.WithEnv(k, v)
+	}
+	if len(i.allowed) > 0 {
+		ctx = withOutbound(ctx, &outbound{allowed: i.allowed, logs: logs})
 	}
 	mod, err := i.rt.InstantiateModule(ctx, i.code.compiled, cfg)
 	stderr.flush()

@@ -40,6 +40,9 @@ type sdkInstance struct {
 	maxOut         int
 	broken         bool
 	release        func() // drops the instance's reference to its code
+	// out is the state of outbound HTTP calls, given to the host function
+	// through the call's context; nil when the version allows no host.
+	out *outbound
 }
 
 func (r *Runtime) startSDK(ctx context.Context, rt wazero.Runtime, c *code, v *function.Version, base wazero.ModuleConfig) (*sdkInstance, error) {
@@ -51,6 +54,9 @@ func (r *Runtime) startSDK(ctx context.Context, rt wazero.Runtime, c *code, v *f
 		limitPages: c.key.pages,
 		recycleAt:  uint64(float64(uint64(c.key.pages)*65536) * DefaultRecycleFraction),
 		maxOut:     r.cfg.MaxResponseBytes,
+	}
+	if len(v.Spec.AllowedHosts) > 0 {
+		i.out = &outbound{allowed: parseAllowedHosts(v.Spec.AllowedHosts)}
 	}
 	i.sleep.set(ctx.Done())
 	cfg := base.WithStartFunctions("_initialize").WithStdout(i.stdout).WithStderr(i.stderr).WithNanosleep(i.sleep.sleep)
@@ -76,6 +82,13 @@ func (i *sdkInstance) Invoke(ctx context.Context, req *function.Request, logs fu
 	}
 	i.stdout.logs, i.stderr.logs = logs, logs
 	i.stderr.sawOOM = false
+	if i.out != nil {
+		// Without allowed hosts, the host function finds no state and
+		// refuses every call: an invocation pays nothing for the feature.
+		i.out.logs, i.out.pending = logs, nil
+		defer func() { i.out.logs, i.out.pending = nil, nil }()
+		ctx = withOutbound(ctx, i.out)
+	}
 	i.sleep.set(ctx.Done())
 	defer func() {
 		i.stdout.flush()

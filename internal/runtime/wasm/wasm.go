@@ -12,6 +12,9 @@
 //   - cgi: a command module exporting _start, called in the CGI style; one
 //     fresh instance per request.
 //
+// Either contract may import the host module "hostless" for outbound HTTP
+// (http_send), bounded by the version's allowed_hosts; see outbound.go.
+//
 // The runtime enforces a version's memory limit (as wasm pages, one wazero
 // Runtime per limit) and its timeout (the context's deadline closes the
 // module). It knows nothing of HTTP servers, stores or the scheduler.
@@ -70,12 +73,20 @@ type Config struct {
 	MaxArtifactBytes int64
 	// Artifacts reads a module's bytes.
 	Artifacts ArtifactFunc
+	// OutboundTimeout caps one outbound HTTP call of a function (within
+	// its own timeout).
+	OutboundTimeout time.Duration
+	// MaxOutboundRequestBytes caps an outbound request's encoding;
+	// MaxOutboundResponseBytes caps an outbound response's body.
+	MaxOutboundRequestBytes  int
+	MaxOutboundResponseBytes int
 }
 
 // Runtime runs wasm versions. It implements function.Runtime.
 type Runtime struct {
-	cfg   Config
-	cache wazero.CompilationCache
+	cfg      Config
+	cache    wazero.CompilationCache
+	outbound *outboundClient
 
 	mu       sync.Mutex
 	runtimes map[uint32]wazero.Runtime // by memory limit in pages
@@ -119,7 +130,16 @@ func New(cfg Config) *Runtime {
 	if cfg.MaxArtifactBytes == 0 {
 		cfg.MaxArtifactBytes = DefaultMaxArtifactBytes
 	}
-	return &Runtime{cfg: cfg, runtimes: map[uint32]wazero.Runtime{}, codes: map[codeKey]*code{}, lru: list.New()}
+	if cfg.OutboundTimeout == 0 {
+		cfg.OutboundTimeout = DefaultOutboundTimeout
+	}
+	if cfg.MaxOutboundRequestBytes == 0 {
+		cfg.MaxOutboundRequestBytes = DefaultMaxOutboundRequestBytes
+	}
+	if cfg.MaxOutboundResponseBytes == 0 {
+		cfg.MaxOutboundResponseBytes = DefaultMaxOutboundResponseBytes
+	}
+	return &Runtime{cfg: cfg, outbound: newOutboundClient(cfg), runtimes: map[uint32]wazero.Runtime{}, codes: map[codeKey]*code{}, lru: list.New()}
 }
 
 // Open creates the compilation cache.
@@ -172,6 +192,10 @@ func (r *Runtime) runtimeFor(ctx context.Context, pages uint32) (wazero.Runtime,
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("wasi: %w", err)
+	}
+	if err := r.outbound.instantiateHostModule(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("host module %s: %w", hostModule, err)
 	}
 	r.runtimes[pages] = rt
 	return rt, nil
@@ -404,7 +428,8 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 			inst = si
 		}
 	default:
-		inst = &cgiInstance{rt: rt, code: c, version: v, base: base, maxOut: r.cfg.MaxResponseBytes, release: release}
+		inst = &cgiInstance{rt: rt, code: c, version: v, base: base, maxOut: r.cfg.MaxResponseBytes, release: release,
+			allowed: parseAllowedHosts(v.Spec.AllowedHosts)}
 	}
 	info.Init = time.Since(t1)
 	if err != nil {

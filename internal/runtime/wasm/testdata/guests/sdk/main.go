@@ -71,6 +71,41 @@ func handle(w http.ResponseWriter, r *http.Request) {
 	case "/big":
 		n, _ := strconv.Atoi(q.Get("n"))
 		w.Write([]byte(strings.Repeat("x", n)))
+	case "/fetch":
+		// An outbound call through the SDK's transport: http.Get, or
+		// another method with a body, and an optional client timeout.
+		client := http.DefaultClient
+		if d, err := time.ParseDuration(q.Get("timeout")); err == nil {
+			client = &http.Client{Timeout: d}
+		}
+		var resp *http.Response
+		var err error
+		if m := q.Get("method"); m != "" {
+			var out *http.Request
+			out, err = http.NewRequest(m, q.Get("url"), strings.NewReader(q.Get("body")))
+			if err == nil {
+				out.Header.Set("X-Guest", "yes")
+				resp, err = client.Do(out)
+			}
+		} else {
+			resp, err = client.Get(q.Get("url"))
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprintf(w, "error: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprintf(w, "error reading: %v", err)
+			return
+		}
+		w.Header().Set("X-Upstream", resp.Header.Get("X-Upstream"))
+		w.Header().Set("X-Upstream-Status", strconv.Itoa(resp.StatusCode))
+		w.Header().Set("X-Upstream-Length", strconv.Itoa(len(body)))
+		w.Write(body)
 	case "/badheader":
 		w.Header().Set("X-Bad", "a\r\nInjected: yes")
 		fmt.Fprint(w, "bad")

@@ -4,6 +4,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +132,80 @@ func BenchmarkColdStart(b *testing.B) {
 	b.Run("tiny/code-cold", func(b *testing.B) { run(b, tinyV, true) })
 	b.Run("tiny/instance-cold", func(b *testing.B) { run(b, tinyV, false) })
 	b.Run("tiny/guest-startup-baseline", func(b *testing.B) { baseline(b, tinyV, "_start") })
+}
+
+// BenchmarkOutbound compares an outbound HTTP GET from a wasm guest (the
+// SDK's Transport through http_send, with http.Get) with the same GET from
+// native Go, to the same local server. Each iteration times a batch of
+// outboundCalls from each, interleaved so that both see the same machine
+// load; wasm-us/call minus native-us/call is the cost the platform adds
+// (added-us/call).
+func BenchmarkOutbound(b *testing.B) {
+	const outboundCalls = 20
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("hello from upstream"))
+	}))
+	defer srv.Close()
+	c := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	native := func() {
+		for range outboundCalls {
+			resp, err := c.Get(srv.URL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	mods := &wasmtest.Modules{}
+	ref := mods.Add(wasmtest.ReadFile(b, wasmtest.Build(b, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
+	rt := New(Config{CacheDir: wasmtest.CompilationCacheDir(b), Artifacts: mods.Get})
+	if err := rt.Open(); err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	v := version("fetch", ref, 64, nil)
+	v.Spec.AllowedHosts = []string{strings.TrimPrefix(srv.URL, "http://")}
+	ctx := context.Background()
+	inst, _, err := rt.Start(ctx, v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { inst.Close(ctx) }()
+	r := &function.Request{Method: "GET", Path: "/fetch", RawQuery: url.Values{"url": {srv.URL}, "n": {strconv.Itoa(outboundCalls)}}.Encode(), Header: http.Header{}}
+	wasm := func() {
+		resp, err := inst.Invoke(ctx, r, discardLogs{})
+		if err != nil || resp.Status != 200 || string(resp.Body) != "hello from upstream" {
+			b.Fatal(err, resp)
+		}
+		if !inst.Reusable() { // as the scheduler does
+			inst.Close(ctx)
+			if inst, _, err = rt.Start(ctx, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	// One warm-up call of each: connections, the guest's first allocations.
+	native()
+	wasm()
+	base := &function.Request{Method: "GET", Path: "/", Header: http.Header{}}
+	var tNative, tWasm, tInvoke time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		native()
+		t1 := time.Now()
+		wasm()
+		t2 := time.Now()
+		if _, err := inst.Invoke(ctx, base, discardLogs{}); err != nil { // an invocation's own cost
+			b.Fatal(err)
+		}
+		tNative += t1.Sub(t0)
+		tWasm += t2.Sub(t1)
+		tInvoke += time.Since(t2)
+	}
+	calls := float64(b.N * outboundCalls)
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	b.ReportMetric(us(tNative)/calls, "native-us/call")
+	b.ReportMetric((us(tWasm)-us(tInvoke))/calls, "wasm-us/call")
+	b.ReportMetric((us(tWasm)-us(tInvoke)-us(tNative))/calls, "added-us/call")
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -288,19 +289,26 @@ func (oc *outboundClient) do(req *http.Request, guestTimeout time.Duration) ([]b
 	}
 	head := len(b)
 	b = appendU32(b, 0) // the body's length, known once it is read
-	buf := bytes.NewBuffer(b)
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength))
+	if resp.ContentLength >= 0 {
+		// The usual case: one allocation of the right size.
+		b = slices.Grow(b, int(resp.ContentLength))
+		body := b[len(b) : len(b)+int(resp.ContentLength)]
+		if _, err := io.ReadFull(resp.Body, body); err != nil {
+			return nil, resp.StatusCode, explain(ctx, req, limit, why, err)
+		}
+		b = b[:len(b)+len(body)]
+	} else {
+		buf := bytes.NewBuffer(b)
+		read, err := buf.ReadFrom(io.LimitReader(resp.Body, int64(oc.maxResponse)+1))
+		if err != nil {
+			return nil, resp.StatusCode, explain(ctx, req, limit, why, err)
+		}
+		if read > int64(oc.maxResponse) {
+			return nil, resp.StatusCode, fmt.Errorf("outbound HTTP: response body is over the limit of %d bytes", oc.maxResponse)
+		}
+		b = buf.Bytes()
 	}
-	read, err := buf.ReadFrom(io.LimitReader(resp.Body, int64(oc.maxResponse)+1))
-	if err != nil {
-		return nil, resp.StatusCode, explain(ctx, req, limit, why, err)
-	}
-	if read > int64(oc.maxResponse) {
-		return nil, resp.StatusCode, fmt.Errorf("outbound HTTP: response body is over the limit of %d bytes", oc.maxResponse)
-	}
-	b = buf.Bytes()
-	binary.LittleEndian.PutUint32(b[head:], uint32(read))
+	binary.LittleEndian.PutUint32(b[head:], uint32(len(b)-head-4))
 	return b, resp.StatusCode, nil
 }
 
@@ -365,15 +373,11 @@ func decodeOutbound(ctx context.Context, b []byte) (*http.Request, time.Duration
 	if ms, ok := u32(); ok {
 		timeout = time.Duration(ms) * time.Millisecond
 	}
-	u, err := url.Parse(string(rawURL))
-	if err != nil {
-		return nil, 0, fmt.Errorf("outbound HTTP: %w", err)
-	}
 	var rd io.Reader
 	if len(body) > 0 {
 		rd = bytes.NewReader(bytes.Clone(body))
 	}
-	req, err := http.NewRequestWithContext(ctx, string(method), u.String(), rd)
+	req, err := http.NewRequestWithContext(ctx, string(method), string(rawURL), rd)
 	if err != nil {
 		return nil, 0, fmt.Errorf("outbound HTTP: %w", err)
 	}

@@ -228,3 +228,49 @@ func TestOutboundTimeouts(t *testing.T) {
 		}
 	})
 }
+
+func TestOutboundRequestCap(t *testing.T) {
+	srv, host := upstream(t)
+	inst := outboundRuntime(t, Config{MaxOutboundRequestBytes: 1024}, 10*time.Second, host)
+	for _, tc := range []struct {
+		size   int
+		status int
+		body   string
+	}{
+		{900, 200, "POST " + strings.Repeat("b", 900)},
+		{2000, 502, "bytes is over the limit of 1024"},
+	} {
+		resp, _, err := invoke(t, inst, fetch(srv.URL+"/echo", "method", "POST", "body", strings.Repeat("b", tc.size)), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != tc.status || !strings.Contains(string(resp.Body), tc.body) {
+			t.Errorf("body of %d: got %d %.80q, want %d and %q", tc.size, resp.Status, resp.Body, tc.status, tc.body)
+		}
+	}
+}
+
+func FuzzDecodeOutbound(f *testing.F) {
+	enc := func(method, u string, h [][2]string, body string, ms uint32) []byte {
+		b := appendStr(appendStr(nil, method), u)
+		b = appendU32(b, uint32(len(h)))
+		for _, kv := range h {
+			b = appendStr(appendStr(b, kv[0]), kv[1])
+		}
+		return appendU32(appendStr(b, body), ms)
+	}
+	f.Add(enc("GET", "http://a.example/x?y=1", [][2]string{{"Accept", "*/*"}}, "", 0))
+	f.Add(enc("POST", "https://[::1]:8080/", nil, "body", 1500))
+	f.Add(enc("G ET", "::", [][2]string{{"X\r\n", "v"}}, "", 1))
+	f.Add([]byte{1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, _, err := decodeOutbound(context.Background(), b)
+		if err == nil && req.URL == nil {
+			t.Fatal("request without a URL")
+		}
+		o := &outbound{allowed: parseAllowedHosts([]string{"a.example", "*.b.example:8080"})}
+		if err == nil {
+			_ = o.check(req.URL)
+		}
+	})
+}

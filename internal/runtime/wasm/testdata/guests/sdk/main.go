@@ -88,6 +88,15 @@ func handle(w http.ResponseWriter, r *http.Request) {
 				resp, err = client.Do(out)
 			}
 		} else {
+			// n > 1 repeats the call, for benchmarks: all but the last
+			// response are read and dropped.
+			n, _ := strconv.Atoi(q.Get("n"))
+			for range n - 1 {
+				if resp, err = client.Get(q.Get("url")); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
 			resp, err = client.Get(q.Get("url"))
 		}
 		if err != nil {

@@ -27,6 +27,24 @@
 // time; what a handler writes to os.Stdout or os.Stderr becomes the
 // invocation's log lines.
 //
+// # Outbound HTTP
+//
+// WASI preview 1 has no sockets, so a function calls out through the
+// platform: on wasip1 the package sets http.DefaultTransport (and
+// http.DefaultClient's) to a Transport that sends requests through a host
+// function, and http.Get, http.Post and clients without a Transport of
+// their own work unchanged:
+//
+//	resp, err := http.Get("https://api.example.com/v1/items")
+//
+// Only the hosts in the function's allowed_hosts are reachable (none by
+// default); a refused call is an error that names allowed_hosts. The
+// platform follows redirects itself, each to an allowed host only, and
+// bounds a call by the function's timeout, a per-call limit (30 s) and a
+// response body limit (6 MiB), and a request by the same size; a request's
+// context deadline (http.Client.Timeout) shortens the call. A call blocks
+// the instance until it ends. Each call is a log line of the invocation.
+//
 // The package has no dependencies beyond the standard library. On other
 // targets than wasip1 it only records the handler, so a function's package
 // still builds and its handler can be tested with net/http/httptest.
@@ -48,6 +66,21 @@
 // before they existed stops reading at the body). A response is a uint32 status, a uint32 header
 // count and pairs, then the body as a string. The host enforces every limit
 // (time, memory, sizes); the guest trusts what the host sends.
+//
+// Outbound HTTP uses two host functions the guest imports from module
+// "hostless" (a module that doesn't import them doesn't need them):
+//
+//	http_send(req_ptr, req_len, out_ptr, out_cap i32) i32
+//	http_recv(ptr, cap i32) i32
+//
+// The request is encoded as strings: method, URL, a uint32 header count
+// and name/value pairs, the body, then a uint32 timeout in milliseconds (0
+// for none). http_send returns the length of the encoded response, written
+// at out_ptr when it fits in out_cap; otherwise the host keeps it until
+// http_recv copies it to a buffer at least that long (returning the length,
+// or -1). A response is a uint32 status, a uint32 header count and pairs,
+// then the body as a string; status 0 is a refused or failed call, and the
+// body is the reason.
 package hostless
 
 import "net/http"

@@ -156,7 +156,8 @@ func (r *Runtime) Open() error {
 	return nil
 }
 
-// Close closes every instance and compiled module.
+// Close closes every instance and compiled module, and the idle
+// connections of outbound HTTP.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.compiling.Lock() // no compile runs from here on
 	defer r.compiling.Unlock()
@@ -167,6 +168,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	r.lru.Init()
 	r.closed = true
 	r.mu.Unlock()
+	r.outbound.client.CloseIdleConnections()
 	var errs []error
 	for _, rt := range rts {
 		errs = append(errs, rt.Close(ctx))

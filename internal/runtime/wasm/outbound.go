@@ -151,7 +151,9 @@ func newOutboundClient(cfg Config) *outboundClient {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
 	t.MaxResponseHeaderBytes = maxOutboundHeaderBytes
-	t.ResponseHeaderTimeout = cfg.OutboundTimeout
+	// No ResponseHeaderTimeout: each call's context bounds it (the cap,
+	// the guest's deadline, the function's timeout), and a second timer of
+	// the same length would race it and say less about which limit hit.
 	c := &http.Client{
 		Transport: t,
 		// Each redirect's target must be allowed too; the invocation's

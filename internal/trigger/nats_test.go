@@ -95,15 +95,24 @@ func jetStreamBackend(nc *nats.Conn, cfgURL string) backend {
 		},
 		durable: true,
 		settled: func(t *testing.T, cfg Config) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			c, err := js.Consumer(ctx, cfg.Stream, ident(cfg.Name, 64))
 			if err != nil {
 				t.Fatal(err)
 			}
-			info, err := c.Info(ctx)
-			if err != nil {
-				t.Fatal(err)
+			// A NATS 2.9 server's counts of a message Nak'ed to a stopped
+			// pull request catch up only after a while: poll.
+			var info *jetstream.ConsumerInfo
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				info, err = c.Info(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.NumAckPending == 0 && info.NumPending == 0 && info.NumRedelivered == 0 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
 			}
 			if info.NumAckPending != 0 || info.NumPending != 0 || info.NumRedelivered != 0 {
 				t.Errorf("consumer holds messages: ack pending %d, pending %d, redelivered %d", info.NumAckPending, info.NumPending, info.NumRedelivered)

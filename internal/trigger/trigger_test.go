@@ -273,6 +273,8 @@ type backend struct {
 	durable bool
 	// settled, if set, fails the test if the broker still holds messages for cfg's trigger.
 	settled func(t *testing.T, cfg Config)
+	// lateNaks: the broker may deliver a message Nak'ed at a Stop once more, late (NATS < 2.10).
+	lateNaks bool
 }
 
 // runSuite proves the trigger's semantics against one broker.
@@ -443,7 +445,7 @@ func runSuite(t *testing.T, be backend) {
 		// At least once: a broker may deliver it twice (NATS 2.9.10 does here).
 		waitFor(t, 5*time.Second, "its success", func() bool { return tr2.Status().Succeeded >= 1 })
 		stop(t, tr2)
-		if be.settled != nil {
+		if be.settled != nil && !be.lateNaks {
 			be.settled(t, cfg)
 		}
 	})

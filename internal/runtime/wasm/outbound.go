@@ -334,27 +334,12 @@ func explain(ctx context.Context, req *http.Request, limit time.Duration, why st
 // in milliseconds (a uint32, 0 for none). It copies what it keeps.
 func decodeOutbound(ctx context.Context, b []byte) (*http.Request, time.Duration, error) {
 	errBad := errors.New("outbound HTTP: malformed request encoding")
-	u32 := func() (uint32, bool) {
-		if len(b) < 4 {
-			return 0, false
-		}
-		v := binary.LittleEndian.Uint32(b)
-		b = b[4:]
-		return v, true
-	}
-	field := func() ([]byte, bool) {
-		n, ok := u32()
-		if !ok || uint64(n) > uint64(len(b)) {
-			return nil, false
-		}
-		v := b[:n]
-		b = b[n:]
-		return v, true
-	}
+	r := &abiReader{b: b}
+	u32, field := r.u32, r.field
 	method, ok1 := field()
 	rawURL, ok2 := field()
-	n, ok3 := u32()
-	if !ok1 || !ok2 || !ok3 || uint64(n)*8 > uint64(len(b)) {
+	n, ok3 := r.pairs()
+	if !ok1 || !ok2 || !ok3 {
 		return nil, 0, errBad
 	}
 	h := make(http.Header, n)

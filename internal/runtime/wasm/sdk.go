@@ -190,25 +190,41 @@ func encodeRequest(b []byte, req *function.Request) []byte {
 
 var errTruncated = errors.New("malformed SDK response: truncated")
 
+// abiReader reads the little-endian, length-prefixed fields of the SDK's
+// ABI (responses, and outbound requests) from guest memory.
+type abiReader struct{ b []byte }
+
+func (r *abiReader) u32() (uint32, bool) {
+	if len(r.b) < 4 {
+		return 0, false
+	}
+	v := binary.LittleEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	return v, true
+}
+
+// field reads a length and that many bytes.
+func (r *abiReader) field() ([]byte, bool) {
+	n, ok := r.u32()
+	if !ok || uint64(n) > uint64(len(r.b)) {
+		return nil, false
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v, true
+}
+
+// pairs reads a count of header pairs, refusing one that what is left
+// can't hold (8 bytes of lengths each at least).
+func (r *abiReader) pairs() (uint32, bool) {
+	n, ok := r.u32()
+	return n, ok && uint64(n)*8 <= uint64(len(r.b))
+}
+
 // decodeResponse decodes a response from guest memory, copying what it keeps.
 func decodeResponse(b []byte) (*function.Response, error) {
-	u32 := func() (uint32, bool) {
-		if len(b) < 4 {
-			return 0, false
-		}
-		v := binary.LittleEndian.Uint32(b)
-		b = b[4:]
-		return v, true
-	}
-	bytesField := func() ([]byte, bool) {
-		n, ok := u32()
-		if !ok || uint64(n) > uint64(len(b)) {
-			return nil, false
-		}
-		v := b[:n]
-		b = b[n:]
-		return v, true
-	}
+	r := &abiReader{b: b}
+	u32, bytesField := r.u32, r.field
 	status, ok := u32()
 	if !ok {
 		return nil, errTruncated
@@ -216,8 +232,8 @@ func decodeResponse(b []byte) (*function.Response, error) {
 	if status < 100 || status > 999 {
 		return nil, fmt.Errorf("malformed SDK response: status %d", status)
 	}
-	n, ok := u32()
-	if !ok || uint64(n)*8 > uint64(len(b)) {
+	n, ok := r.pairs()
+	if !ok {
 		return nil, errTruncated
 	}
 	h := make(http.Header, n)

@@ -138,10 +138,6 @@ type ConsumerConfig struct {
 	// handler that returned without settling the message); the last value repeats. Empty: redeliver
 	// at once. It is applied by the bus, not as JetStream's BackOff, which would replace AckWait.
 	Backoff []time.Duration
-	// OnDead, if set, is told of each message the bus dead-letters without a handler's say (its
-	// last delivery's AckWait ran out: a handler too slow, a process killed mid-handler), once it
-	// is stored as a dead letter. It gets the message's ID and headers and the reason.
-	OnDead func(id string, headers map[string]string, reason string)
 }
 
 func (c *ConsumerConfig) defaults() error {
@@ -211,11 +207,7 @@ func (b *Bus) Consume(ctx context.Context, queue string, cfg ConsumerConfig, han
 		if json.Unmarshal(m.Data, &a) != nil || a.StreamSeq == 0 {
 			return
 		}
-		const reason = "max deliveries: ack wait expired"
-		h, err := b.deadLetterSeq(context.Background(), queue, a.StreamSeq, a.Deliveries, reason)
-		if err == nil && h != nil && cfg.OnDead != nil {
-			cfg.OnDead(h[HeaderID], h, reason)
-		}
+		_ = b.deadLetterSeq(context.Background(), queue, a.StreamSeq, a.Deliveries, "max deliveries: ack wait expired")
 	})
 	if err != nil {
 		return fmt.Errorf("consume %s: advisories: %w", queue, err)
@@ -426,29 +418,28 @@ func (b *Bus) publishDead(ctx context.Context, queue string, seq uint64, h nats.
 	return nil
 }
 
-// deadLetterSeq dead-letters queue message seq from the stream itself, then deletes it there. It
-// returns the message's headers, or nil if it was settled meanwhile.
-func (b *Bus) deadLetterSeq(ctx context.Context, queue string, seq, deliveries uint64, reason string) (map[string]string, error) {
+// deadLetterSeq dead-letters queue message seq from the stream itself, then deletes it there.
+func (b *Bus) deadLetterSeq(ctx context.Context, queue string, seq, deliveries uint64, reason string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	s, err := b.js.Stream(ctx, b.queueStream(queue))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	raw, err := s.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, nil // settled meanwhile
+		return nil // settled meanwhile
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := b.publishDead(ctx, queue, seq, raw.Header, raw.Data, deliveries, reason); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, err
+		return err
 	}
-	return flatten(raw.Header), nil
+	return nil
 }
 
 // DeadLetter is a message that failed its last delivery.

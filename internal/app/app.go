@@ -106,7 +106,9 @@ type App struct {
 	served    chan struct{} // closed when the HTTP server stops serving
 	// stopRoutes ends the reload of the route table and waits for it.
 	stopRoutes func()
-	serveErr   error
+	// stopSweep ends the start-time sweep of unpacked code and waits for it.
+	stopSweep func()
+	serveErr  error
 
 	// GeneratedKey is the admin key generated at first start, if this
 	// start generated one; it is shown once and only its hash is kept.
@@ -283,7 +285,13 @@ func (a *App) Start(ctx context.Context) error {
 		close(a.served)
 	}()
 	if pr, ok := a.runtimes.Process.(*process.Runtime); ok {
-		go a.sweepCode(pr)
+		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sweepCode(sctx, a.store, pr, a.log)
+		}()
+		a.stopSweep = func() { scancel(); <-done }
 	}
 	if err := a.inv.WarmAll(ctx, function.DefaultProject); err != nil {
 		a.log.Warn("start min instances", "err", err)
@@ -440,6 +448,10 @@ func (a *App) Close(ctx context.Context) error {
 		a.stopRoutes()
 		a.stopRoutes = nil
 	}
+	if a.stopSweep != nil {
+		a.stopSweep() // before the store closes under it
+		a.stopSweep = nil
+	}
 	if a.srv != nil {
 		_ = a.srv.Close() // cancels the contexts of requests still running
 		if err := a.ServeErr(); err != nil {
@@ -569,29 +581,31 @@ func seedBudgets(ctx context.Context, st store.Store, b *metering.Budgets) error
 
 // sweepCode removes the unpacked code of process functions that no stored
 // version uses any more (deleted functions), once, at start.
-func (a *App) sweepCode(pr *process.Runtime) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	fns, err := a.store.ListFunctions(ctx, function.DefaultProject)
+// It runs beside serving; Close cancels it and waits.
+func sweepCode(ctx context.Context, st store.Store, pr *process.Runtime, log *slog.Logger) {
+	fns, err := st.ListFunctions(ctx, function.DefaultProject)
 	if err != nil {
-		a.log.Warn("sweep unpacked code", "err", err)
+		log.Warn("sweep unpacked code", "err", err)
 		return
 	}
 	keep := map[string]bool{}
 	for _, f := range fns {
-		vs, err := a.store.ListVersions(ctx, function.DefaultProject, f.Name)
+		vs, err := st.ListVersions(ctx, function.DefaultProject, f.Name)
 		if err != nil {
-			a.log.Warn("sweep unpacked code", "err", err)
+			log.Warn("sweep unpacked code", "err", err)
 			return // keep everything rather than guess
 		}
 		for _, v := range vs {
 			keep[v.Spec.Code] = true
 		}
 	}
+	if ctx.Err() != nil {
+		return // closing: don't sweep with a partial list
+	}
 	if n, err := pr.Sweep(keep); err != nil {
-		a.log.Warn("sweep unpacked code", "err", err)
+		log.Warn("sweep unpacked code", "err", err)
 	} else if n > 0 {
-		a.log.Info("removed the unpacked code of deleted functions", "dirs", n)
+		log.Info("removed the unpacked code of deleted functions", "dirs", n)
 	}
 }
 

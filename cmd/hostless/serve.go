@@ -36,6 +36,12 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.StringVar(&cfg.NATSPrefix, "nats-prefix", "", "prefix of the bus's streams and subjects, for several platforms on one NATS (default hostless_)")
 	f.BoolVar(&cfg.BusSyncAlways, "bus-sync-always", false, "fsync each accepted async event before answering 202 (survives power loss; slower)")
 	f.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", 0, "how long an async call's Idempotency-Key is remembered (default 24h)")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "the address users reach the platform at, for links in mails (env HOSTLESS_PUBLIC_URL)")
+	f.StringVar(&cfg.SMTP, "smtp", "", "send verification and reset mails through smtp://user:password@host:port?from=address (env HOSTLESS_SMTP_URL; default: keep them in the dev outbox)")
+	f.DurationVar(&cfg.AccessTokenTTL, "access-token-ttl", 0, "how long users' access tokens are valid (default 15m)")
+	f.Float64Var(&cfg.RateLimitPerIP, "rate-limit-ip", 0, "backend requests per second per client IP (default 1000; negative: off)")
+	f.Float64Var(&cfg.RateLimitPerUser, "rate-limit-user", 0, "backend requests per second per signed-in user (default 200; negative: off)")
+	f.Float64Var(&cfg.RateLimitPerKey, "rate-limit-key", 0, "backend requests per second per API key (default 2000; negative: off)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }
 
@@ -48,6 +54,7 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 		"addr": {&cfg.Addr, &env.Addr}, "data": {&cfg.DataDir, &env.DataDir}, "postgres": {&cfg.Postgres, &env.Postgres},
 		"tls-cert": {&cfg.TLSCert, &env.TLSCert}, "tls-key": {&cfg.TLSKey, &env.TLSKey},
 		"isolation": {&cfg.Isolation, &env.Isolation}, "nats": {&cfg.NATS, &env.NATS},
+		"smtp": {&cfg.SMTP, &env.SMTP}, "public-url": {&cfg.PublicURL, &env.PublicURL},
 	} {
 		if !cmd.Flags().Changed(flag) && *v.env != "" {
 			*v.dst = *v.env

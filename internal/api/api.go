@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hostless/hostless/internal/apierror"
+	"github.com/hostless/hostless/internal/baas/auth"
 	"github.com/hostless/hostless/internal/blob"
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/gateway"
@@ -63,6 +64,10 @@ type Config struct {
 	MaxResponseBytes int64
 	// KeyHashes are the SHA-256 hashes of the accepted admin keys.
 	KeyHashes [][32]byte
+	// Principals, when set, authenticates other bearer credentials (an
+	// admin user's access token, an API key with the admin scope): the API
+	// takes those whose principal is an admin.
+	Principals Principals
 	// Draining is closed when the server shuts down; log streams end.
 	Draining <-chan struct{}
 	// Metrics, when set, is served at GET /metrics to admin-key holders.
@@ -78,6 +83,11 @@ type Config struct {
 	// Emit, when set, publishes platform events (function.deployed,
 	// function.deleted).
 	Emit func(name string, data []byte)
+}
+
+// Principals authenticates bearer credentials.
+type Principals interface {
+	Authenticate(ctx context.Context, credential string) (auth.Principal, error)
 }
 
 // API serves /v1.
@@ -148,6 +158,19 @@ func (a *API) auth(h apierror.Handler) apierror.Handler {
 			if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
 				boundBody(w, r)
 				return h(w, r)
+			}
+		}
+		if a.cfg.Principals != nil {
+			p, err := a.cfg.Principals.Authenticate(r.Context(), tok)
+			if err == nil && p.IsAdmin() {
+				boundBody(w, r)
+				return h(w, r)
+			}
+			if err == nil && p.Kind != auth.Anonymous {
+				return apierror.New(http.StatusForbidden, "forbidden", "this needs the admin key, an admin's access token or an API key with the admin scope")
+			}
+			if err != nil && !errors.Is(err, auth.ErrInvalidToken) {
+				return err
 			}
 		}
 		return apierror.New(http.StatusForbidden, "forbidden", "the key is not valid")

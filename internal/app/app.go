@@ -26,6 +26,7 @@ import (
 	"github.com/hostless/hostless/internal/api"
 	"github.com/hostless/hostless/internal/apierror"
 	"github.com/hostless/hostless/internal/async"
+	"github.com/hostless/hostless/internal/baas/auth"
 	"github.com/hostless/hostless/internal/blob"
 	blobfs "github.com/hostless/hostless/internal/blob/fs"
 	"github.com/hostless/hostless/internal/bus"
@@ -99,6 +100,7 @@ type App struct {
 	inv       *invoker.Invoker
 	bus       *bus.Bus
 	async     *async.Engine
+	auth      *auth.Service
 	srv       *http.Server
 	ln        net.Listener
 	ready     atomic.Bool
@@ -212,7 +214,11 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := a.startAuth(ctx, hashes); err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
+	a.auth.Register(mux, a.log)
 	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).WithAsync(a.async)
 	gw.Register(mux)
 	gw.Lambda(lambdaAuth).Register(mux)
@@ -245,7 +251,7 @@ func (a *App) Start(ctx context.Context) error {
 		Store:  a.store, Blobs: a.blobs, Invoker: changes{a.inv, a.async}, Followers: a.rec, Log: a.log,
 		Async: a.async, Emit: a.emit,
 		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes, MaxResponseBytes: int64(a.cfg.MaxResponseBytes),
-		KeyHashes: hashes, Draining: a.draining, Metrics: metrics.Handler(), CanRun: a.canRun,
+		KeyHashes: hashes, Principals: a.auth, Draining: a.draining, Metrics: metrics.Handler(), CanRun: a.canRun,
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -447,6 +453,9 @@ func (a *App) Close(ctx context.Context) error {
 	if a.stopRoutes != nil {
 		a.stopRoutes()
 		a.stopRoutes = nil
+	}
+	if a.auth != nil {
+		a.auth.Close()
 	}
 	if a.stopSweep != nil {
 		a.stopSweep() // before the store closes under it

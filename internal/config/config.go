@@ -86,6 +86,24 @@ type Config struct {
 	// IdempotencyWindow is how long an async call's Idempotency-Key is
 	// remembered (default 24h).
 	IdempotencyWindow time.Duration `yaml:"idempotency_window" json:"idempotency_window"`
+
+	// SMTP sends the backend's mails (email verification, password reset):
+	// smtp://user:password@host:port?from=address. Empty keeps them in a
+	// dev outbox (`hostless auth outbox`).
+	SMTP string `yaml:"-" json:"-"`
+	// PublicURL is the address users reach the platform at, for links in
+	// mails (https://app.example.com).
+	PublicURL string `yaml:"public_url" json:"public_url"`
+	// AccessTokenTTL is how long a user's access token is valid (default
+	// 15m; 1m to 24h).
+	AccessTokenTTL time.Duration `yaml:"access_token_ttl" json:"access_token_ttl"`
+	// RateLimitPerIP, RateLimitPerUser and RateLimitPerKey cap the
+	// backend's requests per second per client IP (default 1000), per
+	// signed-in user (default 200) and per API key (default 2000), each
+	// with a burst of twice the rate; a negative value turns one off.
+	RateLimitPerIP   float64 `yaml:"rate_limit_per_ip" json:"rate_limit_per_ip"`
+	RateLimitPerUser float64 `yaml:"rate_limit_per_user" json:"rate_limit_per_user"`
+	RateLimitPerKey  float64 `yaml:"rate_limit_per_key" json:"rate_limit_per_key"`
 }
 
 // Defaults.
@@ -133,7 +151,8 @@ func (c *Config) fill() {
 // ApplyEnv reads HOSTLESS_* variables that are set over c: HOSTLESS_ADDR,
 // HOSTLESS_DATA, HOSTLESS_POSTGRES, HOSTLESS_TLS_CERT, HOSTLESS_TLS_KEY,
 // HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY,
-// HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS.
+// HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS,
+// HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -143,7 +162,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		"HOSTLESS_TLS_CERT": &c.TLSCert, "HOSTLESS_TLS_KEY": &c.TLSKey, "HOSTLESS_ADMIN_KEY": &c.AdminKey,
 		"HOSTLESS_ISOLATION": &c.Isolation, "HOSTLESS_MASTER_KEY": &c.MasterKey,
 		"HOSTLESS_AWS_ACCESS_KEY_ID": &c.AWSAccessKeyID, "HOSTLESS_AWS_SECRET_ACCESS_KEY": &c.AWSSecretAccessKey,
-		"HOSTLESS_NATS": &c.NATS,
+		"HOSTLESS_NATS": &c.NATS, "HOSTLESS_SMTP_URL": &c.SMTP, "HOSTLESS_PUBLIC_URL": &c.PublicURL,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -193,6 +212,15 @@ func (c *Config) Validate() error {
 	}
 	if c.IdempotencyWindow != 0 && (c.IdempotencyWindow < time.Second || c.IdempotencyWindow > 30*24*time.Hour) {
 		errs = append(errs, errors.New("idempotency-window: want 1s to 720h"))
+	}
+	if c.SMTP != "" && !strings.HasPrefix(c.SMTP, "smtp://") {
+		errs = append(errs, errors.New("HOSTLESS_SMTP_URL: want smtp://[user:password@]host:port?from=address"))
+	}
+	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+		errs = append(errs, errors.New("public-url: want an http:// or https:// URL"))
+	}
+	if c.AccessTokenTTL != 0 && (c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour) {
+		errs = append(errs, errors.New("access-token-ttl: want 1m to 24h"))
 	}
 	if c.IdleTimeout < 0 || c.QueueTimeout < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

@@ -1,0 +1,132 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Issuer is the iss claim of every access token.
+const Issuer = "hostless"
+
+// ErrInvalidToken is every verification failure: a caller learns no more
+// than that (the log has the reason).
+var ErrInvalidToken = errors.New("invalid or expired token")
+
+// claims are an access token's claims.
+type claims struct {
+	jwt.RegisteredClaims
+	Project string   `json:"prj"`
+	Email   string   `json:"email,omitempty"`
+	Roles   []string `json:"roles,omitempty"`
+	// Use is "access": the only kind of JWT this package issues today; a
+	// token of another use never authenticates a request.
+	Use string `json:"use"`
+}
+
+// issue signs an access token for u.
+func (s *Service) issue(p Principal, now time.Time) (string, time.Time, error) {
+	sk := s.keys.signer()
+	if sk == nil {
+		return "", time.Time{}, errors.New("no signing key")
+	}
+	exp := now.Add(s.cfg.AccessTTL)
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: Issuer, Subject: p.ID, Audience: jwt.ClaimStrings{s.cfg.Project},
+			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
+			ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		Project: s.cfg.Project, Email: p.Email, Roles: p.Roles, Use: "access",
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+	t.Header["kid"] = sk.id
+	signed, err := t.SignedString(sk.private)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sign access token: %w", err)
+	}
+	return signed, exp, nil
+}
+
+// verify checks an access token: EdDSA only (alg "none", HMAC with the
+// public key and every other alg are refused before any key is used), a
+// known kid, the signature, iss, aud, exp and nbf.
+func (s *Service) verify(ctx context.Context, token string, now time.Time) (Principal, time.Time, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		sk, ok := s.keys.key(ctx, kid, now)
+		if !ok {
+			return nil, fmt.Errorf("unknown key id %q", kid)
+		}
+		return sk.public, nil
+	}, jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithIssuer(Issuer),
+		jwt.WithAudience(s.cfg.Project), jwt.WithExpirationRequired(), jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithLeeway(5*time.Second))
+	if err != nil {
+		return Principal{}, time.Time{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if c.Use != "access" || c.Project != s.cfg.Project || c.Subject == "" {
+		return Principal{}, time.Time{}, fmt.Errorf("%w: not an access token of this project", ErrInvalidToken)
+	}
+	return Principal{Kind: User, ID: c.Subject, Email: c.Email, Roles: c.Roles}, c.ExpiresAt.Time, nil
+}
+
+// tokenCache keeps verified credentials until they expire: verifying an
+// Ed25519 JWT costs ~40 µs here, and a busy client sends the same token
+// thousands of times. Bounded: when full, expired entries go, and if
+// none has expired the cache starts over.
+type tokenCache struct {
+	max int
+	mu  sync.RWMutex
+	m   map[string]cached
+}
+
+type cached struct {
+	p   Principal
+	exp time.Time
+}
+
+func newTokenCache(max int) *tokenCache { return &tokenCache{max: max, m: make(map[string]cached)} }
+
+func (c *tokenCache) get(token string, now time.Time) (Principal, bool) {
+	c.mu.RLock()
+	e, ok := c.m[token]
+	c.mu.RUnlock()
+	if !ok || !now.Before(e.exp) {
+		return Principal{}, false
+	}
+	return e.p, true
+}
+
+func (c *tokenCache) put(token string, p Principal, exp time.Time, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		for k, e := range c.m {
+			if !now.Before(e.exp) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= c.max {
+			clear(c.m)
+		}
+	}
+	c.m[token] = cached{p: p, exp: exp}
+}
+
+// drop forgets every cached credential of a user or key (disabled, roles
+// changed, key deleted).
+func (c *tokenCache) drop(kind Kind, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if e.p.Kind == kind && e.p.ID == id {
+			delete(c.m, k)
+		}
+	}
+}

@@ -283,7 +283,7 @@ func (r *Rule) Plan(auth Auth, now time.Time) Plan {
 				return deny
 			}
 		case termEq:
-			v, _, err := t.prg.ContextEval(ctx, act)
+			v, _, err := t.prg.Eval(act)
 			if err != nil {
 				return deny
 			}

@@ -260,7 +260,16 @@ func (r *Rule) Eval(ctx context.Context, in Input) (bool, error) {
 var ErrNotBool = errors.New("rule did not evaluate to a bool")
 
 func evalBool(ctx context.Context, prg cel.Program, act *activation) (bool, error) {
-	v, _, err := prg.ContextEval(ctx, act)
+	var (
+		v   ref.Val
+		err error
+	)
+	if ctx.Done() == nil {
+		// Nothing can cancel ctx: skip the per-evaluation cancellable context of ContextEval.
+		v, _, err = prg.Eval(act)
+	} else {
+		v, _, err = prg.ContextEval(ctx, act)
+	}
 	if err != nil {
 		return false, fmt.Errorf("evaluate rule: %w", err)
 	}

@@ -37,7 +37,8 @@ type Equality struct {
 // Matches reports whether doc satisfies e as the rule's CEL equality sees it: the path leads
 // through maps to a value that equals Value (numbers compare as numbers, a string only equals a
 // string, nil only JSON null). A missing field never matches. It is the reference a query must
-// implement.
+// implement. doc is a document as Input.Resource holds it: decoded JSON, nested objects as
+// map[string]any.
 func (e Equality) Matches(doc map[string]any) bool {
 	var cur any = doc
 	for _, k := range e.Path {
@@ -263,7 +264,9 @@ func walk(e celast.Expr, bound []string, fn func(celast.Expr, []string)) {
 }
 
 // Plan evaluates what it can of the rule for a list query by this caller at now. See the
-// package documentation for what each outcome means and why it is sound.
+// package documentation for what each outcome means and why it is sound. The evaluations the
+// plan stands for must use the same auth and now. A rule that references request is never
+// Decided, and its terms that do are left to the per-document evaluation.
 func (r *Rule) Plan(auth Auth, now time.Time) Plan {
 	ctx := context.Background()
 	in := Input{Auth: auth, Now: now}

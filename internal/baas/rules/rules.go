@@ -237,7 +237,7 @@ func checkFields(a *celast.AST) error {
 				return
 			}
 		}
-		loc := a.SourceInfo().GetStartLocation(e.ID())
+		loc := a.SourceInfo().GetStartLocation(op.ID())
 		sorted := append([]string(nil), known...)
 		sort.Strings(sorted)
 		ce = compileErr(loc.Line(), loc.Column()+1, "%s has no field %q (it has %s)",

@@ -29,7 +29,7 @@ func TestCompileErrors(t *testing.T) {
 		{name: "undeclared", src: "user.id == resource.owner_id", want: []string{"1:1:", "undeclared reference to 'user'"}},
 		{name: "not bool", src: "resource.owner_id", want: []string{"1:1:", "must be a bool", "dyn"}},
 		{name: "string", src: `"yes"`, want: []string{"must be a bool", "string"}},
-		{name: "unknown auth field", src: `resource.owner_id == auth.uid`, want: []string{"1:26:", `auth has no field "uid"`, "email, id, kind, roles, scopes"}},
+		{name: "unknown auth field", src: `resource.owner_id == auth.uid`, want: []string{"1:22:", `auth has no field "uid"`, "email, id, kind, roles, scopes"}},
 		{name: "unknown request field", src: `request.body.x == 1`, want: []string{`request has no field "body"`}},
 		{name: "second line", src: "auth.id != \"\" &&\n  nope", want: []string{"2:3:", "undeclared reference to 'nope'"}},
 		{name: "no such overload", src: `auth.kind == "user" && now > 3`, want: []string{"found no matching overload"}},

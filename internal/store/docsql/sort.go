@@ -302,9 +302,9 @@ func cursorValue(v any) (any, error) {
 // cursorJSON is the encoded form. Sort names the sort the cursor belongs
 // to, so that a cursor isn't used with another one.
 type cursorJSON struct {
-	Sort   string `json:"s"`
-	Values []any  `json:"v"`
-	ID     string `json:"id"`
+	Sort   string            `json:"s"`
+	Values []json.RawMessage `json:"v"`
+	ID     string            `json:"id"`
 }
 
 // EncodeCursor returns c as an opaque token for the keys it belongs to:
@@ -312,7 +312,22 @@ type cursorJSON struct {
 // move its own position in a listing it may read anyway (filters and
 // access rules still apply), and DecodeCursor checks what it reads.
 func EncodeCursor(keys []filter.SortKey, c Cursor) (string, error) {
-	b, err := json.Marshal(cursorJSON{Sort: filter.SortString(keys), Values: c.Values, ID: c.ID})
+	vals := make([]json.RawMessage, len(c.Values))
+	for i, v := range c.Values {
+		if _, err := kindOfCursor(v); err != nil {
+			return "", fmt.Errorf("encode cursor: %w", err)
+		}
+		if rankOf(v) == rankComposite {
+			vals[i] = json.RawMessage("{}") // arrays and objects tie: no content needed
+			continue
+		}
+		// Literal keeps 5.0 a float, where encoding/json writes 5.
+		vals[i] = json.RawMessage(filter.Literal(v))
+	}
+	if rankOf(c.ID) != rankString {
+		return "", fmt.Errorf("encode cursor: no id")
+	}
+	b, err := json.Marshal(cursorJSON{Sort: filter.SortString(keys), Values: vals, ID: c.ID})
 	if err != nil {
 		return "", fmt.Errorf("encode cursor: %w", err)
 	}

@@ -45,7 +45,7 @@ type testDB struct {
 	db *sql.DB
 }
 
-// q numbers the test's own placeholders: project and collection.
+// scope is the test's own condition, project and collection, as $1 and $2.
 func (tdb testDB) scope() string {
 	return "project = " + tdb.d.Placeholder(1) + " AND collection = " + tdb.d.Placeholder(2)
 }

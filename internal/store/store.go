@@ -220,6 +220,7 @@ type Store interface {
 	Async
 	Settings
 	Auth
+	DocDB
 	// Ping checks that the backend answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -29,6 +29,7 @@ var _ store.Store = (*DB)(nil)
 const (
 	lockMigrate int64 = 0x686f73746c657300 + iota // "hostless\x00"
 	lockLogs
+	lockDocIndexes
 )
 
 // DB is a store in a PostgreSQL database. It is safe for concurrent use.
@@ -77,6 +78,7 @@ func migrationSets() []migrationSet {
 	return []migrationSet{
 		{"schema_migrations", migrations},
 		{"schema_migrations_auth", authMigrations},
+		{"schema_migrations_docdb", docdbMigrations},
 	}
 }
 

@@ -140,6 +140,7 @@ type migrationSet struct {
 // file of that domain (auth.go, docdb.go, ...).
 var dataMigrationSets = []migrationSet{
 	{"schema_migrations_auth", authMigrations},
+	{"schema_migrations_docdb", docdbMigrations},
 }
 
 // migrate applies, in one transaction, the migrations of set not yet

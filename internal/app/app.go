@@ -27,6 +27,7 @@ import (
 	"github.com/hostless/hostless/internal/apierror"
 	"github.com/hostless/hostless/internal/async"
 	"github.com/hostless/hostless/internal/baas/auth"
+	"github.com/hostless/hostless/internal/baas/docdb"
 	"github.com/hostless/hostless/internal/blob"
 	blobfs "github.com/hostless/hostless/internal/blob/fs"
 	"github.com/hostless/hostless/internal/bus"
@@ -101,6 +102,7 @@ type App struct {
 	bus       *bus.Bus
 	async     *async.Engine
 	auth      *auth.Service
+	docdb     *docdb.Service
 	srv       *http.Server
 	ln        net.Listener
 	ready     atomic.Bool
@@ -219,6 +221,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	a.auth.Register(mux, a.log)
+	a.docdb.Register(mux, a.auth, a.log)
 	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).WithAsync(a.async)
 	gw.Register(mux)
 	gw.Lambda(lambdaAuth).Register(mux)
@@ -453,6 +456,9 @@ func (a *App) Close(ctx context.Context) error {
 	if a.stopRoutes != nil {
 		a.stopRoutes()
 		a.stopRoutes = nil
+	}
+	if a.docdb != nil {
+		a.docdb.Close() // ends realtime streams
 	}
 	if a.auth != nil {
 		a.auth.Close()

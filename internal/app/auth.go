@@ -7,10 +7,12 @@ import (
 
 	"github.com/hostless/hostless/internal/api"
 	"github.com/hostless/hostless/internal/baas/auth"
+	"github.com/hostless/hostless/internal/baas/docdb"
 	"github.com/hostless/hostless/internal/function"
 )
 
-// startAuth starts the backend's auth service: users, tokens, API keys.
+// startAuth starts the backend's auth service (users, tokens, API keys)
+// and the document database.
 // The admin keys (hashes) authenticate as the admin principal there too.
 func (a *App) startAuth(ctx context.Context, hashes [][32]byte) error {
 	var mailer auth.Mailer
@@ -42,6 +44,10 @@ func (a *App) startAuth(ctx context.Context, hashes [][32]byte) error {
 	})
 	if err := a.auth.Start(ctx); err != nil {
 		return fmt.Errorf("start auth: %w", err)
+	}
+	a.docdb = docdb.New(docdb.Config{Project: function.DefaultProject, Store: a.store, Log: a.log, Emit: a.emit})
+	if err := a.docdb.Start(ctx); err != nil {
+		return fmt.Errorf("start the document database: %w", err)
 	}
 	return nil
 }

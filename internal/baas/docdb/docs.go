@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hostless/hostless/internal/apierror"
@@ -212,6 +213,23 @@ func render(b *bytes.Buffer, d store.Document) {
 	}
 }
 
+// batchErr maps the store's errors of a batch; the store's message names
+// the collection and document.
+func batchErr(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "write documents: ")
+	switch {
+	case errors.Is(err, store.ErrVersionMismatch):
+		return apierror.New(http.StatusPreconditionFailed, "version_mismatch", "%s; nothing was written", msg)
+	case errors.Is(err, store.ErrConflict):
+		return apierror.New(http.StatusConflict, "document_exists", "%s; nothing was written", msg)
+	case errors.Is(err, store.ErrCollectionFull):
+		return apierror.New(http.StatusInsufficientStorage, "collection_full", "%s; nothing was written", msg)
+	case errors.Is(err, store.ErrNotFound):
+		return apierror.NotFound("document_not_found", "%s; nothing was written", msg)
+	}
+	return err
+}
+
 func docNotFound(c *collection, id string) error {
 	return apierror.NotFound("document_not_found", "no document %q in collection %q", id, c.name)
 }
@@ -308,14 +326,10 @@ func (s *Service) Write(ctx context.Context, p auth.Principal, ws []Write) ([]Wr
 		if errors.As(err, &ae) {
 			return nil, ae
 		}
-		for i, w := range sw { // name the write the store refused, if it says
-			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrVersionMismatch) || errors.Is(err, store.ErrCollectionFull) {
-				if bytes.Contains([]byte(err.Error()), []byte(w.Collection+"/"+w.ID+":")) || (errors.Is(err, store.ErrCollectionFull) && bytes.Contains([]byte(err.Error()), []byte("collection "+w.Collection+" "))) {
-					return nil, storeErr(colls[i], w.ID, err)
-				}
-			}
+		if len(sw) == 1 {
+			return nil, storeErr(colls[0], sw[0].ID, err)
 		}
-		return nil, err
+		return nil, batchErr(err)
 	}
 	out := make([]Written, len(docs))
 	for i, d := range docs {
@@ -376,13 +390,11 @@ func (s *Service) prepare(ctx context.Context, p auth.Principal, c *collection, 
 		if err != nil {
 			return sw, err
 		}
-		var patch map[string]any
 		if w.Op == "replace" {
 			b, _, err := parseBody(c, w.Data, false)
 			if err != nil {
 				return sw, err
 			}
-			patch = b.fields
 			sw.Change = func(cur store.Document) (json.RawMessage, error) {
 				if !d.all {
 					res, err := resource(cur)
@@ -412,7 +424,7 @@ func (s *Service) prepare(ctx context.Context, p auth.Principal, c *collection, 
 					return sw, apierror.BadRequest("%q is a field the database keeps: leave it out", k)
 				}
 			}
-			patch = pm
+			patch := pm
 			sw.Change = func(cur store.Document) (json.RawMessage, error) {
 				dec := json.NewDecoder(bytes.NewReader(cur.Data))
 				dec.UseNumber()
@@ -437,7 +449,6 @@ func (s *Service) prepare(ctx context.Context, p auth.Principal, c *collection, 
 				return b.raw, nil
 			}
 		}
-		_ = patch
 		sw.Op = store.DocUpdated
 		return sw, nil
 	case "delete":

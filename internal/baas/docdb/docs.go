@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hostless/hostless/internal/apierror"
@@ -17,6 +18,8 @@ import (
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/store"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 // isRead says whether an operation reads.
@@ -146,8 +149,11 @@ func schemaMessage(ve *jsonschema.ValidationError) string {
 			loc += "/" + p
 		}
 	}
-	return fmt.Sprintf("at %s: %s", loc, ve.ErrorKind.LocalizedString(nil))
+	return fmt.Sprintf("at %s: %s", loc, ve.ErrorKind.LocalizedString(english()))
 }
+
+// english prints schema errors (the library needs a printer).
+var english = sync.OnceValue(func() *message.Printer { return message.NewPrinter(language.English) })
 
 // ruleValues converts decoded JSON (json.Number) to what rules take:
 // int64 for integers, float64 otherwise.

@@ -3,7 +3,9 @@ package auth_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -243,5 +245,39 @@ func decodeJSON(t testing.TB, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("decode %s: %v", s, err)
+	}
+}
+
+// TestLoginThrottleHoldsUnderConcurrency: guesses sent at once must not
+// all pass the check before any of them is counted as a failure.
+func TestLoginThrottleHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *auth.Config) {
+		c.LoginFailuresPerAccount = auth.Rate{Burst: 3, PerMinute: 1}
+	})
+	e.signup("ada@example.com", goodPassword)
+	const n = 12
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		pw := fmt.Sprintf("guess number %d", i)
+		e.secret(pw)
+		wg.Go(func() {
+			codes <- e.do("POST", "/v1/auth/login", map[string]string{"email": "ada@example.com", "password": pw}, "").status
+		})
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[401] > 3 || count[401]+count[429] != n {
+		t.Fatalf("%d concurrent guesses against a burst of 3: %v; want at most 3 checked (401), the rest 429", n, count)
+	}
+	// A success gives its event back: the owner can log in many times.
+	e.clk.Advance(time.Hour)
+	for range 5 {
+		e.login("ada@example.com", goodPassword)
 	}
 }

@@ -276,7 +276,7 @@ func (e *env) outbox() []outboxMail {
 	return out.Mail
 }
 
-var mailTokenRE = regexp.MustCompile(`\n\n([A-Za-z0-9_-]{20,})\r?\n`)
+var mailTokenRE = regexp.MustCompile(`\r?\n\r?\n([A-Za-z0-9_-]{20,})\r?\n`)
 
 // mailToken returns the one-time token of the newest mail to addr whose
 // subject contains subject, and records it as a secret.

@@ -135,6 +135,11 @@ func TestAccessTokenAttacks(t *testing.T) {
 			want: []string{`"invalid_token"`}, notWant: []string{id}})
 	}
 	e.run(t, sc)
+	// The refusals are logged at debug level, with their reasons, and
+	// (checked at cleanup) without the tokens.
+	if logs := e.logs.String(); !strings.Contains(logs, "refused a credential") || !strings.Contains(logs, "unknown key id") {
+		t.Errorf("the debug log lacks the refusals:\n%s", logs)
+	}
 	// The tampered claims are not in the user's real token either: the
 	// original still works, and is not an admin.
 	e.must(200, "GET", "/v1/auth/me", nil, tk.AccessToken, nil)

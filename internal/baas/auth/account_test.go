@@ -219,3 +219,23 @@ func TestPrincipalFromContext(t *testing.T) {
 		t.Errorf("FromContext = %+v", p)
 	}
 }
+
+// TestVerificationMailsThrottled: an unverified address may be a
+// stranger's; signing up with it must not let anyone flood it.
+func TestVerificationMailsThrottled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *auth.Config) { c.SignupsPerIP = auth.Rate{Burst: 3, PerMinute: 1} })
+	tk := e.signup("victim@example.com", goodPassword)
+	for i := range 3 {
+		if r := e.do("POST", "/v1/auth/verify/request", nil, tk.AccessToken); r.status != 202 {
+			t.Fatalf("request %d = %d %s", i, r.status, r.body)
+		}
+	}
+	r := e.do("POST", "/v1/auth/verify/request", nil, tk.AccessToken)
+	if r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("fourth verification mail in a row = %d %s, want 429", r.status, r.body)
+	}
+	if n := len(e.outbox()); n != 4 {
+		t.Errorf("outbox has %d mails, want the sign-up's and 3 more", n)
+	}
+}

@@ -161,8 +161,13 @@ func (s *Service) sendVerification(ctx context.Context, u store.User, now time.T
 	return s.send(ctx, u.Email, "Confirm your email address", body, now)
 }
 
-// RequestVerification sends a new verification mail to a signed-in user.
+// RequestVerification sends a new verification mail to a signed-in user,
+// throttled per account like sign-ups per IP: the address is not
+// verified yet, so it may be anyone's.
 func (s *Service) RequestVerification(ctx context.Context, userID string) error {
+	if ok, wait := s.signupIP.Allow("verify:"+userID, s.now()); !ok {
+		return tooMany("verification mails for this account", wait)
+	}
 	u, err := s.cfg.Store.GetUser(ctx, s.cfg.Project, userID)
 	if err != nil {
 		return err

@@ -86,6 +86,10 @@ func (m *SMTP) Send(ctx context.Context, to, subject, body string) error {
 		if err := c.StartTLS(cfg); err != nil {
 			return fmt.Errorf("smtp starttls: %w", err)
 		}
+	} else if !isLoopback(conn.RemoteAddr()) {
+		// The mails carry sign-in tokens: a server (or a man in the
+		// middle stripping STARTTLS) must not get them in clear.
+		return fmt.Errorf("smtp: %s offers no STARTTLS; mail goes in clear only to a server on loopback", m.Addr)
 	}
 	if m.User != "" {
 		// smtp.PlainAuth refuses to send the password without TLS except
@@ -115,6 +119,11 @@ func (m *SMTP) Send(ctx context.Context, to, subject, body string) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	return c.Quit()
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // send mails through the Mailer, or keeps the mail in the dev outbox.
@@ -152,8 +161,13 @@ func (s *Service) sendVerification(ctx context.Context, u store.User, now time.T
 	return s.send(ctx, u.Email, "Confirm your email address", body, now)
 }
 
-// RequestVerification sends a new verification mail to a signed-in user.
+// RequestVerification sends a new verification mail to a signed-in user,
+// throttled per account like sign-ups per IP: the address is not
+// verified yet, so it may be anyone's.
 func (s *Service) RequestVerification(ctx context.Context, userID string) error {
+	if ok, wait := s.signupIP.Allow("verify:"+userID, s.now()); !ok {
+		return tooMany("verification mails for this account", wait)
+	}
 	u, err := s.cfg.Store.GetUser(ctx, s.cfg.Project, userID)
 	if err != nil {
 		return err

@@ -387,23 +387,35 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (Tokens
 		return Tokens{}, errCredentials
 	}
 	email = strings.ToLower(strings.TrimSpace(email))
-	if ok, wait := s.loginIP.Has(ip, now); !ok {
+	// Every attempt spends a failure before the password is checked, and
+	// gets it back unless the password was wrong: checking first and
+	// counting after let a burst of concurrent guesses all through.
+	ok, wait, refundIP := s.loginIP.spend(ip, now)
+	if !ok {
 		return Tokens{}, tooMany("failed logins from this address", wait)
 	}
-	if ok, wait := s.loginAccount.Has(email, now); !ok {
+	ok, wait, refundAccount := s.loginAccount.spend(email, now)
+	if !ok {
+		refundIP()
 		return Tokens{}, tooMany("failed logins for this account", wait)
 	}
+	wrong := false
+	defer func() {
+		if !wrong {
+			refundIP()
+			refundAccount()
+		}
+	}()
 	u, err := s.cfg.Store.GetUserByEmail(ctx, s.cfg.Project, email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Tokens{}, err
 	}
-	ok, err := s.hash.Verify(ctx, password, u.PasswordHash) // hashes even for no user
+	ok, err = s.hash.Verify(ctx, password, u.PasswordHash) // hashes even for no user
 	if err != nil {
 		return Tokens{}, err
 	}
 	if !ok {
-		s.loginIP.Allow(ip, now)
-		s.loginAccount.Allow(email, now)
+		wrong = true
 		s.cfg.Log.Info("failed login", "ip", ip)
 		return Tokens{}, errCredentials
 	}

@@ -69,6 +69,27 @@ func (t *Throttle) Allow(key string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
+// spend is Allow that also returns a func giving the event back, for an
+// event that turns out not to count (a login that succeeded). Spending
+// before the work and refunding after, rather than checking before and
+// spending after a failure, keeps the limit when many arrive at once.
+func (t *Throttle) spend(key string, now time.Time) (bool, time.Duration, func()) {
+	if t == nil || t.limit <= 0 {
+		return true, 0, func() {}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := t.limiter(key, now)
+	r := l.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d, func() {}
+	}
+	// CancelAt restores the event only at or before the time it was
+	// reserved for: now.
+	return true, 0, func() { r.CancelAt(now) }
+}
+
 // Has reports whether key's bucket holds an event, without spending it,
 // or how long until it does.
 func (t *Throttle) Has(key string, now time.Time) (bool, time.Duration) {

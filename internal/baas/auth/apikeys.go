@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -132,29 +133,27 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 		return Principal{Kind: Admin, ID: "admin"}, nil
 	}
 	now := s.now()
-	p, ok := s.tokens.get(credential, now)
+	e, ok := s.tokens.get(credential, now)
 	if !ok {
-		var (
-			exp time.Time
-			err error
-		)
+		var err error
 		if strings.HasPrefix(credential, APIKeyPrefix) {
-			p, err = s.verifyAPIKey(ctx, credential)
-			exp = now.Add(apiKeyCacheTTL)
+			e.p, err = s.verifyAPIKey(ctx, credential)
+			e.exp = now.Add(apiKeyCacheTTL)
 		} else {
-			p, exp, err = s.verify(ctx, credential, now)
+			e.p, e.exp, e.issued, err = s.verify(ctx, credential, now)
 		}
 		if err != nil {
 			return Principal{}, err
 		}
-		s.tokens.put(credential, p, exp, now)
+		s.tokens.put(credential, e, now)
 	}
+	p := e.p
 	if p.Kind == User {
 		s.mu.RLock()
-		_, denied := s.denied[p.ID]
+		before, revoked := s.revoked[p.ID]
 		s.mu.RUnlock()
-		if denied {
-			return Principal{}, ErrInvalidToken
+		if revoked && !e.issued.After(before) {
+			return Principal{}, fmt.Errorf("%w: issued before the account changed", ErrInvalidToken)
 		}
 	}
 	return p, nil

@@ -23,11 +23,14 @@ type RPS struct {
 }
 
 func (r RPS) throttle(def RPS) *Throttle {
-	if r.Burst == 0 && r.Rate == 0 {
-		r = def
-	}
 	if r.Burst < 0 {
 		return nil
+	}
+	if r.Burst == 0 {
+		r.Burst = def.Burst
+	}
+	if r.Rate <= 0 {
+		r.Rate = def.Rate
 	}
 	return NewThrottle(r.Rate, r.Burst, 0)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/smtp"
 	"net/url"
@@ -32,6 +33,12 @@ type SMTP struct {
 	// TLS, when set, configures STARTTLS (tests trust their own CA).
 	TLS *tls.Config
 }
+
+// String and LogValue show where mail goes, never the password.
+func (m *SMTP) String() string { return "smtp://" + m.Addr + "?from=" + m.From }
+
+// LogValue implements slog.LogValuer.
+func (m *SMTP) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
 // ParseSMTP reads smtp://user:password@host:port?from=addr. The password
 // never appears in an error.

@@ -92,11 +92,14 @@ type Rate struct {
 }
 
 func (r Rate) throttle(def Rate) *Throttle {
-	if r.Burst == 0 && r.PerMinute == 0 {
-		r = def
-	}
 	if r.Burst < 0 {
 		return nil
+	}
+	if r.Burst == 0 {
+		r.Burst = def.Burst
+	}
+	if r.PerMinute <= 0 {
+		r.PerMinute = def.PerMinute
 	}
 	return NewThrottle(r.PerMinute/60, r.Burst, 0)
 }
@@ -137,9 +140,10 @@ type Service struct {
 	reqIP, reqUser, reqKey          *Throttle
 
 	mu sync.RWMutex
-	// denied holds users disabled on this node, until their last access
-	// token has expired.
-	denied map[string]time.Time
+	// revoked holds, per user disabled, enabled or given other roles on
+	// this node, the time of that change: access tokens issued until then are
+	// refused (they may carry old roles), until they have all expired.
+	revoked map[string]time.Time
 
 	stop chan struct{}
 	done chan struct{}
@@ -159,7 +163,7 @@ func New(cfg Config) *Service {
 		reqIP:        cfg.Requests.PerIP.throttle(RPS{Rate: 1000, Burst: 2000}),
 		reqUser:      cfg.Requests.PerUser.throttle(RPS{Rate: 200, Burst: 400}),
 		reqKey:       cfg.Requests.PerKey.throttle(RPS{Rate: 2000, Burst: 4000}),
-		denied:       make(map[string]time.Time),
+		revoked:      make(map[string]time.Time),
 	}
 }
 
@@ -190,9 +194,9 @@ func (s *Service) maintain() {
 			cancel()
 			s.mu.Lock()
 			now := s.now()
-			for id, until := range s.denied {
-				if now.After(until) {
-					delete(s.denied, id)
+			for id, at := range s.revoked {
+				if now.After(at.Add(s.cfg.AccessTTL + time.Minute)) {
+					delete(s.revoked, id)
 				}
 			}
 			s.mu.Unlock()
@@ -552,14 +556,18 @@ func (s *Service) UpdateUser(ctx context.Context, id string, c UserChange) (User
 	if err != nil {
 		return UserView{}, err
 	}
+	// The user's tokens may carry what no longer holds (disabled, old
+	// roles): refuse those issued until now; a refresh brings the new
+	// roles. Enabling lifts a disabling's refusal.
+	s.mu.Lock()
+	if c.Roles != nil || u.Disabled {
+		s.revoked[u.ID] = now
+	} else {
+		delete(s.revoked, u.ID)
+	}
+	s.mu.Unlock()
+	s.tokens.drop(User, u.ID)
 	if c.Disabled != nil {
-		s.mu.Lock()
-		if u.Disabled {
-			s.denied[u.ID] = now.Add(s.cfg.AccessTTL + time.Minute)
-		} else {
-			delete(s.denied, u.ID)
-		}
-		s.mu.Unlock()
 		if u.Disabled {
 			s.tokens.drop(User, u.ID)
 			if err := s.cfg.Store.RevokeUserTokens(ctx, s.cfg.Project, u.ID); err != nil {

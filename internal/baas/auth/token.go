@@ -26,6 +26,9 @@ type claims struct {
 	// Use is "access": the only kind of JWT this package issues today; a
 	// token of another use never authenticates a request.
 	Use string `json:"use"`
+	// Issued is when it was issued in Unix microseconds (iat has whole
+	// seconds): a revocation at time T refuses the tokens issued before.
+	Issued int64 `json:"ius"`
 }
 
 // issue signs an access token for u.
@@ -41,7 +44,7 @@ func (s *Service) issue(p Principal, now time.Time) (string, time.Time, error) {
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
-		Project: s.cfg.Project, Email: p.Email, Roles: p.Roles, Use: "access",
+		Project: s.cfg.Project, Email: p.Email, Roles: p.Roles, Use: "access", Issued: now.UnixMicro(),
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = sk.id
@@ -55,7 +58,7 @@ func (s *Service) issue(p Principal, now time.Time) (string, time.Time, error) {
 // verify checks an access token: EdDSA only (alg "none", HMAC with the
 // public key and every other alg are refused before any key is used), a
 // known kid, the signature, iss, aud, exp and nbf.
-func (s *Service) verify(ctx context.Context, token string, now time.Time) (Principal, time.Time, error) {
+func (s *Service) verify(ctx context.Context, token string, now time.Time) (Principal, time.Time, time.Time, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -68,12 +71,12 @@ func (s *Service) verify(ctx context.Context, token string, now time.Time) (Prin
 		jwt.WithAudience(s.cfg.Project), jwt.WithExpirationRequired(), jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithLeeway(5*time.Second))
 	if err != nil {
-		return Principal{}, time.Time{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return Principal{}, time.Time{}, time.Time{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	if c.Use != "access" || c.Project != s.cfg.Project || c.Subject == "" {
-		return Principal{}, time.Time{}, fmt.Errorf("%w: not an access token of this project", ErrInvalidToken)
+	if c.Use != "access" || c.Project != s.cfg.Project || c.Subject == "" || c.Issued <= 0 {
+		return Principal{}, time.Time{}, time.Time{}, fmt.Errorf("%w: not an access token of this project", ErrInvalidToken)
 	}
-	return Principal{Kind: User, ID: c.Subject, Email: c.Email, Roles: c.Roles}, c.ExpiresAt.Time, nil
+	return Principal{Kind: User, ID: c.Subject, Email: c.Email, Roles: c.Roles}, c.ExpiresAt.Time, time.UnixMicro(c.Issued), nil
 }
 
 // tokenCache keeps verified credentials until they expire: verifying an
@@ -87,23 +90,24 @@ type tokenCache struct {
 }
 
 type cached struct {
-	p   Principal
-	exp time.Time
+	p      Principal
+	exp    time.Time
+	issued time.Time
 }
 
 func newTokenCache(max int) *tokenCache { return &tokenCache{max: max, m: make(map[string]cached)} }
 
-func (c *tokenCache) get(token string, now time.Time) (Principal, bool) {
+func (c *tokenCache) get(token string, now time.Time) (cached, bool) {
 	c.mu.RLock()
 	e, ok := c.m[token]
 	c.mu.RUnlock()
 	if !ok || !now.Before(e.exp) {
-		return Principal{}, false
+		return cached{}, false
 	}
-	return e.p, true
+	return e, true
 }
 
-func (c *tokenCache) put(token string, p Principal, exp time.Time, now time.Time) {
+func (c *tokenCache) put(token string, e cached, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
@@ -116,7 +120,7 @@ func (c *tokenCache) put(token string, p Principal, exp time.Time, now time.Time
 			clear(c.m)
 		}
 	}
-	c.m[token] = cached{p: p, exp: exp}
+	c.m[token] = e
 }
 
 // drop forgets every cached credential of a user or key (disabled, roles

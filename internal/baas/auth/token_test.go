@@ -33,7 +33,7 @@ func claimsFor(id string, now time.Time) jwt.MapClaims {
 	return jwt.MapClaims{
 		"iss": auth.Issuer, "sub": id, "aud": []string{"default"}, "prj": "default", "use": "access",
 		"iat": now.Unix(), "nbf": now.Add(-time.Second).Unix(), "exp": now.Add(10 * time.Minute).Unix(),
-		"email": "ada@example.com",
+		"ius": now.UnixMicro(), "email": "ada@example.com",
 	}
 }
 

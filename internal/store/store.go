@@ -219,6 +219,7 @@ type Store interface {
 	Invocations
 	Async
 	Settings
+	Objects
 	// Ping checks that the backend answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

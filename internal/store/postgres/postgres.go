@@ -76,6 +76,7 @@ type migrationSet struct {
 func migrationSets() []migrationSet {
 	return []migrationSet{
 		{"schema_migrations", migrations},
+		{"schema_migrations_objects", objectMigrations},
 	}
 }
 

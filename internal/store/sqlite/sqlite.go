@@ -138,7 +138,9 @@ type migrationSet struct {
 
 // dataMigrationSets build data.db: one set per backend domain, each in the
 // file of that domain (auth.go, docdb.go, ...).
-var dataMigrationSets = []migrationSet{}
+var dataMigrationSets = []migrationSet{
+	{"schema_migrations_objects", objectMigrations},
+}
 
 // migrate applies, in one transaction, the migrations of set not yet
 // recorded in its table.

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Async/rank", testAsyncRank},
 	}
 	tests = append(tests, aliasTests...)
+	tests = append(tests, objectTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

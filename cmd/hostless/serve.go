@@ -36,6 +36,8 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.StringVar(&cfg.NATSPrefix, "nats-prefix", "", "prefix of the bus's streams and subjects, for several platforms on one NATS (default hostless_)")
 	f.BoolVar(&cfg.BusSyncAlways, "bus-sync-always", false, "fsync each accepted async event before answering 202 (survives power loss; slower)")
 	f.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", 0, "how long an async call's Idempotency-Key is remembered (default 24h)")
+	f.StringVar(&cfg.S3Addr, "s3-addr", "", "serve the S3-compatible object storage API on this HOST:PORT (env HOSTLESS_S3_ADDR)")
+	f.Int64Var(&cfg.MaxObjectBytes, "max-object-bytes", 0, "largest S3 object in bytes (default 5 GiB)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }
 
@@ -48,6 +50,7 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 		"addr": {&cfg.Addr, &env.Addr}, "data": {&cfg.DataDir, &env.DataDir}, "postgres": {&cfg.Postgres, &env.Postgres},
 		"tls-cert": {&cfg.TLSCert, &env.TLSCert}, "tls-key": {&cfg.TLSKey, &env.TLSKey},
 		"isolation": {&cfg.Isolation, &env.Isolation}, "nats": {&cfg.NATS, &env.NATS},
+		"s3-addr": {&cfg.S3Addr, &env.S3Addr},
 	} {
 		if !cmd.Flags().Changed(flag) && *v.env != "" {
 			*v.dst = *v.env

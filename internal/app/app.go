@@ -101,6 +101,7 @@ type App struct {
 	async     *async.Engine
 	srv       *http.Server
 	ln        net.Listener
+	s3        *s3Server // the S3 API's listener (s3.go)
 	ready     atomic.Bool
 	draining  chan struct{}
 	served    chan struct{} // closed when the HTTP server stops serving
@@ -210,6 +211,9 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	lambdaAuth, err := a.lambdaAuth(ctx)
 	if err != nil {
+		return err
+	}
+	if err := a.startS3(ctx); err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
@@ -452,6 +456,7 @@ func (a *App) Close(ctx context.Context) error {
 		a.stopSweep() // before the store closes under it
 		a.stopSweep = nil
 	}
+	a.closeS3()
 	if a.srv != nil {
 		_ = a.srv.Close() // cancels the contexts of requests still running
 		if err := a.ServeErr(); err != nil {

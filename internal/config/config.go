@@ -86,6 +86,12 @@ type Config struct {
 	// IdempotencyWindow is how long an async call's Idempotency-Key is
 	// remembered (default 24h).
 	IdempotencyWindow time.Duration `yaml:"idempotency_window" json:"idempotency_window"`
+	// S3Addr, when set, serves the S3-compatible object storage API on its
+	// own listener (HOST:PORT), with TLS when TLSCert is set; object bytes
+	// live under <data>/objects.
+	S3Addr string `yaml:"s3_addr" json:"s3_addr"`
+	// MaxObjectBytes caps one S3 object (default 5 GiB).
+	MaxObjectBytes int64 `yaml:"max_object_bytes" json:"max_object_bytes"`
 }
 
 // Defaults.
@@ -133,7 +139,8 @@ func (c *Config) fill() {
 // ApplyEnv reads HOSTLESS_* variables that are set over c: HOSTLESS_ADDR,
 // HOSTLESS_DATA, HOSTLESS_POSTGRES, HOSTLESS_TLS_CERT, HOSTLESS_TLS_KEY,
 // HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY,
-// HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS.
+// HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS,
+// HOSTLESS_S3_ADDR.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -143,7 +150,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		"HOSTLESS_TLS_CERT": &c.TLSCert, "HOSTLESS_TLS_KEY": &c.TLSKey, "HOSTLESS_ADMIN_KEY": &c.AdminKey,
 		"HOSTLESS_ISOLATION": &c.Isolation, "HOSTLESS_MASTER_KEY": &c.MasterKey,
 		"HOSTLESS_AWS_ACCESS_KEY_ID": &c.AWSAccessKeyID, "HOSTLESS_AWS_SECRET_ACCESS_KEY": &c.AWSSecretAccessKey,
-		"HOSTLESS_NATS": &c.NATS,
+		"HOSTLESS_NATS": &c.NATS, "HOSTLESS_S3_ADDR": &c.S3Addr,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -193,6 +200,12 @@ func (c *Config) Validate() error {
 	}
 	if c.IdempotencyWindow != 0 && (c.IdempotencyWindow < time.Second || c.IdempotencyWindow > 30*24*time.Hour) {
 		errs = append(errs, errors.New("idempotency-window: want 1s to 720h"))
+	}
+	if _, _, err := net.SplitHostPort(c.S3Addr); c.S3Addr != "" && err != nil {
+		errs = append(errs, fmt.Errorf("s3-addr %q: want HOST:PORT", c.S3Addr))
+	}
+	if c.MaxObjectBytes < 0 {
+		errs = append(errs, errors.New("max-object-bytes must not be negative"))
 	}
 	if c.IdleTimeout < 0 || c.QueueTimeout < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

@@ -42,6 +42,8 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.Float64Var(&cfg.RateLimitPerIP, "rate-limit-ip", 0, "backend requests per second per client IP (default 1000; negative: off)")
 	f.Float64Var(&cfg.RateLimitPerUser, "rate-limit-user", 0, "backend requests per second per signed-in user (default 200; negative: off)")
 	f.Float64Var(&cfg.RateLimitPerKey, "rate-limit-key", 0, "backend requests per second per API key (default 2000; negative: off)")
+	f.StringVar(&cfg.S3Addr, "s3-addr", "", "serve the S3-compatible object storage API on this HOST:PORT (env HOSTLESS_S3_ADDR)")
+	f.Int64Var(&cfg.MaxObjectBytes, "max-object-bytes", 0, "largest S3 object in bytes (default 5 GiB)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }
 
@@ -55,6 +57,7 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 		"tls-cert": {&cfg.TLSCert, &env.TLSCert}, "tls-key": {&cfg.TLSKey, &env.TLSKey},
 		"isolation": {&cfg.Isolation, &env.Isolation}, "nats": {&cfg.NATS, &env.NATS},
 		"smtp": {&cfg.SMTP, &env.SMTP}, "public-url": {&cfg.PublicURL, &env.PublicURL},
+		"s3-addr": {&cfg.S3Addr, &env.S3Addr},
 	} {
 		if !cmd.Flags().Changed(flag) && *v.env != "" {
 			*v.dst = *v.env

@@ -105,6 +105,7 @@ type App struct {
 	docdb     *docdb.Service
 	srv       *http.Server
 	ln        net.Listener
+	s3        *s3Server // the S3 API's listener (s3.go)
 	ready     atomic.Bool
 	draining  chan struct{}
 	served    chan struct{} // closed when the HTTP server stops serving
@@ -217,6 +218,9 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	}
 	if err := a.startAuth(ctx, hashes); err != nil {
+		return err
+	}
+	if err := a.startS3(ctx); err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
@@ -467,6 +471,7 @@ func (a *App) Close(ctx context.Context) error {
 		a.stopSweep() // before the store closes under it
 		a.stopSweep = nil
 	}
+	a.closeS3()
 	if a.srv != nil {
 		_ = a.srv.Close() // cancels the contexts of requests still running
 		if err := a.ServeErr(); err != nil {

@@ -104,6 +104,12 @@ type Config struct {
 	RateLimitPerIP   float64 `yaml:"rate_limit_per_ip" json:"rate_limit_per_ip"`
 	RateLimitPerUser float64 `yaml:"rate_limit_per_user" json:"rate_limit_per_user"`
 	RateLimitPerKey  float64 `yaml:"rate_limit_per_key" json:"rate_limit_per_key"`
+	// S3Addr, when set, serves the S3-compatible object storage API on its
+	// own listener (HOST:PORT), with TLS when TLSCert is set; object bytes
+	// live under <data>/objects.
+	S3Addr string `yaml:"s3_addr" json:"s3_addr"`
+	// MaxObjectBytes caps one S3 object (default 5 GiB).
+	MaxObjectBytes int64 `yaml:"max_object_bytes" json:"max_object_bytes"`
 }
 
 // Defaults.
@@ -152,7 +158,7 @@ func (c *Config) fill() {
 // HOSTLESS_DATA, HOSTLESS_POSTGRES, HOSTLESS_TLS_CERT, HOSTLESS_TLS_KEY,
 // HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY,
 // HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS,
-// HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL.
+// HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL, HOSTLESS_S3_ADDR.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -163,6 +169,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		"HOSTLESS_ISOLATION": &c.Isolation, "HOSTLESS_MASTER_KEY": &c.MasterKey,
 		"HOSTLESS_AWS_ACCESS_KEY_ID": &c.AWSAccessKeyID, "HOSTLESS_AWS_SECRET_ACCESS_KEY": &c.AWSSecretAccessKey,
 		"HOSTLESS_NATS": &c.NATS, "HOSTLESS_SMTP_URL": &c.SMTP, "HOSTLESS_PUBLIC_URL": &c.PublicURL,
+		"HOSTLESS_S3_ADDR": &c.S3Addr,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -221,6 +228,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AccessTokenTTL != 0 && (c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour) {
 		errs = append(errs, errors.New("access-token-ttl: want 1m to 24h"))
+	}
+	if _, _, err := net.SplitHostPort(c.S3Addr); c.S3Addr != "" && err != nil {
+		errs = append(errs, fmt.Errorf("s3-addr %q: want HOST:PORT", c.S3Addr))
+	}
+	if c.MaxObjectBytes < 0 {
+		errs = append(errs, errors.New("max-object-bytes must not be negative"))
 	}
 	if c.IdleTimeout < 0 || c.QueueTimeout < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

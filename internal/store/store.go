@@ -221,6 +221,7 @@ type Store interface {
 	Settings
 	Auth
 	DocDB
+	Objects
 	// Ping checks that the backend answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -79,6 +79,7 @@ func migrationSets() []migrationSet {
 		{"schema_migrations", migrations},
 		{"schema_migrations_auth", authMigrations},
 		{"schema_migrations_docdb", docdbMigrations},
+		{"schema_migrations_objects", objectMigrations},
 	}
 }
 

@@ -141,6 +141,7 @@ type migrationSet struct {
 var dataMigrationSets = []migrationSet{
 	{"schema_migrations_auth", authMigrations},
 	{"schema_migrations_docdb", docdbMigrations},
+	{"schema_migrations_objects", objectMigrations},
 }
 
 // migrate applies, in one transaction, the migrations of set not yet

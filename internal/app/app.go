@@ -226,7 +226,7 @@ func (a *App) Start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	a.auth.Register(mux, a.log)
 	a.docdb.Register(mux, a.auth, a.log)
-	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).WithAsync(a.async)
+	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).WithAsync(a.async).WithAuth(a.auth)
 	gw.Register(mux)
 	gw.Lambda(lambdaAuth).Register(mux)
 	st := a.store // not the field: Close clears it

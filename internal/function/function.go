@@ -141,6 +141,9 @@ type Spec struct {
 	// Limits are the request and response payload limits of synchronous
 	// calls; zero fields take the server's maximums.
 	Limits Limits `json:"limits,omitzero"`
+	// Auth is who may call the function's URL (/fn/{name}): public (the
+	// default), user, admin or key:SCOPE; routes may set their own.
+	Auth string `json:"auth,omitempty"`
 }
 
 // Budget is a ceiling on what a function may use, in GB-seconds (billed
@@ -239,6 +242,9 @@ var codeRef = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // Validate checks s after Normalize; errors name the field and the accepted values.
 func (s *Spec) Validate() error {
+	if err := ValidateAuth(s.Auth); err != nil {
+		return err
+	}
 	switch s.Runtime {
 	case RuntimeWasm:
 		switch s.Contract {
@@ -485,7 +491,7 @@ func (s *Spec) Equal(o *Spec) bool {
 		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
 		s.RateLimit != o.RateLimit || s.Budget != o.Budget || s.Schedule != o.Schedule || s.Timezone != o.Timezone ||
 		s.Retry.Retries() != o.Retry.Retries() || s.Retry.MaxAge != o.Retry.MaxAge || s.Retry.Backoff != o.Retry.Backoff ||
-		!reflect.DeepEqual(s.Triggers, o.Triggers) && len(s.Triggers)+len(o.Triggers) > 0 || !s.CORS.Equal(o.CORS) || s.Limits != o.Limits {
+		!reflect.DeepEqual(s.Triggers, o.Triggers) && len(s.Triggers)+len(o.Triggers) > 0 || !s.CORS.Equal(o.CORS) || s.Limits != o.Limits || s.Auth != o.Auth {
 		return false
 	}
 	for k, v := range s.Env {

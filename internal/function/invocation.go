@@ -39,6 +39,9 @@ type Request struct {
 	// PathParams are the values of the matched route's {name} and
 	// {rest...} parameters; nil without a route.
 	PathParams map[string]string
+	// Identity is the verified caller (nil: anonymous, or not an HTTP
+	// call); the gateway also sets it in Header (SetIdentity).
+	Identity *Identity
 	// Event marks a raw event (the Lambda Invoke API, triggers): Body is the
 	// payload given to the function as it is, and the response's body is
 	// the function's result as it is. Otherwise a runtime that speaks in

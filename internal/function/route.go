@@ -63,6 +63,9 @@ type Route struct {
 	// CORS, when set, is the route's cross-origin policy; otherwise the
 	// function's applies, if it has one.
 	CORS *CORS `json:"cors,omitempty"`
+	// Auth is who may call through the route: public, user, admin or
+	// key:SCOPE (see ValidateAuth); empty takes the function's.
+	Auth string `json:"auth,omitempty"`
 }
 
 // Key is the route as API Gateway's routeKey writes it: "GET /path", or
@@ -168,7 +171,7 @@ func (r *Route) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return ValidateAuth(r.Auth)
 }
 
 func invalid(format string, args ...any) error {

@@ -69,7 +69,8 @@ type Gateway struct {
 	log             *slog.Logger
 	maxRequestBytes int64
 	bufs            sync.Pool
-	async           Async // nil: async calls are refused
+	async           Async         // nil: async calls are refused
+	auth            Authenticator // nil: only public functions and routes
 	// routes is the custom route table; a new table replaces it whole.
 	routes atomic.Pointer[route.Table]
 }
@@ -100,7 +101,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
 	}
 	spec := g.lookup(r, ref)
-	g.serve(w, r, ref, req, spec.cors(), spec, true)
+	g.serve(w, r, ref, req, spec.cors(), spec, true, spec.auth())
 }
 
 // SetRoutes replaces the route table; nil empties it. Requests already
@@ -170,7 +171,11 @@ func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request, rt *route.R
 		Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
 		RouteKey: rt.Key(), PathParams: params,
 	}
-	g.serve(w, r, rt.Function, req, cors, spec, false)
+	mode := rt.Auth
+	if mode == "" {
+		mode = spec.auth()
+	}
+	g.serve(w, r, rt.Function, req, cors, spec, false, mode)
 }
 
 // spec is what the gateway reads of the version a call runs (looked up
@@ -180,6 +185,15 @@ type spec struct {
 	name    string
 	version int // the version picked (an alias's canary by its weight): the one that runs
 	*function.Spec
+}
+
+// auth is the function's auth mode: public without a spec (the call
+// then fails as the invocation says).
+func (s *spec) auth() string {
+	if s == nil {
+		return ""
+	}
+	return s.Auth
 }
 
 func (s *spec) cors() *function.CORS {
@@ -214,12 +228,16 @@ func (g *Gateway) lookup(r *http.Request, ref string) *spec {
 // serve invokes ref with req: a preflight request is answered under cors
 // without invoking anything; the body is read, bounded; with allowAsync,
 // X-Hostless-Invocation-Type: Event queues the call.
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ref string, req *function.Request, cors *function.CORS, sp *spec, allowAsync bool) {
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ref string, req *function.Request, cors *function.CORS, sp *spec, allowAsync bool, mode string) {
 	if cors != nil && IsPreflight(r) {
 		apierror.Write(w, r, g.log, Preflight(w, r, cors))
 		return
 	}
 	applyCORS(w.Header(), r, cors) // errors too: a page can read why its call failed
+	if err := g.identify(r, req, ref, mode); err != nil {
+		apierror.Write(w, r, g.log, err)
+		return
+	}
 	limit, fnLimit := g.maxRequestBytes, false
 	if sp != nil && sp.Limits.Request > 0 && sp.Limits.Request < limit {
 		limit, fnLimit = sp.Limits.Request, true

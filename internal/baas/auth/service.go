@@ -145,6 +145,9 @@ type Service struct {
 	// refused (they may carry old roles), until they have all expired.
 	revoked map[string]time.Time
 
+	fnMu     sync.Mutex
+	fnTokens map[string]fnToken // FunctionToken's cache
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -164,6 +167,7 @@ func New(cfg Config) *Service {
 		reqUser:      cfg.Requests.PerUser.throttle(RPS{Rate: 200, Burst: 400}),
 		reqKey:       cfg.Requests.PerKey.throttle(RPS{Rate: 2000, Burst: 4000}),
 		revoked:      make(map[string]time.Time),
+		fnTokens:     make(map[string]fnToken),
 	}
 }
 

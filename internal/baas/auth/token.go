@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,10 +30,17 @@ type claims struct {
 	// Issued is when it was issued in Unix microseconds (iat has whole
 	// seconds): a revocation at time T refuses the tokens issued before.
 	Issued int64 `json:"ius"`
+	// Function names the function a "function" token was given to.
+	Function string `json:"fn,omitempty"`
 }
 
-// issue signs an access token for u.
+// issue signs an access token for p.
 func (s *Service) issue(p Principal, now time.Time) (string, time.Time, error) {
+	return s.sign(p, "access", "", now)
+}
+
+// sign signs a token of use for p; fn names a function token's function.
+func (s *Service) sign(p Principal, use, fn string, now time.Time) (string, time.Time, error) {
 	sk := s.keys.signer()
 	if sk == nil {
 		return "", time.Time{}, errors.New("no signing key")
@@ -44,7 +52,7 @@ func (s *Service) issue(p Principal, now time.Time) (string, time.Time, error) {
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
-		Project: s.cfg.Project, Email: p.Email, Roles: p.Roles, Use: "access", Issued: now.UnixMicro(),
+		Project: s.cfg.Project, Email: p.Email, Roles: p.Roles, Use: use, Issued: now.UnixMicro(), Function: fn,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = sk.id
@@ -73,7 +81,16 @@ func (s *Service) verify(ctx context.Context, token string, now time.Time) (Prin
 	if err != nil {
 		return Principal{}, time.Time{}, time.Time{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	if c.Use != "access" || c.Project != s.cfg.Project || c.Subject == "" || c.Issued <= 0 {
+	if c.Project != s.cfg.Project || c.Issued <= 0 {
+		return Principal{}, time.Time{}, time.Time{}, fmt.Errorf("%w: not an access token of this project", ErrInvalidToken)
+	}
+	switch {
+	case c.Use == "access" && c.Subject != "":
+	case c.Use == "function" && c.Function != "":
+		if c.Subject == "" {
+			return Principal{Kind: Function, ID: c.Function}, c.ExpiresAt.Time, time.UnixMicro(c.Issued), nil
+		}
+	default:
 		return Principal{}, time.Time{}, time.Time{}, fmt.Errorf("%w: not an access token of this project", ErrInvalidToken)
 	}
 	return Principal{Kind: User, ID: c.Subject, Email: c.Email, Roles: c.Roles}, c.ExpiresAt.Time, time.UnixMicro(c.Issued), nil
@@ -133,4 +150,40 @@ func (c *tokenCache) drop(kind Kind, id string) {
 			delete(c.m, k)
 		}
 	}
+}
+
+// FunctionToken returns a short-lived token that function fn receives
+// with a call by p: p's identity when p is a signed-in user (the user's
+// rules apply to what the function does with it), else the function's own
+// (kind function: rules see auth.kind == "function", auth.id == fn). An
+// API key's or the admin's power is never handed on. Tokens are cached
+// and reused while at least half their life is left.
+func (s *Service) FunctionToken(fn string, p Principal) (string, error) {
+	key := "fn\x00" + fn
+	subject := Principal{Kind: Function}
+	if p.Kind == User {
+		key += "\x00" + p.ID
+		subject = Principal{Kind: User, ID: p.ID, Email: p.Email, Roles: p.Roles}
+	}
+	now := s.now()
+	s.fnMu.Lock()
+	defer s.fnMu.Unlock()
+	if t, ok := s.fnTokens[key]; ok && t.exp.Sub(now) > s.cfg.AccessTTL/2 && (p.Kind != User || slices.Equal(t.roles, p.Roles)) {
+		return t.token, nil
+	}
+	tok, exp, err := s.sign(subject, "function", fn, now)
+	if err != nil {
+		return "", err
+	}
+	if len(s.fnTokens) >= 100_000 {
+		clear(s.fnTokens)
+	}
+	s.fnTokens[key] = fnToken{token: tok, exp: exp, roles: p.Roles}
+	return tok, nil
+}
+
+type fnToken struct {
+	token string
+	exp   time.Time
+	roles []string
 }

@@ -56,6 +56,19 @@ func httpEvent(req *function.Request, now time.Time) ([]byte, error) {
 			},
 		},
 	}
+	if id := req.Identity; id != nil {
+		// As API Gateway's JWT authorizer passes a verified token's claims.
+		claims := map[string]string{"sub": id.ID, "hostless:kind": id.Kind}
+		if id.Email != "" {
+			claims["email"] = id.Email
+		}
+		if len(id.Roles) > 0 {
+			claims["roles"] = strings.Join(id.Roles, ",")
+		}
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims, Scopes: id.Scopes},
+		}
+	}
 	for k, vs := range req.Header {
 		lk := strings.ToLower(k)
 		if lk == "cookie" {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hostless/hostless/internal/store"
@@ -217,21 +218,129 @@ func (db *DB) GetDocument(ctx context.Context, project, collection, id string) (
 	return d, nil
 }
 
-// WriteDocuments applies writes in one transaction.
+// WriteDocuments applies writes in one transaction. Concurrent calls
+// commit together (group commit): each call's writes run under a
+// savepoint of one shared transaction, so one call's failure rolls back
+// its writes alone, and one fsync acknowledges them all.
 func (db *DB) WriteDocuments(ctx context.Context, project string, writes []store.DocWrite, now time.Time) ([]store.Document, error) {
-	out, err := db.writeDocuments(ctx, project, writes, now)
-	if err != nil {
-		return nil, fmt.Errorf("write documents: %w", err)
+	req := &docWrite{ctx: ctx, project: project, writes: writes, now: now, done: make(chan struct{})}
+	db.docq.mu.Lock()
+	db.docq.pending = append(db.docq.pending, req)
+	lead := !db.docq.active
+	db.docq.active = true
+	db.docq.mu.Unlock()
+	if lead {
+		db.leadDocWrites()
 	}
-	return out, nil
+	<-req.done
+	if req.err != nil {
+		return nil, fmt.Errorf("write documents: %w", req.err)
+	}
+	return req.docs, nil
 }
 
-func (db *DB) writeDocuments(ctx context.Context, project string, writes []store.DocWrite, now time.Time) ([]store.Document, error) {
+// docWrite is one call of WriteDocuments waiting for its group's commit.
+type docWrite struct {
+	ctx     context.Context
+	project string
+	writes  []store.DocWrite
+	now     time.Time
+	docs    []store.Document
+	err     error
+	done    chan struct{}
+}
+
+// docQueue holds the calls of WriteDocuments waiting for a commit; the
+// caller that finds no commit running leads, committing groups until the
+// queue is empty.
+type docQueue struct {
+	mu      sync.Mutex
+	pending []*docWrite
+	active  bool
+	wg      sync.WaitGroup // a leader that carries on in the background
+}
+
+// maxGroup bounds the calls one transaction commits.
+const maxGroup = 256
+
+// leadDocWrites commits one group, then hands the rest of the queue to a
+// goroutine, so that the leader's own caller gets its answer at once.
+func (db *DB) leadDocWrites() {
+	if !db.commitDocGroup() {
+		return
+	}
+	db.docq.wg.Add(1)
+	go func() {
+		defer db.docq.wg.Done()
+		for db.commitDocGroup() {
+		}
+	}()
+}
+
+// commitDocGroup commits the calls pending now (up to maxGroup) and
+// reports whether more are waiting; when none are, it ends the lead.
+func (db *DB) commitDocGroup() bool {
+	q := &db.docq
+	q.mu.Lock()
+	n := min(len(q.pending), maxGroup)
+	group := q.pending[:n:n]
+	q.pending = q.pending[n:]
+	if len(q.pending) == 0 {
+		q.pending = nil
+	}
+	q.mu.Unlock()
+	if n > 0 {
+		err := db.commitDocs(group)
+		for _, r := range group {
+			if err != nil && r.err == nil {
+				r.err, r.docs = err, nil
+			}
+			close(r.done)
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) == 0 {
+		q.active = false
+		return false
+	}
+	return true
+}
+
+// commitDocs runs a group in one transaction, each call under its own
+// savepoint. Statements run on their own deadline, not a caller's
+// context: one caller going away must not abort the others' transaction.
+func (db *DB) commitDocs(group []*docWrite) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	tx, err := db.dataW.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer tx.Rollback()
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+			return err
+		}
+		r.docs, r.err = writeDocuments(ctx, tx, r.project, r.writes, r.now)
+		if r.err != nil {
+			r.docs = nil
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE w`); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func writeDocuments(ctx context.Context, tx *sql.Tx, project string, writes []store.DocWrite, now time.Time) ([]store.Document, error) {
 	ts := now.UTC().Format(store.DocTimeFormat)
 	at := unixNano(now)
 	out := make([]store.Document, 0, len(writes))
@@ -310,9 +419,6 @@ func (db *DB) writeDocuments(ctx context.Context, project string, writes []store
 			return nil, err
 		}
 		out = append(out, d)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
 	}
 	return out, nil
 }

@@ -38,6 +38,8 @@ type DB struct {
 	metaW, metaR *sql.DB
 	telW, telR   *sql.DB
 	dataW, dataR *sql.DB
+	// docq groups concurrent document writes into one commit.
+	docq docQueue
 }
 
 // Open opens (creating if needed) the store in dir and applies any pending
@@ -287,6 +289,7 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes every handle that Open opened; it works after a failed Open.
 func (db *DB) Close() error {
+	db.docq.wg.Wait() // a group being committed
 	var errs []error
 	for _, d := range []*sql.DB{db.metaR, db.telR, db.dataR, db.metaW, db.telW, db.dataW} {
 		if d != nil {

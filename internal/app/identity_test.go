@@ -1,0 +1,127 @@
+package app
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hostless/hostless/internal/function"
+)
+
+// TestFunctionIdentity drives auth modes through a real server: a function
+// invoked by a signed-in user receives the verified identity and a token
+// that acts as that user on the backend's APIs; forged identity headers
+// never reach a function; user, admin and key:SCOPE modes refuse others,
+// on function URLs and on routes.
+func TestFunctionIdentity(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	a.deploy("whoami", g.env, function.Spec{Auth: function.AuthUser})
+	a.deploy("open", g.env, function.Spec{})
+	a.deploy("ops", g.env, function.Spec{Auth: "key:ops:run"})
+
+	// A user signs up.
+	resp, body := a.do("POST", "/v1/auth/signup", []byte(`{"email":"ann@example.com","password":"correct horse battery"}`),
+		http.Header{"Content-Type": {"application/json"}})
+	if resp.StatusCode != 201 {
+		t.Fatalf("signup: %d %s", resp.StatusCode, body)
+	}
+	var tk struct {
+		AccessToken string `json:"access_token"`
+		User        struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	if err := json.Unmarshal(body, &tk); err != nil {
+		t.Fatal(err)
+	}
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+
+	resp, body = a.do("GET", "/fn/whoami/", nil, nil)
+	if resp.StatusCode != 401 {
+		t.Fatalf("a user function without a token: %d %s", resp.StatusCode, body)
+	}
+	resp, body = a.do("GET", "/fn/whoami/", nil, bearer("garbage"))
+	if resp.StatusCode != 401 || !strings.Contains(string(body), "invalid_token") {
+		t.Fatalf("a user function with a bad token: %d %s", resp.StatusCode, body)
+	}
+	h := bearer(tk.AccessToken)
+	h.Set("X-Hostless-User-Id", "forged")
+	h.Set("X-Hostless-User-Roles", "admin")
+	resp, body = a.do("GET", "/fn/whoami/", nil, h)
+	if resp.StatusCode != 200 {
+		t.Fatalf("a user function with the user's token: %d %s", resp.StatusCode, body)
+	}
+	out := string(body)
+	for _, want := range []string{"HTTP_X_HOSTLESS_CALLER=user", "HTTP_X_HOSTLESS_USER_ID=" + tk.User.ID, "HTTP_X_HOSTLESS_USER_EMAIL=ann@example.com"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the function's request lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "forged") || strings.Contains(out, "HTTP_X_HOSTLESS_USER_ROLES") {
+		t.Errorf("a forged identity header reached the function:\n%s", out)
+	}
+	// The token the function got acts as the user on the backend.
+	m := regexp.MustCompile(`HTTP_X_HOSTLESS_TOKEN=(\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no token for the function:\n%s", out)
+	}
+	if m[1] == tk.AccessToken {
+		t.Fatal("the function got the caller's own token, not one of its own")
+	}
+	resp, body = a.do("GET", "/v1/auth/me", nil, bearer(m[1]))
+	if resp.StatusCode != 200 || !strings.Contains(string(body), tk.User.ID) {
+		t.Fatalf("the function's token on /v1/auth/me: %d %s", resp.StatusCode, body)
+	}
+	// ... but it is not the admin's, whatever the caller was.
+	resp, _ = a.do("GET", "/v1/users", nil, bearer(m[1]))
+	if resp.StatusCode != 403 {
+		t.Fatalf("the function's token on an admin API: %d", resp.StatusCode)
+	}
+
+	// A public function: anonymous callers pass, forged headers don't.
+	resp, body = a.do("GET", "/fn/open/", nil, http.Header{"X-Hostless-User-Id": {"forged"}, "X-Hostless-Caller": {"admin"}})
+	if resp.StatusCode != 200 || strings.Contains(string(body), "forged") || !strings.Contains(string(body), "HTTP_X_HOSTLESS_CALLER=anonymous") {
+		t.Fatalf("a public function: %d %s", resp.StatusCode, body)
+	}
+	// Its token is the function's own: kind function.
+	m = regexp.MustCompile(`HTTP_X_HOSTLESS_TOKEN=(\S+)`).FindStringSubmatch(string(body))
+	if m == nil {
+		t.Fatalf("no token for the public function:\n%s", body)
+	}
+	if resp, _ := a.do("GET", "/v1/auth/me", nil, bearer(m[1])); resp.StatusCode != 401 {
+		t.Fatalf("a function's own token acts as a user: %d", resp.StatusCode)
+	}
+
+	// key:SCOPE: a user is refused, the admin key passes.
+	if resp, _ := a.do("GET", "/fn/ops/", nil, bearer(tk.AccessToken)); resp.StatusCode != 403 {
+		t.Fatalf("a key function called by a user: %d", resp.StatusCode)
+	}
+	if resp, body := a.do("GET", "/fn/ops/", nil, bearer(testKey)); resp.StatusCode != 200 || !strings.Contains(string(body), "HTTP_X_HOSTLESS_CALLER=admin") {
+		t.Fatalf("a key function called by the admin: %d %s", resp.StatusCode, body)
+	}
+
+	// A route's own mode: admin over the public function.
+	resp, body = a.do("PUT", "/v1/routes", []byte(`{"routes":[{"path":"/admin/{rest...}","function":"open","auth":"admin"},{"path":"/pub","function":"open"}]}`),
+		http.Header{"Authorization": {"Bearer " + testKey}, "Content-Type": {"application/json"}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("put routes: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := a.do("GET", "/admin/x", nil, bearer(tk.AccessToken)); resp.StatusCode != 403 {
+		t.Fatalf("an admin route called by a user: %d", resp.StatusCode)
+	}
+	if resp, _ := a.do("GET", "/admin/x", nil, nil); resp.StatusCode != 401 {
+		t.Fatalf("an admin route called by no one: %d", resp.StatusCode)
+	}
+	if resp, _ := a.do("GET", "/pub", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("a public route: %d", resp.StatusCode)
+	}
+	resp, body = a.do("PUT", "/v1/routes", []byte(`{"routes":[{"path":"/x","function":"open","auth":"root"}]}`),
+		http.Header{"Authorization": {"Bearer " + testKey}, "Content-Type": {"application/json"}})
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "auth") {
+		t.Fatalf("a route with a bad auth mode: %d %s", resp.StatusCode, body)
+	}
+}

@@ -102,13 +102,16 @@ type App struct {
 	bus       *bus.Bus
 	async     *async.Engine
 	auth      *auth.Service
-	docdb     *docdb.Service
-	srv       *http.Server
-	ln        net.Listener
-	s3        *s3Server // the S3 API's listener (s3.go)
-	ready     atomic.Bool
-	draining  chan struct{}
-	served    chan struct{} // closed when the HTTP server stops serving
+	// platform serves the platform's APIs to process instances' local
+	// endpoints; it is set once the server's mux is built.
+	platform lateHandler
+	docdb    *docdb.Service
+	srv      *http.Server
+	ln       net.Listener
+	s3       *s3Server // the S3 API's listener (s3.go)
+	ready    atomic.Bool
+	draining chan struct{}
+	served   chan struct{} // closed when the HTTP server stops serving
 	// stopRoutes ends the reload of the route table and waits for it.
 	stopRoutes func()
 	// stopSweep ends the start-time sweep of unpacked code and waits for it.
@@ -176,7 +179,7 @@ func (a *App) Start(ctx context.Context) error {
 		}
 		a.runtimes.Process = process.New(process.Config{
 			Dir: filepath.Join(a.cfg.DataDir, "process"), Sandbox: a.sandbox, Artifacts: a.artifact,
-			Shims: shimFunc, MaxResponseBytes: a.cfg.MaxResponseBytes,
+			Shims: shimFunc, MaxResponseBytes: a.cfg.MaxResponseBytes, Platform: &a.platform,
 		})
 	}
 	a.sched = scheduler.New(a.runtimes, scheduler.Config{
@@ -269,6 +272,7 @@ func (a *App) Start(ctx context.Context) error {
 	mux.Handle("/", gw.Routed(apierror.Wrap(a.log, func(w http.ResponseWriter, r *http.Request) error {
 		return apierror.NotFound("not_found", "nothing at %s; functions are at /fn/{name}, the API at /v1", r.URL.Path)
 	})))
+	a.platform.set(mux)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -597,6 +601,20 @@ func seedBudgets(ctx context.Context, st store.Store, b *metering.Budgets) error
 	}
 	b.Seed(hour, hu, day, du)
 	return nil
+}
+
+// lateHandler is a handler set after it is handed out; until then it
+// answers 503.
+type lateHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := l.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	http.Error(w, "the platform is starting", http.StatusServiceUnavailable)
 }
 
 // sweepCode removes the unpacked code of process functions that no stored

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -182,5 +183,57 @@ func TestProcessFunctionScaling(t *testing.T) {
 	resp, _ = a.do("GET", "/fn/warm/count", nil, nil)
 	if rec := a.record(resp.Header.Get("X-Hostless-Invocation-Id")); resp.StatusCode != 200 || rec.Cold {
 		t.Fatalf("first call of a function with a min instance: %d cold=%v", resp.StatusCode, rec.Cold)
+	}
+}
+
+// TestProcessFunctionReachesThePlatform: a sandboxed Lambda function
+// reaches the platform's APIs through its instance's local endpoint
+// (HOSTLESS_API_URL) with the token its call brought, acting as the user
+// who called it; Lambda's JWT authorizer claims carry the verified caller.
+func TestProcessFunctionReachesThePlatform(t *testing.T) {
+	needSandbox(t)
+	a := startApp(t, newConfig(t))
+	code := zipCode(t, wasmtest.LambdaFn(t))
+	a.deploy("lfn", code, function.Spec{Runtime: function.RuntimeProcess, Timeout: function.Duration(5 * time.Second), MemoryMB: 64,
+		Network: function.NetworkNone})
+	resp, body := a.do("POST", "/v1/auth/signup", []byte(`{"email":"ann@example.com","password":"correct horse battery"}`), nil)
+	if resp.StatusCode != 201 {
+		t.Fatalf("signup: %d %s", resp.StatusCode, body)
+	}
+	var tk struct {
+		AccessToken string              `json:"access_token"`
+		User        struct{ ID string } `json:"user"`
+	}
+	if err := json.Unmarshal(body, &tk); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		Status int               `json:"status"`
+		Body   string            `json:"body"`
+		Claims map[string]string `json:"claims"`
+	}
+	call := func(token string) answer {
+		t.Helper()
+		h := http.Header{}
+		if token != "" {
+			h.Set("Authorization", "Bearer "+token)
+		}
+		resp, body := a.do("GET", "/fn/lfn/platform?arg=/v1/auth/me", nil, h)
+		if resp.StatusCode != 200 {
+			t.Fatalf("platform call: %d %s", resp.StatusCode, body)
+		}
+		var ans answer
+		if err := json.Unmarshal(body, &ans); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return ans
+	}
+	ans := call(tk.AccessToken)
+	if ans.Status != 200 || !strings.Contains(ans.Body, tk.User.ID) || ans.Claims["sub"] != tk.User.ID || ans.Claims["email"] != "ann@example.com" {
+		t.Fatalf("as the user: %+v", ans)
+	}
+	// Called by no one, the function's token is its own, not a user's.
+	if ans := call(""); ans.Status != 401 || len(ans.Claims) != 0 {
+		t.Fatalf("anonymous: %+v", ans)
 	}
 }

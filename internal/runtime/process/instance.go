@@ -77,6 +77,9 @@ func newInstance(r *Runtime, v *function.Version, slot *sandbox.Slot) *instance 
 	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/response", i.handleResponse)
 	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/error", i.handleError)
 	mux.HandleFunc("POST "+apiPrefix+"/init/error", i.handleInitError)
+	if r.cfg.Platform != nil {
+		mux.Handle("/v1/", r.cfg.Platform)
+	}
 	// The instance is untrusted: a few connections at most (a runtime uses
 	// one), and none held idle for long, so it can't spend the platform's
 	// descriptors.

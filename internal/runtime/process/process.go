@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -118,6 +119,11 @@ type Config struct {
 	// InitTimeout bounds the start of an instance up to its first request
 	// for work; 0 means DefaultInitTimeout.
 	InitTimeout time.Duration
+	// Platform, when set, serves the platform's APIs (/v1/...) on every
+	// instance's local endpoint, at HOSTLESS_API_URL inside the function:
+	// a sandboxed process can't reach the host's addresses. Requests
+	// authenticate as any other (the X-Hostless-Token a call brings).
+	Platform http.Handler
 }
 
 // Runtime runs process functions. It implements function.Runtime.
@@ -273,6 +279,7 @@ func (r *Runtime) environ(v *function.Version, slot *sandbox.Slot, execEnv strin
 	task := slot.TaskRoot()
 	env = append(env,
 		"AWS_LAMBDA_RUNTIME_API="+slot.APIAddr(),
+		"HOSTLESS_API_URL=http://"+slot.APIAddr(),
 		"AWS_LAMBDA_FUNCTION_NAME="+v.Function,
 		"AWS_LAMBDA_FUNCTION_VERSION="+ver,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(v.Spec.MemoryMB),
@@ -306,7 +313,7 @@ var reservedEnv = map[string]bool{
 	"AWS_LAMBDA_RUNTIME_API": true, "AWS_LAMBDA_FUNCTION_NAME": true, "AWS_LAMBDA_FUNCTION_VERSION": true,
 	"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": true, "AWS_LAMBDA_LOG_GROUP_NAME": true, "AWS_LAMBDA_LOG_STREAM_NAME": true,
 	"AWS_LAMBDA_INITIALIZATION_TYPE": true, "AWS_EXECUTION_ENV": true, "AWS_REGION": true, "AWS_DEFAULT_REGION": true,
-	"_HANDLER": true, "LAMBDA_TASK_ROOT": true, "LAMBDA_RUNTIME_DIR": true,
+	"_HANDLER": true, "LAMBDA_TASK_ROOT": true, "LAMBDA_RUNTIME_DIR": true, "HOSTLESS_API_URL": true,
 }
 
 // Start starts an instance of v: a sandbox with v's code, its program

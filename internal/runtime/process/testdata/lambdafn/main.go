@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -104,6 +106,25 @@ func handler(ctx context.Context, ev json.RawMessage) (any, error) {
 			return "denied: " + err.Error(), nil
 		}
 		return "wrote", nil
+	case "platform":
+		// The platform's API through the instance's local endpoint, with
+		// the token the call brought: GET arg (a /v1/... path).
+		hr, err := http.NewRequestWithContext(ctx, "GET", os.Getenv("HOSTLESS_API_URL")+arg, nil)
+		if err != nil {
+			return nil, err
+		}
+		hr.Header.Set("Authorization", "Bearer "+req.Headers["x-hostless-token"])
+		res, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			return "unreachable: " + err.Error(), nil
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		claims := map[string]string{}
+		if a := req.RequestContext.Authorizer; a != nil && a.JWT != nil {
+			claims = a.JWT.Claims
+		}
+		return map[string]any{"status": res.StatusCode, "body": string(b), "claims": claims}, nil
 	case "dial":
 		c, err := net.DialTimeout("tcp", arg, time.Second)
 		if err != nil {

@@ -159,6 +159,7 @@ func (a *App) Start(ctx context.Context) error {
 		MaxResponseBytes: a.cfg.MaxResponseBytes,
 		MaxArtifactBytes: a.cfg.MaxArtifactBytes,
 		Artifacts:        a.artifact,
+		Platform:         &a.platform,
 	})
 	if err := a.rt.Open(); err != nil {
 		return err

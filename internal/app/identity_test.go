@@ -82,6 +82,18 @@ func TestFunctionIdentity(t *testing.T) {
 		t.Fatalf("the function's token on an admin API: %d", resp.StatusCode)
 	}
 
+	// A wasm function reaches the platform's API through the SDK's
+	// transport (http://hostless.internal), with no allowed_hosts, as the
+	// user who called it.
+	a.deploy("sdkfn", g.sdk, function.Spec{Contract: function.ContractSDK})
+	resp, body = a.do("GET", "/fn/sdkfn/platform?path=/v1/auth/me", nil, bearer(tk.AccessToken))
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "200 ") || !strings.Contains(string(body), tk.User.ID) {
+		t.Fatalf("a wasm function calling the platform: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := a.do("GET", "/fn/sdkfn/fetch?url=http://127.0.0.1:1/", nil, nil); !strings.Contains(string(body), "allowed_hosts") {
+		t.Fatalf("other hosts stay refused: %d %s", resp.StatusCode, body)
+	}
+
 	// A public function: anonymous callers pass, forged headers don't.
 	resp, body = a.do("GET", "/fn/open/", nil, http.Header{"X-Hostless-User-Id": {"forged"}, "X-Hostless-Caller": {"admin"}})
 	if resp.StatusCode != 200 || strings.Contains(string(body), "forged") || !strings.Contains(string(body), "HTTP_X_HOSTLESS_CALLER=anonymous") {

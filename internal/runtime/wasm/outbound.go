@@ -139,9 +139,17 @@ func (o *outbound) check(u *url.URL) error {
 	return nil
 }
 
+// PlatformHost is the host under which wasm functions reach the
+// platform's own APIs (http://hostless.internal/v1/...), served in-process
+// without a network and without allowed_hosts: the same APIs as anyone's,
+// authenticated by the token the call brought (X-Hostless-Token).
+const PlatformHost = "hostless.internal"
+
 // outboundClient performs the calls of every instance of a Runtime.
 type outboundClient struct {
-	client      *http.Client
+	client *http.Client
+	// platform calls the platform's handler in-process; nil without one.
+	platform    *http.Client
 	timeout     time.Duration
 	maxRequest  int
 	maxResponse int
@@ -168,7 +176,66 @@ func newOutboundClient(cfg Config) *outboundClient {
 			return nil
 		},
 	}
-	return &outboundClient{client: c, timeout: cfg.OutboundTimeout, maxRequest: cfg.MaxOutboundRequestBytes, maxResponse: cfg.MaxOutboundResponseBytes}
+	oc := &outboundClient{client: c, timeout: cfg.OutboundTimeout, maxRequest: cfg.MaxOutboundRequestBytes, maxResponse: cfg.MaxOutboundResponseBytes}
+	if cfg.Platform != nil {
+		oc.platform = &http.Client{
+			Transport:     handlerTransport{h: cfg.Platform, max: cfg.MaxOutboundResponseBytes},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	return oc
+}
+
+// handlerTransport serves requests with a handler in-process.
+type handlerTransport struct {
+	h   http.Handler
+	max int
+}
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.RequestURI = req.URL.RequestURI()
+	r.RemoteAddr = "wasm" // one client of the per-IP limits: the functions
+	r.Host = PlatformHost
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	rec := &recorder{header: http.Header{}, max: t.max}
+	t.h.ServeHTTP(rec, r)
+	if rec.err != nil {
+		return nil, rec.err
+	}
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return &http.Response{StatusCode: rec.status, Status: http.StatusText(rec.status), Header: rec.header, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Body: io.NopCloser(bytes.NewReader(rec.body.Bytes())), ContentLength: int64(rec.body.Len()), Request: req}, nil
+}
+
+// recorder is the http.ResponseWriter of an in-process call, bounded.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+	max    int
+	err    error
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	if r.body.Len()+len(p) > r.max {
+		r.err = fmt.Errorf("outbound HTTP: response body is over the limit of %d bytes", r.max)
+		return 0, r.err
+	}
+	return r.body.Write(p)
 }
 
 // instantiateHostModule adds the "hostless" host module to rt. A module
@@ -238,12 +305,17 @@ func (oc *outboundClient) send(ctx context.Context, o *outbound, enc []byte) []b
 	if err != nil {
 		return encodeOutboundError(err)
 	}
-	if err := o.check(req.URL); err != nil {
+	client := oc.client
+	if oc.platform != nil && req.URL.Scheme == "http" && req.URL.Host == PlatformHost {
+		client = oc.platform
+	} else if err := o.check(req.URL); err != nil {
 		return encodeOutboundError(err)
 	}
-	o.calls++
-	out, status, err := oc.do(req, guestTimeout)
-	if o.logs != nil {
+	if o != nil {
+		o.calls++
+	}
+	out, status, err := oc.do(client, req, guestTimeout)
+	if o != nil && o.logs != nil {
 		// The call shows among the invocation's logs; the query is left
 		// out, as it may carry secrets.
 		res := fmt.Sprint(status)
@@ -261,14 +333,14 @@ func (oc *outboundClient) send(ctx context.Context, o *outbound, enc []byte) []b
 
 // do performs req within the per-call cap (or the guest's own timeout, if
 // shorter) and encodes the response.
-func (oc *outboundClient) do(req *http.Request, guestTimeout time.Duration) ([]byte, int, error) {
+func (oc *outboundClient) do(client *http.Client, req *http.Request, guestTimeout time.Duration) ([]byte, int, error) {
 	limit, why := oc.timeout, "the limit of one call"
 	if guestTimeout > 0 && guestTimeout < limit {
 		limit, why = guestTimeout, "the request's own deadline"
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), limit)
 	defer cancel()
-	resp, err := oc.client.Do(req.WithContext(ctx))
+	resp, err := client.Do(req.WithContext(ctx))
 	if err != nil {
 		return nil, 0, explain(ctx, req, limit, why, err)
 	}

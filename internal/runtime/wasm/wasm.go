@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"time"
 
@@ -80,6 +81,9 @@ type Config struct {
 	// MaxOutboundResponseBytes caps an outbound response's body.
 	MaxOutboundRequestBytes  int
 	MaxOutboundResponseBytes int
+	// Platform, when set, serves the platform's APIs to functions at
+	// http://hostless.internal (PlatformHost, HOSTLESS_API_URL inside).
+	Platform http.Handler
 }
 
 // Runtime runs wasm versions. It implements function.Runtime.
@@ -419,6 +423,9 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 		WithRandSource(rand.Reader)
 	for k, val := range v.Spec.Env {
 		base = base.WithEnv(k, val)
+	}
+	if r.cfg.Platform != nil {
+		base = base.WithEnv("HOSTLESS_API_URL", "http://"+PlatformHost)
 	}
 	t1 := time.Now()
 	var inst function.Instance

@@ -71,6 +71,23 @@ func handle(w http.ResponseWriter, r *http.Request) {
 	case "/big":
 		n, _ := strconv.Atoi(q.Get("n"))
 		w.Write([]byte(strings.Repeat("x", n)))
+	case "/platform":
+		// The platform's API with the token the call brought.
+		out, err := http.NewRequest("GET", os.Getenv("HOSTLESS_API_URL")+q.Get("path"), nil)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		out.Header.Set("Authorization", "Bearer "+r.Header.Get("X-Hostless-Token"))
+		resp, err := http.DefaultClient.Do(out)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprintf(w, "error: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		fmt.Fprintf(w, "%d %s", resp.StatusCode, body)
 	case "/fetch":
 		// An outbound call through the SDK's transport: http.Get, or
 		// another method with a body, and an optional client timeout.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hostless/hostless/internal/apierror"
@@ -37,6 +38,9 @@ type feed struct {
 	mu   sync.Mutex
 	subs map[*sub]struct{}
 	last int64
+	// live counts subscribers: without any, the feed reads nothing, and
+	// the first one starts it from the newest change.
+	live atomic.Int64
 
 	wakeCh chan struct{}
 	stop   chan struct{}
@@ -75,6 +79,9 @@ func (f *feed) close() {
 }
 
 func (f *feed) wake() {
+	if f.live.Load() == 0 {
+		return
+	}
 	select {
 	case f.wakeCh <- struct{}{}:
 	default:
@@ -93,6 +100,9 @@ func (f *feed) run() {
 			return
 		case <-f.wakeCh:
 		case <-poll.C:
+			if f.live.Load() == 0 {
+				continue
+			}
 		case <-prune.C:
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			if err := f.s.cfg.Store.PruneChanges(ctx, time.Now().Add(-f.s.cfg.ChangeRetention)); err != nil {
@@ -129,6 +139,7 @@ func (f *feed) pump() {
 				default:
 					close(s.lagged)
 					delete(f.subs, s)
+					f.live.Store(int64(len(f.subs)))
 				}
 			}
 		}
@@ -148,14 +159,27 @@ func (f *feed) subscribe(coll, id string) (*sub, error) {
 		e.Header = http.Header{"Retry-After": {"5"}}
 		return nil, e
 	}
+	if len(f.subs) == 0 {
+		// Idle until now: start from the newest change, not from where
+		// the last subscriber left.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		last, err := f.s.cfg.Store.LastChange(ctx, f.s.cfg.Project)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		f.last = last
+	}
 	s := &sub{coll: coll, id: id, ch: make(chan store.Change, subBuffer), lagged: make(chan struct{})}
 	f.subs[s] = struct{}{}
+	f.live.Store(int64(len(f.subs)))
 	return s, nil
 }
 
 func (f *feed) unsubscribe(s *sub) {
 	f.mu.Lock()
 	delete(f.subs, s)
+	f.live.Store(int64(len(f.subs)))
 	f.mu.Unlock()
 }
 

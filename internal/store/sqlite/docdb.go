@@ -311,9 +311,10 @@ func (db *DB) commitDocGroup() bool {
 // savepoint. Statements run on their own deadline, not a caller's
 // context: one caller going away must not abort the others' transaction.
 func (db *DB) commitDocs(group []*docWrite) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	bg, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tx, err := db.dataW.BeginTx(ctx, nil)
+	db.prepareStmts(bg)
+	tx, err := db.dataW.BeginTx(bg, nil)
 	if err != nil {
 		return err
 	}
@@ -323,30 +324,31 @@ func (db *DB) commitDocs(group []*docWrite) error {
 			r.err = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+		ctx := cachedTx{tx, db}
+		if _, err := ctx.exec(bg, `SAVEPOINT w`); err != nil {
 			return err
 		}
-		r.docs, r.err = writeDocuments(ctx, tx, r.project, r.writes, r.now)
+		r.docs, r.err = writeDocuments(bg, ctx, r.project, r.writes, r.now)
 		if r.err != nil {
 			r.docs = nil
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
+			if _, err := ctx.exec(bg, `ROLLBACK TO w`); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE w`); err != nil {
+		if _, err := ctx.exec(bg, `RELEASE w`); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
 }
 
-func writeDocuments(ctx context.Context, tx *sql.Tx, project string, writes []store.DocWrite, now time.Time) ([]store.Document, error) {
+func writeDocuments(ctx context.Context, tx cachedTx, project string, writes []store.DocWrite, now time.Time) ([]store.Document, error) {
 	ts := now.UTC().Format(store.DocTimeFormat)
 	at := unixNano(now)
 	out := make([]store.Document, 0, len(writes))
 	for _, w := range writes {
 		var count int64
-		if err := tx.QueryRowContext(ctx, `SELECT doc_count FROM docdb_collections WHERE project = ? AND name = ?`,
+		if err := tx.queryRow(ctx, `SELECT doc_count FROM docdb_collections WHERE project = ? AND name = ?`,
 			project, w.Collection).Scan(&count); err != nil {
 			return nil, fmt.Errorf("collection %s: %w", w.Collection, notFound(err))
 		}
@@ -362,7 +364,7 @@ func writeDocuments(ctx context.Context, tx *sql.Tx, project string, writes []st
 			d = store.Document{Project: project, Collection: w.Collection, ID: w.ID, Data: w.Data, Version: 1}
 			d.CreatedAt, _ = time.Parse(store.DocTimeFormat, ts)
 			d.UpdatedAt = d.CreatedAt
-			_, err := tx.ExecContext(ctx, `INSERT INTO docs (`+docColumns+`) VALUES (?, ?, ?, ?, 1, ?, ?)`,
+			_, err := tx.exec(ctx, `INSERT INTO docs (`+docColumns+`) VALUES (?, ?, ?, ?, 1, ?, ?)`,
 				project, w.Collection, w.ID, string(w.Data), ts, ts)
 			if isConstraint(err) {
 				return nil, fmt.Errorf("document %s/%s: %w", w.Collection, w.ID, store.ErrConflict)
@@ -372,7 +374,7 @@ func writeDocuments(ctx context.Context, tx *sql.Tx, project string, writes []st
 			}
 			delta = 1
 		case store.DocUpdated, store.DocDeleted:
-			cur, err := scanDoc(tx.QueryRowContext(ctx, `SELECT `+docColumns+` FROM docs
+			cur, err := scanDoc(tx.queryRow(ctx, `SELECT `+docColumns+` FROM docs
 				WHERE project = ? AND collection = ? AND id = ?`, project, w.Collection, w.ID))
 			if err != nil {
 				return nil, fmt.Errorf("document %s/%s: %w", w.Collection, w.ID, notFound(err))
@@ -387,7 +389,7 @@ func writeDocuments(ctx context.Context, tx *sql.Tx, project string, writes []st
 			}
 			d = cur
 			if w.Op == store.DocDeleted {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE project = ? AND collection = ? AND id = ?`,
+				if _, err := tx.exec(ctx, `DELETE FROM docs WHERE project = ? AND collection = ? AND id = ?`,
 					project, w.Collection, w.ID); err != nil {
 					return nil, err
 				}
@@ -400,7 +402,7 @@ func writeDocuments(ctx context.Context, tx *sql.Tx, project string, writes []st
 			}
 			d.Data, d.Version = data, cur.Version+1
 			d.UpdatedAt, _ = time.Parse(store.DocTimeFormat, ts)
-			if _, err := tx.ExecContext(ctx, `UPDATE docs SET data = ?, version = ?, updated_at = ?
+			if _, err := tx.exec(ctx, `UPDATE docs SET data = ?, version = ?, updated_at = ?
 				WHERE project = ? AND collection = ? AND id = ?`, string(data), d.Version, ts, project, w.Collection, w.ID); err != nil {
 				return nil, err
 			}
@@ -408,12 +410,12 @@ func writeDocuments(ctx context.Context, tx *sql.Tx, project string, writes []st
 			return nil, fmt.Errorf("unknown write %q", w.Op)
 		}
 		if delta != 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE docdb_collections SET doc_count = doc_count + ? WHERE project = ? AND name = ?`,
+			if _, err := tx.exec(ctx, `UPDATE docdb_collections SET doc_count = doc_count + ? WHERE project = ? AND name = ?`,
 				delta, project, w.Collection); err != nil {
 				return nil, err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO doc_changes (project, collection, id, op, data, version, created_at, updated_at, at)
+		if _, err := tx.exec(ctx, `INSERT INTO doc_changes (project, collection, id, op, data, version, created_at, updated_at, at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, project, d.Collection, d.ID, w.Op, string(d.Data), d.Version,
 			d.CreatedAt.Format(store.DocTimeFormat), d.UpdatedAt.Format(store.DocTimeFormat), at); err != nil {
 			return nil, err
@@ -421,6 +423,57 @@ func writeDocuments(ctx context.Context, tx *sql.Tx, project string, writes []st
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// cachedTx runs statements of a transaction through statements prepared
+// once on the writer connection: parsing SQL cost more than running it.
+type cachedTx struct {
+	tx *sql.Tx
+	db *DB
+}
+
+func (t cachedTx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.db.stmt(query); st != nil {
+		return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+func (t cachedTx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.db.stmt(query); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
+}
+
+// stmt returns query prepared on the data writer, or nil when it isn't
+// yet: the writer's one connection is the transaction's, so it can't
+// prepare now; prepareStmts does before the next transaction.
+func (db *DB) stmt(query string) *sql.Stmt {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	st, ok := db.stmts[query]
+	if !ok {
+		if db.stmts == nil {
+			db.stmts = map[string]*sql.Stmt{}
+		}
+		db.stmts[query] = nil // wanted
+	}
+	return st
+}
+
+// prepareStmts prepares the statements transactions wanted.
+func (db *DB) prepareStmts(ctx context.Context) {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	for q, st := range db.stmts {
+		if st != nil {
+			continue
+		}
+		if st, err := db.dataW.PrepareContext(ctx, q); err == nil {
+			db.stmts[q] = st
+		}
+	}
 }
 
 // ChangesSince returns a project's changes after a sequence number.

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/hostless/hostless/internal/store"
@@ -40,6 +41,9 @@ type DB struct {
 	dataW, dataR *sql.DB
 	// docq groups concurrent document writes into one commit.
 	docq docQueue
+	// stmts are the document writes' statements, prepared on dataW.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
 
 // Open opens (creating if needed) the store in dir and applies any pending
@@ -85,6 +89,9 @@ func openFile(ctx context.Context, path string, sets []migrationSet, sync string
 
 	wq := cloneValues(common)
 	wq.Add("_pragma", "journal_mode(WAL)")
+	// Savepoints (a group commit's per-call rollback) journal to memory,
+	// not to a temporary file: the WAL is what makes a commit durable.
+	wq.Add("_pragma", "temp_store(MEMORY)")
 	wq.Set("_txlock", "immediate")
 	w, err = sql.Open("sqlite", path+"?"+wq.Encode())
 	if err != nil {
@@ -291,6 +298,11 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Close() error {
 	db.docq.wg.Wait() // a group being committed
 	var errs []error
+	for _, st := range db.stmts {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
 	for _, d := range []*sql.DB{db.metaR, db.telR, db.dataR, db.metaW, db.telW, db.dataW} {
 		if d != nil {
 			errs = append(errs, d.Close())

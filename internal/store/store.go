@@ -220,6 +220,7 @@ type Store interface {
 	Async
 	Settings
 	Auth
+	Identities
 	DocDB
 	Objects
 	// Ping checks that the backend answers (for /readyz).

@@ -148,6 +148,9 @@ func (s *Service) Register(mux *http.ServeMux, log *slog.Logger) {
 	h("POST /v1/auth/reset", s.public(s.handleReset))
 	h("GET /v1/auth/jwks", s.handleJWKS)
 	h("GET /.well-known/jwks.json", s.handleJWKS)
+	h("GET /v1/auth/providers", s.public(s.handleProviders))
+	h("GET /v1/auth/oidc/{provider}/start", s.public(s.handleOIDCStart))
+	h("GET /v1/auth/oidc/{provider}/callback", s.public(s.handleOIDCCallback))
 	// A signed-in user.
 	h("GET /v1/auth/me", s.signedIn(s.handleMe))
 	h("POST /v1/auth/verify/request", s.signedIn(s.handleVerifyRequest))

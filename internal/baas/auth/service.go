@@ -78,6 +78,12 @@ type Config struct {
 	// (checked before tokens; nil: none is).
 	AdminKey func(credential string) bool
 
+	// Providers are the OpenID Connect providers users may sign in with
+	// (see oidc.go); AllowedRedirects the app URL prefixes a sign-in may
+	// return to with the tokens.
+	Providers        []Provider
+	AllowedRedirects []string
+
 	// HashConcurrency bounds concurrent argon2id hashes (19 MiB each);
 	// default 4.
 	HashConcurrency int
@@ -135,6 +141,7 @@ type Service struct {
 	keys   *keyring
 	hash   *hasher
 	tokens *tokenCache
+	oidc   *oidcProviders
 
 	loginAccount, loginIP, signupIP *Throttle
 	reqIP, reqUser, reqKey          *Throttle
@@ -160,6 +167,7 @@ func New(cfg Config) *Service {
 		keys:         &keyring{st: cfg.Store, seal: cfg.Sealer, rotate: cfg.KeyRotation, lifetime: cfg.AccessTTL + time.Minute},
 		hash:         newHasher(cfg.HashConcurrency),
 		tokens:       newTokenCache(100_000),
+		oidc:         newOIDC(cfg),
 		loginAccount: cfg.LoginFailuresPerAccount.throttle(Rate{Burst: 5, PerMinute: 1}),
 		loginIP:      cfg.LoginFailuresPerIP.throttle(Rate{Burst: 20, PerMinute: 10}),
 		signupIP:     cfg.SignupsPerIP.throttle(Rate{Burst: 10, PerMinute: 1}),
@@ -174,6 +182,9 @@ func New(cfg Config) *Service {
 // Start loads (or makes) the signing keys and reloads them every minute,
 // rotating the signing key when it is due.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.startOIDC(); err != nil {
+		return err
+	}
 	if err := s.keys.reload(ctx, s.now()); err != nil {
 		return fmt.Errorf("auth signing keys: %w", err)
 	}

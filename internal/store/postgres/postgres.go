@@ -80,6 +80,7 @@ func migrationSets() []migrationSet {
 		{"schema_migrations_auth", authMigrations},
 		{"schema_migrations_docdb", docdbMigrations},
 		{"schema_migrations_objects", objectMigrations},
+		{"schema_migrations_identities", identityMigrations},
 	}
 }
 

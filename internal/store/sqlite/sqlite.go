@@ -151,6 +151,7 @@ var dataMigrationSets = []migrationSet{
 	{"schema_migrations_auth", authMigrations},
 	{"schema_migrations_docdb", docdbMigrations},
 	{"schema_migrations_objects", objectMigrations},
+	{"schema_migrations_identities", identityMigrations},
 }
 
 // migrate applies, in one transaction, the migrations of set not yet

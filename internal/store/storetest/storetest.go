@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	tests = append(tests, aliasTests...)
 	tests = append(tests, authTests...)
+	tests = append(tests, identityTests...)
 	tests = append(tests, docdbTests...)
 	tests = append(tests, objectTests...)
 	for _, tt := range tests {

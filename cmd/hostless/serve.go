@@ -38,6 +38,7 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", 0, "how long an async call's Idempotency-Key is remembered (default 24h)")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "the address users reach the platform at, for links in mails (env HOSTLESS_PUBLIC_URL)")
 	f.StringVar(&cfg.SMTP, "smtp", "", "send verification and reset mails through smtp://user:password@host:port?from=address (env HOSTLESS_SMTP_URL; default: keep them in the dev outbox)")
+	f.StringVar(&cfg.AuthProviders, "auth-providers", "", "YAML file of OpenID Connect providers users may sign in with, and the app URLs sign-in may return to (env HOSTLESS_AUTH_PROVIDERS)")
 	f.DurationVar(&cfg.AccessTokenTTL, "access-token-ttl", 0, "how long users' access tokens are valid (default 15m)")
 	f.Float64Var(&cfg.RateLimitPerIP, "rate-limit-ip", 0, "backend requests per second per client IP (default 1000; negative: off)")
 	f.Float64Var(&cfg.RateLimitPerUser, "rate-limit-user", 0, "backend requests per second per signed-in user (default 200; negative: off)")
@@ -57,7 +58,8 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 		"tls-cert": {&cfg.TLSCert, &env.TLSCert}, "tls-key": {&cfg.TLSKey, &env.TLSKey},
 		"isolation": {&cfg.Isolation, &env.Isolation}, "nats": {&cfg.NATS, &env.NATS},
 		"smtp": {&cfg.SMTP, &env.SMTP}, "public-url": {&cfg.PublicURL, &env.PublicURL},
-		"s3-addr": {&cfg.S3Addr, &env.S3Addr},
+		"auth-providers": {&cfg.AuthProviders, &env.AuthProviders},
+		"s3-addr":        {&cfg.S3Addr, &env.S3Addr},
 	} {
 		if !cmd.Flags().Changed(flag) && *v.env != "" {
 			*v.dst = *v.env

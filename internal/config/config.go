@@ -94,6 +94,12 @@ type Config struct {
 	// PublicURL is the address users reach the platform at, for links in
 	// mails (https://app.example.com).
 	PublicURL string `yaml:"public_url" json:"public_url"`
+	// AuthProviders is a YAML (or JSON) file of OpenID Connect providers
+	// users may sign in with: {providers: [{name, issuer, client_id,
+	// client_secret, scopes}], allowed_redirects: [URL prefixes of the
+	// apps the sign-in may return to]}. A provider's secret may come from
+	// HOSTLESS_AUTH_PROVIDER_<NAME>_CLIENT_SECRET instead.
+	AuthProviders string `yaml:"auth_providers" json:"auth_providers"`
 	// AccessTokenTTL is how long a user's access token is valid (default
 	// 15m; 1m to 24h).
 	AccessTokenTTL time.Duration `yaml:"access_token_ttl" json:"access_token_ttl"`
@@ -158,7 +164,8 @@ func (c *Config) fill() {
 // HOSTLESS_DATA, HOSTLESS_POSTGRES, HOSTLESS_TLS_CERT, HOSTLESS_TLS_KEY,
 // HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY,
 // HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS,
-// HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL, HOSTLESS_S3_ADDR.
+// HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL, HOSTLESS_S3_ADDR,
+// HOSTLESS_AUTH_PROVIDERS.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -169,7 +176,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		"HOSTLESS_ISOLATION": &c.Isolation, "HOSTLESS_MASTER_KEY": &c.MasterKey,
 		"HOSTLESS_AWS_ACCESS_KEY_ID": &c.AWSAccessKeyID, "HOSTLESS_AWS_SECRET_ACCESS_KEY": &c.AWSSecretAccessKey,
 		"HOSTLESS_NATS": &c.NATS, "HOSTLESS_SMTP_URL": &c.SMTP, "HOSTLESS_PUBLIC_URL": &c.PublicURL,
-		"HOSTLESS_S3_ADDR": &c.S3Addr,
+		"HOSTLESS_S3_ADDR": &c.S3Addr, "HOSTLESS_AUTH_PROVIDERS": &c.AuthProviders,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v

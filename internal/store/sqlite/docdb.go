@@ -319,12 +319,24 @@ func (db *DB) commitDocs(group []*docWrite) error {
 		return err
 	}
 	defer tx.Rollback()
+	ctx := cachedTx{tx, db}
+	if len(group) == 1 {
+		// Alone: the transaction is the call's; no savepoint needed.
+		r := group[0]
+		if r.err = r.ctx.Err(); r.err != nil {
+			return nil
+		}
+		if r.docs, r.err = writeDocuments(bg, ctx, r.project, r.writes, r.now); r.err != nil {
+			r.docs = nil
+			return nil // rolled back
+		}
+		return tx.Commit()
+	}
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			continue
 		}
-		ctx := cachedTx{tx, db}
 		if _, err := ctx.exec(bg, `SAVEPOINT w`); err != nil {
 			return err
 		}
@@ -347,19 +359,21 @@ func writeDocuments(ctx context.Context, tx cachedTx, project string, writes []s
 	at := unixNano(now)
 	out := make([]store.Document, 0, len(writes))
 	for _, w := range writes {
-		var count int64
-		if err := tx.queryRow(ctx, `SELECT doc_count FROM docdb_collections WHERE project = ? AND name = ?`,
-			project, w.Collection).Scan(&count); err != nil {
-			return nil, fmt.Errorf("collection %s: %w", w.Collection, notFound(err))
-		}
 		var (
 			d     store.Document
 			delta int64
 		)
 		switch w.Op {
 		case store.DocCreated:
-			if w.MaxDocs > 0 && count >= w.MaxDocs {
-				return nil, fmt.Errorf("collection %s holds %d documents: %w", w.Collection, count, store.ErrCollectionFull)
+			// Count first: the row is the collection's existence and its
+			// size at once; a refusal below rolls the increment back.
+			var count int64
+			if err := tx.queryRow(ctx, `UPDATE docdb_collections SET doc_count = doc_count + 1 WHERE project = ? AND name = ? RETURNING doc_count`,
+				project, w.Collection).Scan(&count); err != nil {
+				return nil, fmt.Errorf("collection %s: %w", w.Collection, notFound(err))
+			}
+			if w.MaxDocs > 0 && count > w.MaxDocs {
+				return nil, fmt.Errorf("collection %s holds %d documents: %w", w.Collection, count-1, store.ErrCollectionFull)
 			}
 			d = store.Document{Project: project, Collection: w.Collection, ID: w.ID, Data: w.Data, Version: 1}
 			d.CreatedAt, _ = time.Parse(store.DocTimeFormat, ts)
@@ -372,7 +386,6 @@ func writeDocuments(ctx context.Context, tx cachedTx, project string, writes []s
 			if err != nil {
 				return nil, err
 			}
-			delta = 1
 		case store.DocUpdated, store.DocDeleted:
 			cur, err := scanDoc(tx.queryRow(ctx, `SELECT `+docColumns+` FROM docs
 				WHERE project = ? AND collection = ? AND id = ?`, project, w.Collection, w.ID))

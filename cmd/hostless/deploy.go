@@ -24,7 +24,7 @@ func newDeploy(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy",
-		Short: "Deploy the functions of a manifest; only what changed gets a new version",
+		Short: "Deploy the functions and collections of a manifest; only what changed gets a new version",
 		Long: `Deploy the functions of a manifest; only what changed gets a new version.
 
 The live alias (what /fn/NAME calls) serves each new version alone. With
@@ -35,7 +35,12 @@ or "hostless rollback NAME" drops it.
 
 When the manifest has a routes: key, its routes replace the server's whole
 route table once the functions are deployed ("routes: []" removes them all);
-without the key the table is left as it is.`,
+without the key the table is left as it is.
+
+The collections: of the manifest are put before the functions, each only if
+its spec differs from the server's (documents stay when a spec changes).
+Collections the manifest doesn't name are left alone, with their documents:
+"hostless collections rm NAME" deletes one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("canary") && (canary < function.MinCanaryWeight || canary > function.MaxCanaryWeight) {
@@ -58,6 +63,9 @@ without the key the table is left as it is.`,
 				}
 				// A plan stores, uploads and builds nothing: it compares the
 				// code as it is on disk now.
+				if _, err := deploy.PlanCollections(cmd.Context(), g.client(), m, cmd.OutOrStdout()); err != nil {
+					return err
+				}
 				_, err := deploy.Plan(cmd.Context(), g.client(), m, prune, canary, cmd.OutOrStdout())
 				return err
 			}

@@ -58,11 +58,20 @@ func newUp() *cobra.Command {
 			for _, name := range m.Order {
 				fmt.Fprintf(out, "  %s/fn/%s\n", a.URL(), name)
 			}
-			try := m.Order[0]
-			if _, ok := m.Functions["hello"]; ok {
-				try = "hello?name=Ada"
+			for _, name := range m.CollectionOrder {
+				fmt.Fprintf(out, "  %s/v1/db/%s\n", a.URL(), name)
 			}
-			fmt.Fprintf(out, "\nTry: curl '%s/fn/%s'\nPress Ctrl-C to stop.\n", a.URL(), try)
+			switch {
+			case len(m.Order) > 0:
+				try := m.Order[0]
+				if _, ok := m.Functions["hello"]; ok {
+					try = "hello?name=Ada"
+				}
+				fmt.Fprintf(out, "\nTry: curl '%s/fn/%s'\n", a.URL(), try)
+			default:
+				fmt.Fprintf(out, "\nTry: curl -H \"Authorization: Bearer $TOKEN\" '%s/v1/db/%s'\n", a.URL(), m.CollectionOrder[0])
+			}
+			fmt.Fprintln(out, "Press Ctrl-C to stop.")
 			return wait(ctx, stop, a, cfg.ShutdownGrace, cmd.ErrOrStderr())
 		},
 	}

@@ -1,7 +1,7 @@
 // Package deploy applies a manifest to a server through the control API:
 // it builds stale code, checks every function before anything is sent,
-// uploads artifacts the server lacks, and puts each function, reporting
-// what changed. It knows the server only through the client package.
+// puts the collections whose spec changed, uploads artifacts the server
+// lacks, and puts each function, reporting what changed. It knows the server only through the client package.
 package deploy
 
 import (
@@ -286,7 +286,8 @@ func Prune(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.W
 
 // Apply deploys every function of m: the live alias of each serves its
 // spec alone. It checks all of them first, so an invalid function stops
-// the deploy before anything is stored.
+// the deploy before anything is stored. m's collections are applied
+// (ApplyCollections) before the functions, which may use them.
 func Apply(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.Writer) ([]Result, error) {
 	return apply(ctx, c, m, 0, out)
 }
@@ -305,6 +306,11 @@ func ApplyCanary(ctx context.Context, c *client.Client, m *manifest.Manifest, we
 
 func apply(ctx context.Context, c *client.Client, m *manifest.Manifest, weight int, out io.Writer) ([]Result, error) {
 	if err := checkCode(m); err != nil {
+		return nil, err
+	}
+	// A canary deploy puts collections as they are too: a collection has
+	// one spec at a time.
+	if _, err := ApplyCollections(ctx, c, m, out); err != nil {
 		return nil, err
 	}
 	var results []Result

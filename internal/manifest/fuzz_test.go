@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -23,8 +24,28 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if len(m.Functions) == 0 || len(m.Order) != len(m.Functions) || !slices.IsSorted(m.Order) {
+		if len(m.Functions)+len(m.Collections) == 0 || len(m.Order) != len(m.Functions) || !slices.IsSorted(m.Order) {
 			t.Fatalf("Order %v for %d functions", m.Order, len(m.Functions))
+		}
+		if len(m.CollectionOrder) != len(m.Collections) || !slices.IsSorted(m.CollectionOrder) {
+			t.Fatalf("CollectionOrder %v for %d collections", m.CollectionOrder, len(m.Collections))
+		}
+		for _, name := range m.CollectionOrder {
+			c := m.Collections[name]
+			if c == nil || c.Name != name || !collectionNameRE.MatchString(name) {
+				t.Fatalf("Collections[%q] = %+v", name, c)
+			}
+			if c.Schema != nil && (!json.Valid(c.Schema) || len(c.Schema) > MaxSchemaBytes || c.Schema[0] != '{') {
+				t.Fatalf("%s: schema %q", name, c.Schema)
+			}
+			for op, src := range c.Rules {
+				if !slices.Contains(CollectionOperations, op) || src == "" || len(src) > MaxRuleBytes {
+					t.Fatalf("%s: rules.%s = %q", name, op, src)
+				}
+			}
+			if len(c.Indexes) > MaxIndexes || c.MaxDocuments < 0 || c.MaxDocumentBytes < 0 || c.MaxDocumentBytes > MaxDocumentBytes {
+				t.Fatalf("%s: %+v", name, c)
+			}
 		}
 		for i, r := range m.Routes {
 			if err := r.Validate(); err != nil {

@@ -46,6 +46,11 @@ type Manifest struct {
 	// manifest has a routes key, even an empty one.
 	Routes    []function.Route
 	HasRoutes bool
+	// Collections are the document database's collections the manifest
+	// declares, by name. A deploy creates or updates each; collections on
+	// the server that the manifest doesn't name are left alone.
+	Collections     map[string]*Collection
+	CollectionOrder []string // collection names, sorted
 }
 
 // Function is one entry under functions:.
@@ -81,6 +86,9 @@ type Function struct {
 
 	code string // Code as written in the manifest, for messages
 }
+
+// topFields are the keys of the manifest itself.
+var topFields = []string{"functions", "routes", "collections"}
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
@@ -150,7 +158,7 @@ func Parse(data []byte, dir string) (*Manifest, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: no functions in manifest", function.ErrInvalid)
+		return nil, fmt.Errorf("%w: no functions or collections in manifest", function.ErrInvalid)
 	} else if err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", function.ErrInvalid, err)
 	}
@@ -159,15 +167,16 @@ func Parse(data []byte, dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: manifest has more than one YAML document (remove the '---' separator)", function.ErrInvalid)
 	}
 
-	p := parser{m: &Manifest{Dir: dir, Functions: map[string]*Function{}}}
+	p := parser{m: &Manifest{Dir: dir, Functions: map[string]*Function{}, Collections: map[string]*Collection{}}}
 	p.manifest(&doc)
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
-	if len(p.m.Functions) == 0 {
-		return nil, fmt.Errorf("%w: no functions in manifest", function.ErrInvalid)
+	if len(p.m.Functions) == 0 && len(p.m.Collections) == 0 {
+		return nil, fmt.Errorf("%w: no functions or collections in manifest", function.ErrInvalid)
 	}
 	p.m.Order = slices.Sorted(maps.Keys(p.m.Functions))
+	p.m.CollectionOrder = slices.Sorted(maps.Keys(p.m.Collections))
 	return p.m, nil
 }
 
@@ -175,19 +184,26 @@ func Parse(data []byte, dir string) (*Manifest, error) {
 type parser struct {
 	m    *Manifest
 	errs []error
+	// coll names the collection being parsed: problems outside any
+	// function are then reported as the collection's.
+	coll string
 }
 
 // Error is one problem in a manifest. It wraps function.ErrInvalid.
 type Error struct {
-	Function string // "" for a problem outside any function
-	Line     int    // 0 when unknown
-	Msg      string // names the field
+	Function   string // "" for a problem outside any function
+	Collection string // "" for a problem outside any collection
+	Line       int    // 0 when unknown
+	Msg        string // names the field
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.Function != "" {
 		fmt.Fprintf(&b, "function %q: ", short(e.Function))
+	}
+	if e.Collection != "" {
+		fmt.Fprintf(&b, "collection %q: ", short(e.Collection))
 	}
 	b.WriteString(e.Msg)
 	if e.Line > 0 {
@@ -206,7 +222,11 @@ func (p *parser) fail(fn string, n *yaml.Node, format string, args ...any) {
 		if n != nil {
 			line = n.Line
 		}
-		p.errs = append(p.errs, &Error{Function: fn, Line: line, Msg: fmt.Sprintf(format, args...)})
+		e := &Error{Function: fn, Line: line, Msg: fmt.Sprintf(format, args...)}
+		if fn == "" {
+			e.Collection = p.coll
+		}
+		p.errs = append(p.errs, e)
 	case len(p.errs) == maxErrors:
 		p.errs = append(p.errs, fmt.Errorf("%w: too many problems; stopped after %d", function.ErrInvalid, maxErrors))
 	}
@@ -238,17 +258,21 @@ func (p *parser) manifest(doc *yaml.Node) {
 		p.fail("", root, "manifest must be a mapping with a functions key")
 		return
 	}
-	var functions, routes *yaml.Node
+	var functions, routes, collections *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := resolve(root.Content[i]), root.Content[i+1]
 		switch {
-		case k.Kind != yaml.ScalarNode || (k.Value != "functions" && k.Value != "routes"):
-			p.fail("", k, "unknown field %q (accepted: functions, routes)", short(keyName(k)))
-		case k.Value == "functions" && functions != nil, k.Value == "routes" && p.m.HasRoutes:
+		case k.Kind != yaml.ScalarNode || !slices.Contains(topFields, k.Value):
+			p.fail("", k, "unknown field %q (accepted: %s)", short(keyName(k)), strings.Join(topFields, ", "))
+		case k.Value == "functions" && functions != nil, k.Value == "routes" && p.m.HasRoutes,
+			k.Value == "collections" && collections != nil:
 			p.fail("", k, "field %q appears twice", k.Value)
 		case k.Value == "routes":
 			p.m.HasRoutes = true
 			routes = v
+		case k.Value == "collections":
+			collections = k // the key: its line, should the value be null
+			p.collections(k, v)
 		default:
 			functions = resolve(v)
 		}

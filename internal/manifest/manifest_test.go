@@ -185,7 +185,7 @@ func TestParseErrors(t *testing.T) {
 		yaml string
 		want []string // substrings of the error, in order
 	}{
-		{"empty", "", []string{"no functions in manifest"}},
+		{"empty", "", []string{"no functions or collections in manifest"}},
 		{"allow without outbound", "functions:\n  p:\n    runtime: process\n    code: d\n    network: none\n    network_allow: [10.1.0.0/16]\n", []string{"network_allow needs network: outbound"}},
 		{"allow not a range", "functions:\n  p:\n    runtime: process\n    code: d\n    network_allow: [10.1.0.1/16]\n", []string{`network_allow "10.1.0.1/16" is not an IPv4 range`}},
 		{"allowed host invalid", fn("    allowed_hosts: [api.example.com, \"https://x.example\"]\n"), []string{`allowed_hosts "https://x.example"`, "line 5"}},
@@ -199,9 +199,9 @@ func TestParseErrors(t *testing.T) {
 		{"node handler form", "functions:\n  p:\n    runtime: nodejs\n    code: d\n    handler: index\n", []string{`handler "index" of a nodejs function must be FILE.FUNCTION`}},
 		{"handler escapes", "functions:\n  p:\n    runtime: python\n    code: d\n    handler: ../x.handler\n", []string{`must be a path inside the code`}},
 
-		{"comment only", "# nothing\n", []string{"no functions in manifest"}},
-		{"functions null", "functions:\n", []string{"no functions in manifest"}},
-		{"functions empty", "functions: {}\n", []string{"no functions in manifest"}},
+		{"comment only", "# nothing\n", []string{"no functions or collections in manifest"}},
+		{"functions null", "functions:\n", []string{"no functions or collections in manifest"}},
+		{"functions empty", "functions: {}\n", []string{"no functions or collections in manifest"}},
 		{"not a mapping", "- a\n- b\n", []string{"manifest must be a mapping"}},
 		{"functions a list", "functions: [a, b]\n", []string{"functions must be a mapping"}},
 		{"unknown top-level key", "funtions:\n  a: {}\n", []string{`unknown field "funtions"`, "accepted: functions", "line 1"}},

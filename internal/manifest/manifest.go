@@ -81,6 +81,7 @@ type Function struct {
 	Triggers     []function.Trigger
 	CORS         *function.CORS
 	Limits       function.Limits
+	Auth         string // who may call its URL: public, user, admin or key:SCOPE
 	Build        string // shell command that produces Code, or ""
 	BuildDir     string // absolute directory Build runs in
 
@@ -92,14 +93,14 @@ var topFields = []string{"functions", "routes", "collections"}
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "allowed_hosts", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "allowed_hosts", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "auth", "build", "dir"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
 var (
 	concurrencyFields = []string{"max", "per_instance", "queue_timeout"}
 	rateLimitFields   = []string{"rps", "burst", "per_ip_rps", "per_ip_burst"}
-	routeFields       = []string{"method", "path", "host", "function", "cors"}
+	routeFields       = []string{"method", "path", "host", "function", "cors", "auth"}
 	limitsFields      = []string{"request", "response", "event"}
 	corsFields        = []string{"origins", "methods", "headers", "expose_headers", "credentials", "max_age"}
 )
@@ -370,6 +371,10 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	fn.Triggers = p.triggers(name, values["triggers"])
 	fn.CORS = p.cors(name, "cors", values["cors"])
 	fn.Limits = p.limits(name, values["limits"])
+	fn.Auth = p.scalar(name, "auth", values, maxNameBytes)
+	if err := function.ValidateAuth(fn.Auth); err != nil && fn.Auth != "" {
+		p.fail(name, values["auth"], "auth: %s", strings.TrimPrefix(err.Error(), function.ErrInvalid.Error()+": "))
+	}
 	if v := p.scalar(name, "idle_timeout", values, maxNameBytes); v != "" {
 		fn.IdleTimeout = p.duration(name, "idle_timeout", values["idle_timeout"], v)
 	}
@@ -448,7 +453,7 @@ func (p *parser) routes(at *yaml.Node) []function.Route {
 		}
 		str := func(k string, max int) string { return p.scalar("", field+"."+k, values, max) }
 		r := function.Route{Method: str("method", maxNameBytes), Path: str("path", function.MaxPathBytes),
-			Host: str("host", maxNameBytes), Function: str("function", maxNameBytes)}
+			Host: str("host", maxNameBytes), Function: str("function", maxNameBytes), Auth: str("auth", maxNameBytes)}
 		r.CORS = p.cors("", field+".cors", values[field+".cors"])
 		if len(p.errs) > before {
 			continue
@@ -861,6 +866,7 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		Triggers:     slices.Clone(f.Triggers),
 		CORS:         cloneCORS(f.CORS),
 		Limits:       f.Limits,
+		Auth:         f.Auth,
 	}
 	s.Normalize()
 	return s

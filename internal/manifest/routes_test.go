@@ -70,7 +70,8 @@ func TestParseRouteErrors(t *testing.T) {
 		want []string
 	}{
 		{"not a list", fns + "routes: {path: /a}\n", []string{"routes must be a list", "(line 3)"}},
-		{"unknown field", fns + "routes:\n  - {path: /a, function: a, auth: user}\n", []string{"unknown field routes[0].auth", "(line 4)"}},
+		{"unknown field", fns + "routes:\n  - {path: /a, function: a, authz: user}\n", []string{"unknown field routes[0].authz", "(line 4)"}},
+		{"bad auth", fns + "routes:\n  - {path: /a, function: a, auth: root}\n", []string{"routes[0].auth \"root\"", "(line 4)"}},
 		{"no path", fns + "routes:\n  - {path: /a, function: a}\n  - {function: a}\n", []string{"routes[1].path is required", "(line 5)"}},
 		{"reserved", fns + "routes:\n  - function: a\n    path: /v1/x\n", []string{"routes[0].path \"/v1/x\" is under /v1", "(line 5)"}},
 		{"bad method", fns + "routes:\n  - {method: get, path: /a, function: a}\n", []string{"routes[0].method \"get\"", "(line 4)"}},
@@ -78,7 +79,7 @@ func TestParseRouteErrors(t *testing.T) {
 		{"bad host", fns + "routes:\n  - {path: /a, function: a, host: \"x.com:80\"}\n", []string{"routes[0].host"}},
 		{"path too long", fns + "routes:\n  - {path: /" + strings.Repeat("a", 1100) + ", function: a}\n", []string{"routes[0].path is 1101 bytes (at most 1024)"}},
 		{"path a list", fns + "routes:\n  - {path: [/a], function: a}\n", []string{"routes[0].path must be a single value"}},
-		{"entry not a mapping", fns + "routes:\n  - /a\n", []string{"routes[0] must be a mapping (method, path, host, function, cors)", "(line 4)"}},
+		{"entry not a mapping", fns + "routes:\n  - /a\n", []string{"routes[0] must be a mapping (method, path, host, function, cors, auth)", "(line 4)"}},
 		{"empty entry", fns + "routes:\n  -\n", []string{"routes[0] must be a mapping with a path and a function"}},
 		{"twice", fns + "routes: []\nroutes: []\n", []string{`field "routes" appears twice`}},
 		{"route cors star with credentials", fns + "routes:\n  - path: /a\n    function: a\n    cors: {origins: ['*'], credentials: true}\n",
@@ -142,5 +143,22 @@ func TestParseTooManyRoutes(t *testing.T) {
 	_, err := Parse([]byte(b.String()), dir)
 	if err == nil || !strings.Contains(err.Error(), "routes has 1001 entries (at most 1000)") {
 		t.Fatalf("Parse: %v", err)
+	}
+}
+
+func TestParseAuth(t *testing.T) {
+	m, err := Parse([]byte("functions:\n  a:\n    runtime: wasm\n    code: a.wasm\n    auth: user\nroutes:\n  - {path: /ops, function: a, auth: \"key:ops:run\"}\n"), "/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := m.Functions["a"]; f == nil || f.Auth != "user" || f.Spec("sha256:x").Auth != "user" {
+		t.Fatalf("function auth = %+v", f)
+	}
+	if m.Routes[0].Auth != "key:ops:run" {
+		t.Fatalf("route auth = %q", m.Routes[0].Auth)
+	}
+	_, err = Parse([]byte("functions:\n  a:\n    runtime: wasm\n    code: a.wasm\n    auth: everyone\n"), "/app")
+	if err == nil || !strings.Contains(err.Error(), `auth: auth "everyone"`) || !strings.Contains(err.Error(), "line 5") {
+		t.Fatalf("a bad function auth: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hostless/hostless/internal/function"
 )
@@ -135,5 +136,28 @@ func TestFunctionIdentity(t *testing.T) {
 		http.Header{"Authorization": {"Bearer " + testKey}, "Content-Type": {"application/json"}})
 	if resp.StatusCode != 400 || !strings.Contains(string(body), "auth") {
 		t.Fatalf("a route with a bad auth mode: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestDocumentChangesTriggerFunctions: a function with an events trigger
+// on db.todos.created runs when a document is created, with the document.
+func TestDocumentChangesTriggerFunctions(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	a.deploy("ondb", g.cgi, function.Spec{Triggers: []function.Trigger{{Type: function.TriggerEvents, Events: []string{"db.todos.created"}}}})
+	admin := http.Header{"Authorization": {"Bearer " + testKey}}
+	if resp, body := a.do("PUT", "/v1/collections/todos", []byte(`{}`), admin); resp.StatusCode != 201 {
+		t.Fatalf("put collection: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := a.do("POST", "/v1/db/todos", []byte(`{"id":"t1","title":"milk"}`), admin); resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	recs := waitRecords(t, a, "ondb", 1, 10*time.Second)
+	if recs[0].Trigger != function.TriggerEvents || recs[0].Status != function.StatusOK {
+		t.Fatalf("record %+v", recs[0])
+	}
+	if logs := logsOf(a, recs[0].ID); !strings.Contains(logs, "cgi POST") {
+		t.Errorf("logs: %s", logs)
 	}
 }

@@ -212,7 +212,7 @@ func TestTriggerDeployChecks(t *testing.T) {
 		{function.Trigger{Type: "kafka"}, "triggers[0].type"},
 		{function.Trigger{Type: function.TriggerAMQP, URL: "amqp://127.0.0.1:5672/"}, "triggers[0].queue"},
 		{function.Trigger{Type: function.TriggerNATS, Subject: "a", BatchSize: 5000}, "triggers[0].batch_size"},
-		{function.Trigger{Type: function.TriggerEvents, Events: []string{"db.changed"}}, "triggers[0].events"},
+		{function.Trigger{Type: function.TriggerEvents, Events: []string{"secrets.changed"}}, "triggers[0].events"},
 	} {
 		_, err := a.c.PutFunction(ctx, "bad", function.Spec{Runtime: function.RuntimeWasm, Code: ref, Triggers: []function.Trigger{c.trigger}})
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -461,3 +461,20 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+func TestValidEvent(t *testing.T) {
+	ValidEvent := function.ValidEvent
+	for _, tc := range []struct {
+		e    string
+		want bool
+	}{
+		{"*", true}, {"function.deployed", true}, {"db.todos.created", true}, {"db.*.deleted", true},
+		{"auth.>", true}, {"db.todos.>", true}, {"auth.user.created", true},
+		{"", false}, {"db", false}, {"db.", false}, {"db..created", false}, {"db.Todos.created", false},
+		{"db.>.created", false}, {"secrets.x", false}, {"db.todos created", false}, {">", false},
+	} {
+		if got := ValidEvent(tc.e); got != tc.want {
+			t.Errorf("ValidEvent(%q) = %v, want %v", tc.e, got, tc.want)
+		}
+	}
+}

@@ -43,8 +43,46 @@ const (
 // MaxTriggers bounds a function's triggers.
 const MaxTriggers = 16
 
-// PlatformEvents are the events the platform publishes on its bus.
-var PlatformEvents = []string{"function.deployed", "function.deleted", "invocation.failed"}
+// PlatformEvents are the events the platform publishes on its bus; the
+// document database adds db.{collection}.{created,updated,deleted}.
+var PlatformEvents = []string{"function.deployed", "function.deleted", "invocation.failed",
+	"auth.user.created", "auth.user.verified", "auth.user.disabled", "auth.user.enabled", "auth.password.reset",
+	"auth.token.reused", "auth.key.created", "auth.key.deleted", "auth.identity.linked"}
+
+// eventDomains are the first parts of platform event names.
+var eventDomains = []string{"function", "invocation", "auth", "db"}
+
+// ValidEvent reports whether an events trigger may name e: "*" (every
+// event), or dot-separated parts of lower-case letters, digits, '_' and
+// '-' where a part may be "*" (any one part) and the last ">" (the rest),
+// starting with function, invocation, auth or db: "db.todos.created",
+// "db.*.deleted", "auth.>".
+func ValidEvent(e string) bool {
+	if e == "*" {
+		return true
+	}
+	if len(e) > 200 {
+		return false
+	}
+	parts := strings.Split(e, ".")
+	if len(parts) < 2 || !slices.Contains(eventDomains, parts[0]) {
+		return false
+	}
+	for i, p := range parts[1:] {
+		if p == "*" || p == ">" && i == len(parts)-2 {
+			continue
+		}
+		if p == "" {
+			return false
+		}
+		for j := 0; j < len(p); j++ {
+			if c := p[j]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // validateTriggers checks what the function domain knows of triggers; the
 // trigger package checks each broker's settings at deploy.
@@ -63,8 +101,8 @@ func (s *Spec) validateTriggers() error {
 				return fmt.Errorf("%w: triggers[%d].events: name the platform events (%v, or \"*\")", ErrInvalid, i, PlatformEvents)
 			}
 			for _, e := range t.Events {
-				if e != "*" && !slices.Contains(PlatformEvents, e) {
-					return fmt.Errorf("%w: triggers[%d].events: %q is not one of %v (or \"*\")", ErrInvalid, i, e, PlatformEvents)
+				if !ValidEvent(e) {
+					return fmt.Errorf("%w: triggers[%d].events: %q is not a platform event such as %v, db.COLLECTION.created|updated|deleted, a pattern such as db.*.created or auth.>, or \"*\"", ErrInvalid, i, Short(e), PlatformEvents[:3])
 				}
 			}
 			if t.URL != "" || t.Subject != "" || t.Stream != "" || t.Queue != "" || t.Topic != "" || t.Group != "" {

@@ -102,7 +102,8 @@ func TestHostileFunction(t *testing.T) {
 	if st, out := a.action("attacker", "procs", ""); st != 200 || out != "1" {
 		t.Errorf("the attacker sees %s processes (want 1: itself; init is hidden)", out)
 	}
-	if _, out := a.action("attacker", "environs", ""); strings.Contains(out, "v1ct1m") || strings.Contains(out, "HOSTLESS") {
+	// (HOSTLESS_API_URL is the attacker's own: where its API endpoint is.)
+	if _, out := a.action("attacker", "environs", ""); strings.Contains(out, "v1ct1m") || strings.Contains(strings.ReplaceAll(out, "HOSTLESS_API_URL=", ""), "HOSTLESS") {
 		t.Errorf("the attacker read another environment: %q", out)
 	}
 

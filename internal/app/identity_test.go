@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -159,5 +160,29 @@ func TestDocumentChangesTriggerFunctions(t *testing.T) {
 	}
 	if logs := logsOf(a, recs[0].ID); !strings.Contains(logs, "cgi POST") {
 		t.Errorf("logs: %s", logs)
+	}
+}
+
+// TestRecursionStops: a function that calls itself through the platform
+// for ever is stopped at the call depth limit with a clear error, and
+// every level of the chain answers.
+func TestRecursionStops(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	a.deploy("loop", g.sdk, function.Spec{Contract: function.ContractSDK})
+	resp, body := a.do("GET", "/fn/loop/recurse?fn=loop", nil, http.Header{"X-Hostless-Call-Depth": {"0"}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	out := string(body)
+	if !strings.Contains(out, "508") || !strings.Contains(out, "call_depth_exceeded") {
+		t.Fatalf("the chain didn't end at the limit: %s", out)
+	}
+	if n := strings.Count(out, "depth="); n != function.MaxCallDepth+1 {
+		t.Fatalf("%d levels ran, want %d (the caller's and %d calls): %s", n, function.MaxCallDepth+1, function.MaxCallDepth, out)
+	}
+	if !strings.Contains(out, fmt.Sprintf("depth=%d ->", function.MaxCallDepth)) {
+		t.Fatalf("no level at depth %d: %s", function.MaxCallDepth, out)
 	}
 }

@@ -100,3 +100,29 @@ func SetIdentity(h http.Header, id *Identity, token string) {
 		h.Set(HeaderToken, token)
 	}
 }
+
+// HeaderCallDepth counts the calls between functions that led to a
+// request: a function's call through its platform endpoint carries its own
+// call's depth plus one. The gateway refuses a depth over MaxCallDepth
+// (508), as Lambda stops recursive loops: a chain of calls that loops back
+// on itself ends there instead of running forever.
+const HeaderCallDepth = "X-Hostless-Call-Depth"
+
+// MaxCallDepth is the deepest chain of calls between functions.
+const MaxCallDepth = 16
+
+// CallDepth reads a request's call depth (0 when absent or malformed).
+func CallDepth(h http.Header) int {
+	v := h.Get(HeaderCallDepth)
+	if v == "" || len(v) > 4 {
+		return 0
+	}
+	n := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0
+		}
+		n = n*10 + int(v[i]-'0')
+	}
+	return n
+}

@@ -234,6 +234,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ref string, req 
 		return
 	}
 	applyCORS(w.Header(), r, cors) // errors too: a page can read why its call failed
+	if d := function.CallDepth(r.Header); d > function.MaxCallDepth {
+		apierror.Write(w, r, g.log, apierror.New(http.StatusLoopDetected, "call_depth_exceeded",
+			"%d calls between functions led to this one, over the limit of %d: a function calling itself (or a chain of functions calling back) never ends, so the chain stops here", d, function.MaxCallDepth))
+		return
+	}
 	if err := g.identify(r, req, ref, mode); err != nil {
 		apierror.Write(w, r, g.log, err)
 		return

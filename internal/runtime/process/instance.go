@@ -78,7 +78,19 @@ func newInstance(r *Runtime, v *function.Version, slot *sandbox.Slot) *instance 
 	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/error", i.handleError)
 	mux.HandleFunc("POST "+apiPrefix+"/init/error", i.handleInitError)
 	if r.cfg.Platform != nil {
-		mux.Handle("/v1/", r.cfg.Platform)
+		// The platform's APIs and other functions, at the depth of the
+		// call running now plus one (HeaderCallDepth): whatever the
+		// function wrote there is replaced.
+		platform := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			depth := 0
+			if c := i.cur.Load(); c != nil {
+				depth = function.CallDepth(c.header)
+			}
+			req.Header.Set(function.HeaderCallDepth, strconv.Itoa(depth+1))
+			r.cfg.Platform.ServeHTTP(w, req)
+		})
+		mux.Handle("/v1/", platform)
+		mux.Handle("/fn/", platform)
 	}
 	// The instance is untrusted: a few connections at most (a runtime uses
 	// one), and none held idle for long, so it can't spend the platform's

@@ -59,9 +59,7 @@ func (i *cgiInstance) Invoke(ctx context.Context, req *function.Request, logs fu
 		k, v, _ := strings.Cut(kv, "=")
 		cfg = cfg.WithEnv(k, v)
 	}
-	if len(i.allowed) > 0 {
-		ctx = withOutbound(ctx, &outbound{allowed: i.allowed, logs: logs})
-	}
+	ctx = withOutbound(ctx, &outbound{allowed: i.allowed, logs: logs, depth: function.CallDepth(req.Header)})
 	mod, err := i.rt.InstantiateModule(ctx, i.code.compiled, cfg)
 	stderr.flush()
 	if mod != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,8 @@ type outbound struct {
 	logs    function.Logs
 	pending []byte
 	calls   int
+	// depth is the running invocation's call depth (HeaderCallDepth).
+	depth int
 }
 
 type outboundKey struct{}
@@ -308,6 +311,11 @@ func (oc *outboundClient) send(ctx context.Context, o *outbound, enc []byte) []b
 	client := oc.client
 	if oc.platform != nil && req.URL.Scheme == "http" && req.URL.Host == PlatformHost {
 		client = oc.platform
+		depth := 0
+		if o != nil {
+			depth = o.depth
+		}
+		req.Header.Set(function.HeaderCallDepth, strconv.Itoa(depth+1))
 	} else if err := o.check(req.URL); err != nil {
 		return encodeOutboundError(err)
 	}

@@ -55,7 +55,7 @@ func (r *Runtime) startSDK(ctx context.Context, rt wazero.Runtime, c *code, v *f
 		recycleAt:  uint64(float64(uint64(c.key.pages)*65536) * DefaultRecycleFraction),
 		maxOut:     r.cfg.MaxResponseBytes,
 	}
-	if len(v.Spec.AllowedHosts) > 0 {
+	if len(v.Spec.AllowedHosts) > 0 || r.cfg.Platform != nil {
 		i.out = &outbound{allowed: parseAllowedHosts(v.Spec.AllowedHosts)}
 	}
 	i.sleep.set(ctx.Done())
@@ -83,9 +83,9 @@ func (i *sdkInstance) Invoke(ctx context.Context, req *function.Request, logs fu
 	i.stdout.logs, i.stderr.logs = logs, logs
 	i.stderr.sawOOM = false
 	if i.out != nil {
-		// Without allowed hosts, the host function finds no state and
-		// refuses every call: an invocation pays nothing for the feature.
-		i.out.logs, i.out.pending = logs, nil
+		// Without allowed hosts or a platform, the host function finds no
+		// state and refuses every call: an invocation pays nothing for it.
+		i.out.logs, i.out.pending, i.out.depth = logs, nil, function.CallDepth(req.Header)
 		defer func() { i.out.logs, i.out.pending = nil, nil }()
 		ctx = withOutbound(ctx, i.out)
 	}

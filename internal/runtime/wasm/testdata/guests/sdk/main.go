@@ -71,6 +71,20 @@ func handle(w http.ResponseWriter, r *http.Request) {
 	case "/big":
 		n, _ := strconv.Atoi(q.Get("n"))
 		w.Write([]byte(strings.Repeat("x", n)))
+	case "/recurse":
+		// Calls itself through the platform, for ever: the platform's
+		// call depth limit ends the chain.
+		fn := q.Get("fn")
+		out, _ := http.NewRequest("GET", os.Getenv("HOSTLESS_API_URL")+"/fn/"+fn+"/recurse?fn="+fn, nil)
+		out.Header.Set("Authorization", "Bearer "+r.Header.Get("X-Hostless-Token"))
+		resp, err := http.DefaultClient.Do(out)
+		if err != nil {
+			fmt.Fprintf(w, "error: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		fmt.Fprintf(w, "depth=%s -> %d %s", r.Header.Get("X-Hostless-Call-Depth"), resp.StatusCode, body)
 	case "/platform":
 		// The platform's API with the token the call brought.
 		out, err := http.NewRequest("GET", os.Getenv("HOSTLESS_API_URL")+q.Get("path"), nil)

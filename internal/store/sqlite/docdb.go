@@ -326,7 +326,7 @@ func (db *DB) commitDocs(group []*docWrite) error {
 		if r.err = r.ctx.Err(); r.err != nil {
 			return nil
 		}
-		if r.docs, r.err = writeDocuments(bg, ctx, r.project, r.writes, r.now); r.err != nil {
+		if r.docs, _, r.err = writeDocuments(bg, ctx, r.project, r.writes, r.now); r.err != nil {
 			r.docs = nil
 			return nil // rolled back
 		}
@@ -337,10 +337,22 @@ func (db *DB) commitDocs(group []*docWrite) error {
 			r.err = err
 			continue
 		}
+		if len(r.writes) == 1 {
+			// One write fails clean (before writing, or undoing what it
+			// wrote) but for a broken database: no savepoint needed.
+			var dirty bool
+			if r.docs, dirty, r.err = writeDocuments(bg, ctx, r.project, r.writes, r.now); r.err != nil {
+				r.docs = nil
+				if dirty {
+					return r.err // the whole group fails: tx is rolled back
+				}
+			}
+			continue
+		}
 		if _, err := ctx.exec(bg, `SAVEPOINT w`); err != nil {
 			return err
 		}
-		r.docs, r.err = writeDocuments(bg, ctx, r.project, r.writes, r.now)
+		r.docs, _, r.err = writeDocuments(bg, ctx, r.project, r.writes, r.now)
 		if r.err != nil {
 			r.docs = nil
 			if _, err := ctx.exec(bg, `ROLLBACK TO w`); err != nil {
@@ -354,7 +366,15 @@ func (db *DB) commitDocs(group []*docWrite) error {
 	return tx.Commit()
 }
 
-func writeDocuments(ctx context.Context, tx cachedTx, project string, writes []store.DocWrite, now time.Time) ([]store.Document, error) {
+// writeDocuments applies writes in tx. When it fails, dirty says whether
+// it left writes behind (a savepoint or the transaction must undo them);
+// a clean failure left tx as it found it.
+func writeDocuments(ctx context.Context, tx cachedTx, project string, writes []store.DocWrite, now time.Time) (docs []store.Document, dirty bool, err error) {
+	docs, err = writeDocs(ctx, tx, project, writes, now, &dirty)
+	return docs, dirty, err
+}
+
+func writeDocs(ctx context.Context, tx cachedTx, project string, writes []store.DocWrite, now time.Time, dirty *bool) ([]store.Document, error) {
 	ts := now.UTC().Format(store.DocTimeFormat)
 	at := unixNano(now)
 	out := make([]store.Document, 0, len(writes))
@@ -372,8 +392,15 @@ func writeDocuments(ctx context.Context, tx cachedTx, project string, writes []s
 				project, w.Collection).Scan(&count); err != nil {
 				return nil, fmt.Errorf("collection %s: %w", w.Collection, notFound(err))
 			}
+			undo := func(err error) ([]store.Document, error) {
+				if _, uerr := tx.exec(ctx, `UPDATE docdb_collections SET doc_count = doc_count - 1 WHERE project = ? AND name = ?`,
+					project, w.Collection); uerr != nil {
+					*dirty = true
+				}
+				return nil, err
+			}
 			if w.MaxDocs > 0 && count > w.MaxDocs {
-				return nil, fmt.Errorf("collection %s holds %d documents: %w", w.Collection, count-1, store.ErrCollectionFull)
+				return undo(fmt.Errorf("collection %s holds %d documents: %w", w.Collection, count-1, store.ErrCollectionFull))
 			}
 			d = store.Document{Project: project, Collection: w.Collection, ID: w.ID, Data: w.Data, Version: 1}
 			d.CreatedAt, _ = time.Parse(store.DocTimeFormat, ts)
@@ -381,11 +408,13 @@ func writeDocuments(ctx context.Context, tx cachedTx, project string, writes []s
 			_, err := tx.exec(ctx, `INSERT INTO docs (`+docColumns+`) VALUES (?, ?, ?, ?, 1, ?, ?)`,
 				project, w.Collection, w.ID, string(w.Data), ts, ts)
 			if isConstraint(err) {
-				return nil, fmt.Errorf("document %s/%s: %w", w.Collection, w.ID, store.ErrConflict)
+				return undo(fmt.Errorf("document %s/%s: %w", w.Collection, w.ID, store.ErrConflict))
 			}
 			if err != nil {
+				*dirty = true
 				return nil, err
 			}
+			*dirty = true
 		case store.DocUpdated, store.DocDeleted:
 			cur, err := scanDoc(tx.queryRow(ctx, `SELECT `+docColumns+` FROM docs
 				WHERE project = ? AND collection = ? AND id = ?`, project, w.Collection, w.ID))
@@ -401,6 +430,13 @@ func writeDocuments(ctx context.Context, tx cachedTx, project string, writes []s
 				}
 			}
 			d = cur
+			var data json.RawMessage
+			if w.Op == store.DocUpdated {
+				if data, err = w.Change(cur); err != nil {
+					return nil, err
+				}
+			}
+			*dirty = true // from here on, a failure may leave a write behind
 			if w.Op == store.DocDeleted {
 				if _, err := tx.exec(ctx, `DELETE FROM docs WHERE project = ? AND collection = ? AND id = ?`,
 					project, w.Collection, w.ID); err != nil {
@@ -408,10 +444,6 @@ func writeDocuments(ctx context.Context, tx cachedTx, project string, writes []s
 				}
 				delta = -1
 				break
-			}
-			data, err := w.Change(cur)
-			if err != nil {
-				return nil, err
 			}
 			d.Data, d.Version = data, cur.Version+1
 			d.UpdatedAt, _ = time.Parse(store.DocTimeFormat, ts)

@@ -70,10 +70,14 @@ const (
 	HeaderToken = "X-Hostless-Token"
 )
 
-// StripIdentity removes identity headers a client may have forged.
+// StripIdentity removes identity headers a client may have forged, in
+// any spelling: any case, and _ for - (a Lambda event keeps
+// "x-hostless-user_id" apart, but CGI-style adapters such as WSGI map it
+// onto the same variable as the real header).
 func StripIdentity(h http.Header) {
 	for k := range h {
-		if strings.HasPrefix(k, "X-Hostless-User-") || k == HeaderCaller || k == HeaderToken {
+		n := strings.ReplaceAll(strings.ToLower(k), "_", "-")
+		if strings.HasPrefix(n, "x-hostless-user-") || n == "x-hostless-caller" || n == "x-hostless-token" {
 			delete(h, k)
 		}
 	}

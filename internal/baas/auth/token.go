@@ -161,14 +161,18 @@ func (c *tokenCache) drop(kind Kind, id string) {
 func (s *Service) FunctionToken(fn string, p Principal) (string, error) {
 	key := "fn\x00" + fn
 	subject := Principal{Kind: Function}
+	var roles []string
 	if p.Kind == User {
 		key += "\x00" + p.ID
-		subject = Principal{Kind: User, ID: p.ID, Email: p.Email, Roles: p.Roles}
+		// An admin user's admin role stays with the user: the function
+		// acts as the user without it, under the rules like anyone.
+		roles = slices.DeleteFunc(slices.Clone(p.Roles), func(r string) bool { return r == RoleAdmin })
+		subject = Principal{Kind: User, ID: p.ID, Email: p.Email, Roles: roles}
 	}
 	now := s.now()
 	s.fnMu.Lock()
 	defer s.fnMu.Unlock()
-	if t, ok := s.fnTokens[key]; ok && t.exp.Sub(now) > s.cfg.AccessTTL/2 && (p.Kind != User || slices.Equal(t.roles, p.Roles)) {
+	if t, ok := s.fnTokens[key]; ok && t.exp.Sub(now) > s.cfg.AccessTTL/2 && (p.Kind != User || slices.Equal(t.roles, roles)) {
 		return t.token, nil
 	}
 	tok, exp, err := s.sign(subject, "function", fn, now)
@@ -178,7 +182,7 @@ func (s *Service) FunctionToken(fn string, p Principal) (string, error) {
 	if len(s.fnTokens) >= 100_000 {
 		clear(s.fnTokens)
 	}
-	s.fnTokens[key] = fnToken{token: tok, exp: exp, roles: p.Roles}
+	s.fnTokens[key] = fnToken{token: tok, exp: exp, roles: roles}
 	return tok, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -225,9 +226,17 @@ func (db *DB) GetDocument(ctx context.Context, project, collection, id string) (
 func (db *DB) WriteDocuments(ctx context.Context, project string, writes []store.DocWrite, now time.Time) ([]store.Document, error) {
 	req := &docWrite{ctx: ctx, project: project, writes: writes, now: now, done: make(chan struct{})}
 	db.docq.mu.Lock()
+	if db.docq.closed {
+		db.docq.mu.Unlock()
+		return nil, errors.New("write documents: the store is closed")
+	}
 	db.docq.pending = append(db.docq.pending, req)
 	lead := !db.docq.active
 	db.docq.active = true
+	if lead {
+		// Counted before Close can wait: Close sets closed under mu first.
+		db.docq.wg.Add(1)
+	}
 	db.docq.mu.Unlock()
 	if lead {
 		db.leadDocWrites()
@@ -257,7 +266,8 @@ type docQueue struct {
 	mu      sync.Mutex
 	pending []*docWrite
 	active  bool
-	wg      sync.WaitGroup // a leader that carries on in the background
+	closed  bool           // Close was called: no more writes
+	wg      sync.WaitGroup // the lead, on its caller's goroutine or in the background
 }
 
 // maxGroup bounds the calls one transaction commits.
@@ -267,9 +277,9 @@ const maxGroup = 256
 // goroutine, so that the leader's own caller gets its answer at once.
 func (db *DB) leadDocWrites() {
 	if !db.commitDocGroup() {
+		db.docq.wg.Done()
 		return
 	}
-	db.docq.wg.Add(1)
 	go func() {
 		defer db.docq.wg.Done()
 		for db.commitDocGroup() {

@@ -297,8 +297,13 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes every handle that Open opened; it works after a failed Open.
 func (db *DB) Close() error {
+	db.docq.mu.Lock()
+	db.docq.closed = true
+	db.docq.mu.Unlock()
 	db.docq.wg.Wait() // a group being committed
 	var errs []error
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
 	for _, st := range db.stmts {
 		if st != nil {
 			errs = append(errs, st.Close())

@@ -35,6 +35,7 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.StringVar(&cfg.NATS, "nats", "", "URL of an external NATS server with JetStream for the event bus (default: one embedded, listening on no port) (env HOSTLESS_NATS)")
 	f.StringVar(&cfg.NATSPrefix, "nats-prefix", "", "prefix of the bus's streams and subjects, for several platforms on one NATS (default hostless_)")
 	f.BoolVar(&cfg.BusSyncAlways, "bus-sync-always", false, "fsync each accepted async event before answering 202 (survives power loss; slower)")
+	f.BoolVar(&cfg.DataSyncAlways, "data-sync-always", false, "fsync every commit of the backend's data on SQLite (survives power loss; slower); by default a commit survives kill -9")
 	f.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", 0, "how long an async call's Idempotency-Key is remembered (default 24h)")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "the address users reach the platform at, for links in mails (env HOSTLESS_PUBLIC_URL)")
 	f.StringVar(&cfg.SMTP, "smtp", "", "send verification and reset mails through smtp://user:password@host:port?from=address (env HOSTLESS_SMTP_URL; default: keep them in the dev outbox)")

@@ -144,7 +144,7 @@ func (a *App) Start(ctx context.Context) error {
 	if a.cfg.Postgres != "" {
 		a.store, err = postgres.Open(ctx, a.cfg.Postgres)
 	} else {
-		a.store, err = sqlite.Open(ctx, a.cfg.DataDir)
+		a.store, err = sqlite.OpenWith(ctx, a.cfg.DataDir, sqlite.Options{DataSyncFull: a.cfg.DataSyncAlways})
 	}
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)

@@ -83,6 +83,10 @@ type Config struct {
 	// acknowledging it, so it survives power loss, not only kill -9; it
 	// costs most of the accept throughput (see the README's benchmarks).
 	BusSyncAlways bool `yaml:"bus_sync_always" json:"bus_sync_always"`
+	// DataSyncAlways fsyncs every commit of the backend's data (documents,
+	// users, object metadata) on SQLite, so acknowledged writes survive
+	// power loss and not only kill -9; it costs write throughput.
+	DataSyncAlways bool `yaml:"data_sync_always" json:"data_sync_always"`
 	// IdempotencyWindow is how long an async call's Idempotency-Key is
 	// remembered (default 24h).
 	IdempotencyWindow time.Duration `yaml:"idempotency_window" json:"idempotency_window"`

@@ -10,6 +10,14 @@
 // side instead of failing with SQLITE_BUSY) and a separate read-only pool.
 // Times are stored as INTEGER Unix nanoseconds in UTC.
 //
+// Durability: meta.db fsyncs every commit (synchronous FULL). data.db
+// fsyncs at checkpoints (synchronous NORMAL in WAL mode): a commit has
+// reached the kernel when it is acknowledged, so it survives kill -9 of the
+// process, and only a power loss can take the last ones; Options.DataSyncFull
+// (serve --data-sync-always) fsyncs every commit there too, at a cost in
+// write throughput (see the README's benchmarks). Concurrent document
+// writes commit together either way.
+//
 // Package sqlite must never import HTTP, runtimes, the scheduler or pgx.
 package sqlite
 
@@ -44,12 +52,25 @@ type DB struct {
 	// stmts are the document writes' statements, prepared on dataW.
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
+	opts   Options
 }
 
 // Open opens (creating if needed) the store in dir and applies any pending
 // schema migrations. Close the returned DB when done.
 func Open(ctx context.Context, dir string) (*DB, error) {
-	db := &DB{dir: dir}
+	return OpenWith(ctx, dir, Options{})
+}
+
+// Options tune a store.
+type Options struct {
+	// DataSyncFull fsyncs every commit of data.db (the backend's data),
+	// so that acknowledged writes survive power loss, not only kill -9.
+	DataSyncFull bool
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dir string, opts Options) (*DB, error) {
+	db := &DB{dir: dir, opts: opts}
 	if err := db.open(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", dir, err)
@@ -70,7 +91,11 @@ func (db *DB) open(ctx context.Context) error {
 	if db.telW, db.telR, err = openFile(ctx, filepath.Join(db.dir, "telemetry.db"), tel, "NORMAL"); err != nil {
 		return err
 	}
-	if db.dataW, db.dataR, err = openFile(ctx, filepath.Join(db.dir, "data.db"), dataMigrationSets, "FULL"); err != nil {
+	dataSync := "NORMAL"
+	if db.opts.DataSyncFull {
+		dataSync = "FULL"
+	}
+	if db.dataW, db.dataR, err = openFile(ctx, filepath.Join(db.dir, "data.db"), dataMigrationSets, dataSync); err != nil {
 		return err
 	}
 	return nil

@@ -62,6 +62,11 @@ func (s *Service) Register(mux *http.ServeMux, callers Callers, log *slog.Logger
 	sse := func(pattern string) {
 		mux.Handle(pattern, apierror.Wrap(log, func(w http.ResponseWriter, r *http.Request) error {
 			if t := r.URL.Query().Get("access_token"); t != "" && r.Header.Get("Authorization") == "" {
+				// Only a user's short-lived token: a URL lands in logs and
+				// Referer headers, which a key (long-lived) must never.
+				if strings.Count(t, ".") != 2 {
+					return apierror.BadRequest("access_token: only a user's access token (a JWT) may go in a URL; send keys as \"Authorization: Bearer <key>\"")
+				}
 				r.Header.Set("Authorization", "Bearer "+t)
 			}
 			p, err := callers.Caller(r)

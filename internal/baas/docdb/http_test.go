@@ -436,6 +436,7 @@ func TestRealtime(t *testing.T) {
 	if again[0]["id"] != evs[1]["id"] || again[1]["id"] != evs[2]["id"] {
 		t.Fatalf("resume replayed %v, want %v and %v", again, evs[1], evs[2])
 	}
-	// An invalid token can't subscribe.
-	e.want(e.do("GET", "/v1/db/todos/_events?access_token=nope", "", ""), 401)
+	// An invalid token can't subscribe, and keys don't go in URLs.
+	e.want(e.do("GET", "/v1/db/todos/_events?access_token=a.b.c", "", ""), 401)
+	e.want(e.do("GET", "/v1/db/todos/_events?access_token="+adminKey, "", ""), 400, "JWT")
 }

@@ -27,6 +27,8 @@ const (
 	// maxCatchUp bounds the changes a reconnecting subscriber replays.
 	maxCatchUp = 100_000
 	heartbeat  = 15 * time.Second
+	// writeTimeout bounds one write to a subscriber.
+	writeTimeout = 30 * time.Second
 )
 
 // feed reads the change log and fans changes out to this node's
@@ -202,8 +204,7 @@ func (s *Service) Subscribe(ctx context.Context, w http.ResponseWriter, p auth.P
 	if err != nil {
 		return err
 	}
-	fl, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		return errors.New("streaming unsupported by the response writer")
 	}
 	sb, err := s.feed.subscribe(coll, id)
@@ -212,6 +213,16 @@ func (s *Service) Subscribe(ctx context.Context, w http.ResponseWriter, p auth.P
 	}
 	defer s.feed.unsubscribe(sb)
 
+	// Each write must go through within writeTimeout: a client that stops
+	// reading is dropped instead of holding a goroutine for ever.
+	rc := http.NewResponseController(w)
+	write := func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -219,10 +230,9 @@ func (s *Service) Subscribe(ctx context.Context, w http.ResponseWriter, p auth.P
 	w.WriteHeader(http.StatusOK)
 	var buf bytes.Buffer
 	buf.WriteString(": subscribed\nretry: 2000\n\n")
-	if _, err := w.Write(buf.Bytes()); err != nil {
+	if !write(buf.Bytes()) {
 		return nil
 	}
-	fl.Flush()
 
 	sent := lastEventID
 	send := func(ch store.Change) bool {
@@ -247,11 +257,7 @@ func (s *Service) Subscribe(ctx context.Context, w http.ResponseWriter, p auth.P
 		buf.WriteString("\ndata: ")
 		render(&buf, ch.Doc)
 		buf.WriteString("\n\n")
-		if _, err := w.Write(buf.Bytes()); err != nil {
-			return false
-		}
-		fl.Flush()
-		return true
+		return write(buf.Bytes())
 	}
 	if lastEventID > 0 {
 		// Catch up from the store; the subscription above holds what
@@ -272,8 +278,7 @@ func (s *Service) Subscribe(ctx context.Context, w http.ResponseWriter, p auth.P
 				break
 			}
 			if replayed >= maxCatchUp {
-				_, _ = fmt.Fprintf(w, "event: reset\ndata: {\"reason\":\"more than %d changes to replay: read the collection again\"}\n\n", maxCatchUp)
-				fl.Flush()
+				write(fmt.Appendf(nil, "event: reset\ndata: {\"reason\":\"more than %d changes to replay: read the collection again\"}\n\n", maxCatchUp))
 				return nil
 			}
 		}
@@ -293,10 +298,9 @@ func (s *Service) Subscribe(ctx context.Context, w http.ResponseWriter, p auth.P
 				return nil
 			}
 		case <-tick.C:
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
+			if !write([]byte(": keep-alive\n\n")) {
 				return nil
 			}
-			fl.Flush()
 		}
 	}
 }

@@ -100,7 +100,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method: r.Method, Path: "/" + r.PathValue("path"), RawQuery: r.URL.RawQuery,
 		Host: r.Host, RemoteAddr: r.RemoteAddr, Header: r.Header,
 	}
-	spec := g.lookup(r, ref)
+	spec, err := g.lookup(r, ref)
+	if err != nil {
+		apierror.Write(w, r, g.log, err)
+		return
+	}
 	g.serve(w, r, ref, req, spec.cors(), spec, true, spec.auth())
 }
 
@@ -134,7 +138,8 @@ func (g *Gateway) Routed(next http.Handler) http.Handler {
 			if asked, _, ok := table.Match(&ask); ok {
 				cors := asked.CORS
 				if cors == nil {
-					cors = g.lookup(r, asked.Function).cors()
+					sp, _ := g.lookup(r, asked.Function)
+					cors = sp.cors()
 				}
 				if cors != nil {
 					apierror.Write(w, r, g.log, Preflight(w, r, cors))
@@ -161,7 +166,11 @@ func (g *Gateway) Routed(next http.Handler) http.Handler {
 
 // serveRoute invokes a route's function.
 func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request, rt *route.Route, params map[string]string) {
-	spec := g.lookup(r, rt.Function)
+	spec, err := g.lookup(r, rt.Function)
+	if err != nil {
+		apierror.Write(w, r, g.log, err)
+		return
+	}
 	cors := rt.CORS
 	if cors == nil {
 		cors = spec.cors()
@@ -204,25 +213,37 @@ func (s *spec) cors() *function.CORS {
 }
 
 // lookup returns the spec of the version ref would run (from the
-// invoker's cache), or nil.
-func (g *Gateway) lookup(r *http.Request, ref string) *spec {
+// invoker's cache), or nil when there is no such function, alias or
+// version (the invocation then says which). Any other failure is an
+// error: without the spec, its auth mode is unknown, and a call must not
+// run as if it were public.
+func (g *Gateway) lookup(r *http.Request, ref string) (*spec, error) {
 	lk, ok := g.inv.(looker)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	name, at, _ := strings.Cut(ref, "@")
 	alias, version := "", 0
 	if at != "" {
 		alias, version = function.ParseRef(at)
 		if alias == "" && version < 1 {
-			return nil
+			return nil, nil
 		}
 	}
 	v, err := lk.Lookup(r.Context(), function.DefaultProject, name, alias, version)
-	if err != nil {
-		return nil
+	switch {
+	case err == nil:
+		return &spec{name: name, version: v.Number, Spec: &v.Spec}, nil
+	case errors.Is(err, function.ErrNotFound), errors.Is(err, function.ErrAliasNotFound), errors.Is(err, function.ErrVersionNotFound),
+		errors.Is(err, function.ErrInvalid), r.Context().Err() != nil:
+		return nil, nil
 	}
-	return &spec{name: name, version: v.Number, Spec: &v.Spec}
+	if g.log != nil {
+		g.log.Warn("look up a function", "function", ref, "err", err)
+	}
+	e := apierror.New(http.StatusServiceUnavailable, "unavailable", "function %q can't be looked up now; retry", ref)
+	e.Header = http.Header{"Retry-After": {"1"}}
+	return nil, e
 }
 
 // serve invokes ref with req: a preflight request is answered under cors

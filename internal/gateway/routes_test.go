@@ -24,6 +24,8 @@ type fakeInvoker struct {
 	calls []fakeCall
 	cors  map[string]*function.CORS // by function name
 	resp  *function.Response
+	// lookupErr, when set, is every Lookup's error (the store is down).
+	lookupErr error
 }
 
 type fakeCall struct {
@@ -55,6 +57,9 @@ func (f *fakeInvoker) InvokeAlias(_ context.Context, _, name, alias, _ string, r
 }
 
 func (f *fakeInvoker) Lookup(_ context.Context, _, name, _ string, _ int) (*function.Version, error) {
+	if f.lookupErr != nil {
+		return nil, f.lookupErr
+	}
 	c, ok := f.cors[name]
 	if !ok {
 		return nil, function.ErrNotFound

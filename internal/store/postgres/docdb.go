@@ -204,6 +204,7 @@ func writeDocuments(ctx context.Context, tx pgx.Tx, project string, writes []sto
 	ts := now.UTC().Format(store.DocTimeFormat)
 	tsTime, _ := time.Parse(store.DocTimeFormat, ts)
 	out := make([]store.Document, 0, len(writes))
+	ops := make([]string, 0, len(writes))
 	for _, w := range writes {
 		var (
 			d     store.Document
@@ -276,12 +277,21 @@ func writeDocuments(ctx context.Context, tx pgx.Tx, project string, writes []sto
 				return nil, fmt.Errorf("collection %s: %w", w.Collection, store.ErrNotFound)
 			}
 		}
+		out = append(out, d)
+		ops = append(ops, w.Op)
+	}
+	// The change log's numbers must follow commit order, or a reader that
+	// saw number n+1 before n committed would skip n for good: the changes
+	// go in last, under a per-project lock held until this commit.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('hostless doc_changes ' || $1, 0))`, project); err != nil {
+		return nil, err
+	}
+	for i, d := range out {
 		if _, err := tx.Exec(ctx, `INSERT INTO doc_changes (project, collection, id, op, data, version, created_at, updated_at, at)
-			VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9)`, project, d.Collection, d.ID, w.Op, string(d.Data), d.Version,
+			VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9)`, project, d.Collection, d.ID, ops[i], string(d.Data), d.Version,
 			d.CreatedAt.Format(store.DocTimeFormat), d.UpdatedAt.Format(store.DocTimeFormat), now.UTC()); err != nil {
 			return nil, err
 		}
-		out = append(out, d)
 	}
 	return out, nil
 }

@@ -69,6 +69,10 @@ func openBenchStore(b *testing.B, backend string) (store.Store, string) {
 			b.Skip("HOSTLESS_TEST_POSTGRES is not set")
 		}
 		schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+		if err := postgres.CreateSchema(ctx, url, schema); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = postgres.DropSchema(context.Background(), url, schema) })
 		st, err := postgres.Open(ctx, url+sep(url)+"search_path="+schema+"&pool_max_conns=16")
 		if err != nil {
 			b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -254,4 +255,35 @@ func notFound(err error) error {
 func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// CreateSchema creates schema (if missing) in the database at url: a
+// platform (or a test, or a benchmark) opens it with search_path=schema.
+// The name must be a plain identifier.
+func CreateSchema(ctx context.Context, url, schema string) error {
+	return schemaDDL(ctx, url, schema, `CREATE SCHEMA IF NOT EXISTS `)
+}
+
+// DropSchema drops schema and everything in it.
+func DropSchema(ctx context.Context, url, schema string) error {
+	return schemaDDL(ctx, url, schema, `DROP SCHEMA IF EXISTS `)
+}
+
+func schemaDDL(ctx context.Context, url, schema, ddl string) error {
+	for i, c := range schema {
+		if !(c >= 'a' && c <= 'z' || c == '_' || i > 0 && c >= '0' && c <= '9') || i >= 63 {
+			return fmt.Errorf("schema %q: use lower-case letters, digits and _", schema)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	suffix := ""
+	if strings.HasPrefix(ddl, "DROP") {
+		suffix = " CASCADE"
+	}
+	_, err = conn.Exec(ctx, ddl+schema+suffix) // schema checked above
+	return err
 }

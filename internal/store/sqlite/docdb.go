@@ -54,6 +54,11 @@ var docdbMigrations = []string{
 	);
 	CREATE INDEX doc_changes_project ON doc_changes (project, seq);
 	CREATE INDEX doc_changes_at ON doc_changes (at)`,
+	// Times sort with id as the tie-breaker: the index orders a page whole.
+	`DROP INDEX docs_created_at;
+	DROP INDEX docs_updated_at;
+	CREATE INDEX docs_created_at_id ON docs (project, collection, created_at, id);
+	CREATE INDEX docs_updated_at_id ON docs (project, collection, updated_at, id)`,
 }
 
 // PutCollection creates or replaces a collection and creates its indexes.

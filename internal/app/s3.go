@@ -43,6 +43,9 @@ func (a *App) startS3(ctx context.Context) error {
 		return errors.New("s3-addr: the S3 API needs an access key pair: set HOSTLESS_AWS_ACCESS_KEY_ID and HOSTLESS_AWS_SECRET_ACCESS_KEY (stored sealed, so later starts need neither)")
 	}
 	blobs := blobfs.New(filepath.Join(a.cfg.DataDir, "objects"))
+	if !a.cfg.DataSyncAlways {
+		blobs.WithoutSync() // as the backend's data: survives kill -9, not power loss
+	}
 	if err := blobs.Open(); err != nil {
 		return fmt.Errorf("open object blobs: %w", err)
 	}

@@ -21,9 +21,10 @@ import (
 )
 
 // bareServer does the work of a PUT and a GET of an object with nothing
-// else: write the body to a temporary file, fsync, rename (and fsync the
-// directory), or read a file back. Keys map to flat file names.
-func bareServer(b *testing.B) *httptest.Server {
+// else: write the body to a temporary file, (with sync: fsync,) rename
+// (with sync: and fsync the directory), or read a file back. Keys map to
+// flat file names.
+func bareServer(b *testing.B, sync bool) *httptest.Server {
 	dir := b.TempDir()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := filepath.Join(dir, hex.EncodeToString([]byte(r.URL.Path)))
@@ -35,7 +36,7 @@ func bareServer(b *testing.B) *httptest.Server {
 				return
 			}
 			_, err = io.Copy(f, r.Body)
-			if err == nil {
+			if err == nil && sync {
 				err = f.Sync()
 			}
 			if cerr := f.Close(); err == nil {
@@ -44,7 +45,7 @@ func bareServer(b *testing.B) *httptest.Server {
 			if err == nil {
 				err = os.Rename(f.Name(), name)
 			}
-			if err == nil {
+			if err == nil && sync {
 				var d *os.File
 				if d, err = os.Open(dir); err == nil {
 					err = d.Sync()
@@ -104,6 +105,14 @@ func run(b *testing.B, n, workers int, op func(i int) error) float64 {
 // S3 API and on the bare handler, in the same run. Run with
 // -benchtime=1x: each iteration is a whole measurement.
 func BenchmarkObjects4KB(b *testing.B) {
+	b.Run("default", func(b *testing.B) { benchObjects(b, false) })
+	b.Run("sync-always", func(b *testing.B) { benchObjects(b, true) })
+}
+
+// benchObjects measures with each write fsync'd (sync, serve
+// --data-sync-always, against a bare handler that fsyncs too) or not (the
+// default, against a bare handler that doesn't).
+func benchObjects(b *testing.B, sync bool) {
 	const workers = 16
 	n := 3000
 	if testing.Short() {
@@ -112,12 +121,12 @@ func BenchmarkObjects4KB(b *testing.B) {
 	body := make([]byte, 4096)
 	_, _ = rand.Read(body)
 	for range b.N {
-		srv := newServer(b, serverOptions{})
+		srv := newServer(b, serverOptions{sync: sync})
 		c := srv.awsClient(testCreds)
 		if _, err := c.CreateBucket(b.Context(), &s3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
 			b.Fatal(err)
 		}
-		bare := bareServer(b)
+		bare := bareServer(b, sync)
 		bc := s3.New(s3.Options{
 			Region: testRegion, Credentials: c.Options().Credentials, HTTPClient: srv.httpClient(),
 			BaseEndpoint: aws.String(bare.URL), UsePathStyle: true, RetryMaxAttempts: 1,

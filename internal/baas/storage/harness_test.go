@@ -59,17 +59,23 @@ type serverOptions struct {
 	tls            bool
 	maxObjectBytes int64
 	minPartBytes   int64
+	// sync fsyncs each object (serve --data-sync-always); the default
+	// writes survive kill -9, not power loss.
+	sync bool
 }
 
 func newServer(t testing.TB, o serverOptions) *server {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "db"))
+	db, err := sqlite.OpenWith(context.Background(), filepath.Join(dir, "db"), sqlite.Options{DataSyncFull: o.sync})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	blobs := blobfs.New(filepath.Join(dir, "objects"))
+	if !o.sync {
+		blobs.WithoutSync()
+	}
 	if err := blobs.Open(); err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ type App struct {
 	blobs *blobfs.Store
 	rt    *wasm.Runtime
 	// masterKey seals the secrets the platform must recover.
-	masterKey *masterkey.Key
+	masterKey *masterkey.Ring
 	sandbox   *sandbox.Manager
 	runtimes  *runtime.Mux
 	sched     *scheduler.Scheduler
@@ -213,7 +213,7 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.masterKey, err = masterkey.Load(a.cfg.MasterKey, a.cfg.DataDir)
+	a.masterKey, err = masterkey.LoadRing(a.cfg.MasterKey, a.cfg.MasterKeyPrevious, a.cfg.DataDir)
 	if err != nil {
 		return err
 	}

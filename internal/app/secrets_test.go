@@ -147,8 +147,11 @@ func testSecretsNeverLeak(t *testing.T, cfg config.Config) {
 		t.Fatal(err)
 	}
 	resp, body := a.do(http.MethodGet, "/fn/leak/secret?SECRET_TOKEN", nil, nil)
-	if resp.StatusCode < 500 || bytes.Contains(body, []byte(second)) {
+	if resp.StatusCode != http.StatusBadGateway || bytes.Contains(body, []byte(second)) {
 		t.Fatalf("call after the secret was deleted: %d %s", resp.StatusCode, body)
+	}
+	if rec := a.record(resp.Header.Get("X-Hostless-Invocation-Id")); !strings.Contains(rec.Error, "SECRET_TOKEN") {
+		t.Errorf("the record of a start without its secret says %q; want the secret's name", rec.Error)
 	}
 
 	// The platform's log and the stored rows.

@@ -198,7 +198,7 @@ func (s *Service) Env(ctx context.Context, v *function.Version) (map[string]stri
 		sec, err := s.cfg.Store.GetSecret(ctx, v.Project, name)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("%w: function %s names secret %s, which no longer exists; set it (hostless secrets set %s) or deploy without it",
-				function.ErrUnavailable, v.Function, name, name)
+				function.ErrFunction, v.Function, name, name)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read secret %s: %w", name, err)

@@ -80,7 +80,7 @@ func TestSetEnvAndChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = svc.Env(ctx, version("DB_PASSWORD"))
-	if !errors.Is(err, function.ErrUnavailable) || strings.Contains(err.Error(), value) {
+	if !errors.Is(err, function.ErrFunction) || !strings.Contains(err.Error(), "DB_PASSWORD") || strings.Contains(err.Error(), value) {
 		t.Fatalf("Env of a deleted secret = %v", err)
 	}
 	if strings.Join(ch.names, ",") != "DB_PASSWORD,DB_PASSWORD,DB_PASSWORD" {

@@ -67,7 +67,7 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 		}
 	}
 	cfg.AdminKey = env.AdminKey
-	cfg.MasterKey = env.MasterKey
+	cfg.MasterKey, cfg.MasterKeyPrevious = env.MasterKey, env.MasterKeyPrevious
 	cfg.AWSAccessKeyID, cfg.AWSSecretAccessKey = env.AWSAccessKeyID, env.AWSSecretAccessKey
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/hostless/hostless/internal/async"
 	"github.com/hostless/hostless/internal/baas/auth"
 	"github.com/hostless/hostless/internal/baas/docdb"
+	"github.com/hostless/hostless/internal/baas/secrets"
 	"github.com/hostless/hostless/internal/blob"
 	blobfs "github.com/hostless/hostless/internal/blob/fs"
 	"github.com/hostless/hostless/internal/bus"
@@ -93,7 +94,7 @@ type App struct {
 	blobs *blobfs.Store
 	rt    *wasm.Runtime
 	// masterKey seals the secrets the platform must recover.
-	masterKey *masterkey.Key
+	masterKey *masterkey.Ring
 	sandbox   *sandbox.Manager
 	runtimes  *runtime.Mux
 	sched     *scheduler.Scheduler
@@ -106,6 +107,7 @@ type App struct {
 	// endpoints; it is set once the server's mux is built.
 	platform lateHandler
 	docdb    *docdb.Service
+	secrets  *secrets.Service // secrets.go
 	srv      *http.Server
 	ln       net.Listener
 	s3       *s3Server // the S3 API's listener (s3.go)
@@ -160,6 +162,7 @@ func (a *App) Start(ctx context.Context) error {
 		MaxArtifactBytes: a.cfg.MaxArtifactBytes,
 		Artifacts:        a.artifact,
 		Platform:         &a.platform,
+		Secrets:          a.secretEnv,
 	})
 	if err := a.rt.Open(); err != nil {
 		return err
@@ -180,7 +183,7 @@ func (a *App) Start(ctx context.Context) error {
 		}
 		a.runtimes.Process = process.New(process.Config{
 			Dir: filepath.Join(a.cfg.DataDir, "process"), Sandbox: a.sandbox, Artifacts: a.artifact,
-			Shims: shimFunc, MaxResponseBytes: a.cfg.MaxResponseBytes, Platform: &a.platform,
+			Shims: shimFunc, MaxResponseBytes: a.cfg.MaxResponseBytes, Platform: &a.platform, Secrets: a.secretEnv,
 		})
 	}
 	a.sched = scheduler.New(a.runtimes, scheduler.Config{
@@ -213,7 +216,7 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.masterKey, err = masterkey.Load(a.cfg.MasterKey, a.cfg.DataDir)
+	a.masterKey, err = masterkey.LoadRing(a.cfg.MasterKey, a.cfg.MasterKeyPrevious, a.cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -227,9 +230,13 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.startS3(ctx); err != nil {
 		return err
 	}
+	if err := a.startSecrets(ctx); err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	a.auth.Register(mux, a.log)
 	a.docdb.Register(mux, a.auth, a.log)
+	a.secrets.Register(mux, a.auth, a.log)
 	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).WithAsync(a.async).WithAuth(a.auth)
 	gw.Register(mux)
 	gw.Lambda(lambdaAuth).Register(mux)
@@ -405,6 +412,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) error {
 // trigger its broker's settings refuse.
 func (a *App) canRun(s *function.Spec) error {
 	if err := a.runtimes.CanRun(s); err != nil {
+		return err
+	}
+	if err := a.checkSecrets(s); err != nil {
 		return err
 	}
 	return a.async.CheckTriggers(s)

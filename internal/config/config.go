@@ -31,6 +31,9 @@ type Config struct {
 	// access key's secret); when empty, <data>/master.key is used, made
 	// with mode 0600 at first start.
 	MasterKey string `yaml:"-" json:"-"`
+	// MasterKeyPrevious lists, comma-separated, master keys a rotation
+	// replaces: they still open what they sealed (docs/SECRETS.md).
+	MasterKeyPrevious string `yaml:"-" json:"-"`
 	// AWSAccessKeyID and AWSSecretAccessKey are the key pair the Lambda API
 	// accepts (AWS SigV4). Given, they are stored encrypted under the master
 	// key; not given, the stored pair is used.
@@ -166,7 +169,7 @@ func (c *Config) fill() {
 
 // ApplyEnv reads HOSTLESS_* variables that are set over c: HOSTLESS_ADDR,
 // HOSTLESS_DATA, HOSTLESS_POSTGRES, HOSTLESS_TLS_CERT, HOSTLESS_TLS_KEY,
-// HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY,
+// HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY(_PREVIOUS),
 // HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS,
 // HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL, HOSTLESS_S3_ADDR,
 // HOSTLESS_AUTH_PROVIDERS.
@@ -177,7 +180,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	for name, dst := range map[string]*string{
 		"HOSTLESS_ADDR": &c.Addr, "HOSTLESS_DATA": &c.DataDir, "HOSTLESS_POSTGRES": &c.Postgres,
 		"HOSTLESS_TLS_CERT": &c.TLSCert, "HOSTLESS_TLS_KEY": &c.TLSKey, "HOSTLESS_ADMIN_KEY": &c.AdminKey,
-		"HOSTLESS_ISOLATION": &c.Isolation, "HOSTLESS_MASTER_KEY": &c.MasterKey,
+		"HOSTLESS_ISOLATION": &c.Isolation, "HOSTLESS_MASTER_KEY": &c.MasterKey, "HOSTLESS_MASTER_KEY_PREVIOUS": &c.MasterKeyPrevious,
 		"HOSTLESS_AWS_ACCESS_KEY_ID": &c.AWSAccessKeyID, "HOSTLESS_AWS_SECRET_ACCESS_KEY": &c.AWSSecretAccessKey,
 		"HOSTLESS_NATS": &c.NATS, "HOSTLESS_SMTP_URL": &c.SMTP, "HOSTLESS_PUBLIC_URL": &c.PublicURL,
 		"HOSTLESS_S3_ADDR": &c.S3Addr, "HOSTLESS_AUTH_PROVIDERS": &c.AuthProviders,

@@ -100,6 +100,10 @@ type Spec struct {
 	MemoryMB int               `json:"memory"`
 	Timeout  Duration          `json:"timeout"`
 	Env      map[string]string `json:"env,omitempty"`
+	// Secrets name the secrets the function gets as environment
+	// variables, sorted; their values are resolved when an instance
+	// starts and never stored here.
+	Secrets []string `json:"secrets,omitempty"`
 	// Handler names the entry point of a process function: "index.handler"
 	// for nodejs and python, the executable (when there is no bootstrap)
 	// for process.
@@ -228,6 +232,7 @@ func (s *Spec) Normalize() {
 	if s.Timeout == 0 {
 		s.Timeout = Duration(DefaultTimeout)
 	}
+	slices.Sort(s.Secrets)
 	if IsProcess(s.Runtime) {
 		if s.Contract == ContractAuto {
 			s.Contract = ContractLambda
@@ -294,6 +299,9 @@ func (s *Spec) Validate() error {
 	}
 	if size > MaxEnvBytes {
 		return fmt.Errorf("%w: env is %d bytes (at most %d)", ErrInvalid, size, MaxEnvBytes)
+	}
+	if err := s.validSecrets(); err != nil {
+		return err
 	}
 	return s.validateScaling()
 }
@@ -487,7 +495,7 @@ func validEnvName(k string) error {
 func (s *Spec) Equal(o *Spec) bool {
 	if s.Runtime != o.Runtime || s.Code != o.Code || s.Contract != o.Contract || s.Handler != o.Handler || s.Network != o.Network ||
 		!slices.Equal(s.NetworkAllow, o.NetworkAllow) || !slices.Equal(s.AllowedHosts, o.AllowedHosts) ||
-		s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
+		!slices.Equal(s.Secrets, o.Secrets) || s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
 		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
 		s.RateLimit != o.RateLimit || s.Budget != o.Budget || s.Schedule != o.Schedule || s.Timezone != o.Timezone ||
 		s.Retry.Retries() != o.Retry.Retries() || s.Retry.MaxAge != o.Retry.MaxAge || s.Retry.Backoff != o.Retry.Backoff ||

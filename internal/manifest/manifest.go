@@ -68,6 +68,8 @@ type Function struct {
 	Memory       int           // MB; 0 means the default
 	Timeout      time.Duration // 0 means the default
 	Env          map[string]string
+	// Secrets name the stored secrets the function gets as variables.
+	Secrets []string
 	// Concurrency and IdleTimeout: zero values take the platform defaults.
 	Concurrency function.Concurrency
 	IdleTimeout time.Duration
@@ -93,7 +95,7 @@ var topFields = []string{"functions", "routes", "collections"}
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "allowed_hosts", "memory", "timeout", "env", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "auth", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "allowed_hosts", "memory", "timeout", "env", "secrets", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "auth", "build", "dir"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
@@ -362,6 +364,7 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	memory := p.scalar(name, "memory", values, maxNameBytes)
 	timeout := p.scalar(name, "timeout", values, maxNameBytes)
 	fn.Env = p.env(name, values["env"])
+	fn.Secrets = p.strings(name, "secrets", values["secrets"], function.MaxSecrets)
 	fn.Concurrency = p.concurrency(name, values["concurrency"])
 	fn.RateLimit = p.rateLimit(name, values["rate_limit"])
 	fn.Budget = p.budget(name, values["budget"])
@@ -853,6 +856,7 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		MemoryMB:     f.Memory,
 		Timeout:      function.Duration(f.Timeout),
 		Env:          maps.Clone(f.Env),
+		Secrets:      slices.Clone(f.Secrets),
 
 		Concurrency: f.Concurrency,
 		IdleTimeout: function.Duration(f.IdleTimeout),

@@ -189,6 +189,8 @@ func TestParseErrors(t *testing.T) {
 		{"allow without outbound", "functions:\n  p:\n    runtime: process\n    code: d\n    network: none\n    network_allow: [10.1.0.0/16]\n", []string{"network_allow needs network: outbound"}},
 		{"allow not a range", "functions:\n  p:\n    runtime: process\n    code: d\n    network_allow: [10.1.0.1/16]\n", []string{`network_allow "10.1.0.1/16" is not an IPv4 range`}},
 		{"allowed host invalid", fn("    allowed_hosts: [api.example.com, \"https://x.example\"]\n"), []string{`allowed_hosts "https://x.example"`, "line 5"}},
+		{"secrets not a list", fn("    secrets: DB_PASSWORD\n"), []string{"secrets must be a list"}},
+		{"secret name invalid", fn("    secrets: [DB-PASSWORD]\n"), []string{`secret name "DB-PASSWORD" must be letters`}},
 		{"allowed hosts not a list", fn("    allowed_hosts: api.example.com\n"), []string{"allowed_hosts must be a list"}},
 		{"allowed hosts of a process function", "functions:\n  p:\n    runtime: process\n    code: d\n    allowed_hosts: [a.example]\n", []string{"allowed_hosts is a setting of wasm functions"}},
 		{"allow not a list", "functions:\n  p:\n    runtime: process\n    code: d\n    network_allow: 10.1.0.0/16\n", []string{"network_allow must be a list"}},
@@ -230,7 +232,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate of a bad function", "functions:\n  hello:\n    runtime: node\n  hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "hello": code is required`, `function "hello": function defined twice`}},
 		{"function not a mapping", "functions:\n  hello: hello.wasm\n", []string{`function "hello": must be a mapping of fields`}},
 		{"function null", "functions:\n  hello:\n", []string{`function "hello": runtime is required`, `function "hello": code is required`}},
-		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, allowed_hosts, memory, timeout, env, concurrency, idle_timeout, min_instances, rate_limit, budget, retry, schedule, timezone, triggers, cors, limits, auth, build, dir", "line 5"}},
+		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, allowed_hosts, memory, timeout, env, secrets, concurrency, idle_timeout, min_instances, rate_limit, budget, retry, schedule, timezone, triggers, cors, limits, auth, build, dir", "line 5"}},
 		{"merge key", "x: &d {runtime: wasm}\nfunctions:\n  hello:\n    <<: *d\n    code: a.wasm\n", []string{`function "hello": merge keys`}},
 		{"duplicate field", fn("    code: other.wasm\n"), []string{`function "hello": field "code" appears twice`, "line 5"}},
 		{"runtime missing", "functions:\n  hello:\n    code: hello.wasm\n", []string{`function "hello": runtime is required (accepted: wasm, process, nodejs, python)`}},
@@ -467,8 +469,8 @@ func TestSpec(t *testing.T) {
 		},
 		{
 			name: "all set",
-			fn:   Function{Name: "a", Runtime: "wasm", Contract: "cgi", Memory: 64, Timeout: 5 * time.Second, Env: map[string]string{"A": "b"}},
-			want: function.Spec{Runtime: "wasm", Code: ref, Contract: "cgi", MemoryMB: 64, Timeout: function.Duration(5 * time.Second), Env: map[string]string{"A": "b"}},
+			fn:   Function{Name: "a", Runtime: "wasm", Contract: "cgi", Memory: 64, Timeout: 5 * time.Second, Env: map[string]string{"A": "b"}, Secrets: []string{"B_KEY", "A_KEY"}},
+			want: function.Spec{Runtime: "wasm", Code: ref, Contract: "cgi", MemoryMB: 64, Timeout: function.Duration(5 * time.Second), Env: map[string]string{"A": "b"}, Secrets: []string{"A_KEY", "B_KEY"}},
 		},
 	}
 	for _, tt := range tests {

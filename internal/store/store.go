@@ -223,6 +223,7 @@ type Store interface {
 	Identities
 	DocDB
 	Objects
+	Secrets
 	// Ping checks that the backend answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -119,6 +119,9 @@ type Config struct {
 	// InitTimeout bounds the start of an instance up to its first request
 	// for work; 0 means DefaultInitTimeout.
 	InitTimeout time.Duration
+	// Secrets, when set, resolves the secrets a version names when an
+	// instance starts; they reach the process's environment only.
+	Secrets function.SecretEnv
 	// Platform, when set, serves the platform's APIs (/v1/...) on every
 	// instance's local endpoint, at HOSTLESS_API_URL inside the function:
 	// a sandboxed process can't reach the host's addresses. Requests
@@ -268,9 +271,14 @@ func (r *Runtime) command(v *function.Version, codeDir string) (Shim, error) {
 
 // environ is the function's environment: its own variables, then the ones
 // Lambda reserves (which the function can't override).
-func (r *Runtime) environ(v *function.Version, slot *sandbox.Slot, execEnv string) []string {
-	env := make([]string, 0, len(v.Spec.Env)+20)
+func (r *Runtime) environ(v *function.Version, slot *sandbox.Slot, execEnv string, secrets map[string]string) []string {
+	env := make([]string, 0, len(v.Spec.Env)+len(secrets)+20)
 	for k, val := range v.Spec.Env {
+		if !reservedEnv[k] {
+			env = append(env, k+"="+val)
+		}
+	}
+	for k, val := range secrets {
 		if !reservedEnv[k] {
 			env = append(env, k+"="+val)
 		}
@@ -330,6 +338,12 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 	if err != nil {
 		return nil, info, err
 	}
+	var secrets map[string]string
+	if r.cfg.Secrets != nil && len(v.Spec.Secrets) > 0 {
+		if secrets, err = r.cfg.Secrets(ctx, v); err != nil {
+			return nil, info, err
+		}
+	}
 	slot, err := r.cfg.Sandbox.Take(ctx, v.Spec.Network)
 	if err != nil {
 		return nil, info, fmt.Errorf("%w: %v", function.ErrUnavailable, err)
@@ -338,7 +352,7 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 	ictx, cancel := context.WithTimeout(ctx, r.cfg.InitTimeout)
 	defer cancel()
 	spec := sandbox.Spec{Code: c.dir, Runtime: cmd.Dir, Path: cmd.Path, Args: cmd.Args,
-		Env: r.environ(v, slot, cmd.ExecEnv), MemoryMB: v.Spec.MemoryMB, Allow: v.Spec.NetworkAllow}
+		Env: r.environ(v, slot, cmd.ExecEnv, secrets), MemoryMB: v.Spec.MemoryMB, Allow: v.Spec.NetworkAllow}
 	if err := slot.Start(ictx, spec); err != nil {
 		inst.Close(ctx)
 		return nil, info, fmt.Errorf("%w: %v", function.ErrFunction, err)

@@ -84,6 +84,9 @@ type Config struct {
 	// Platform, when set, serves the platform's APIs to functions at
 	// http://hostless.internal (PlatformHost, HOSTLESS_API_URL inside).
 	Platform http.Handler
+	// Secrets, when set, resolves the secrets a version names when an
+	// instance starts; they reach the guest's environment only.
+	Secrets function.SecretEnv
 }
 
 // Runtime runs wasm versions. It implements function.Runtime.
@@ -423,6 +426,10 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 		WithRandSource(rand.Reader)
 	for k, val := range v.Spec.Env {
 		base = base.WithEnv(k, val)
+	}
+	if base, err = withSecrets(ctx, r.cfg.Secrets, v, base); err != nil {
+		release()
+		return nil, info, err
 	}
 	if r.cfg.Platform != nil {
 		base = base.WithEnv("HOSTLESS_API_URL", "http://"+PlatformHost)

@@ -82,6 +82,7 @@ func migrationSets() []migrationSet {
 		{"schema_migrations_docdb", docdbMigrations},
 		{"schema_migrations_objects", objectMigrations},
 		{"schema_migrations_identities", identityMigrations},
+		{"schema_migrations_secrets", secretMigrations},
 	}
 }
 

@@ -177,6 +177,7 @@ var dataMigrationSets = []migrationSet{
 	{"schema_migrations_docdb", docdbMigrations},
 	{"schema_migrations_objects", objectMigrations},
 	{"schema_migrations_identities", identityMigrations},
+	{"schema_migrations_secrets", secretMigrations},
 }
 
 // migrate applies, in one transaction, the migrations of set not yet

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, identityTests...)
 	tests = append(tests, docdbTests...)
 	tests = append(tests, objectTests...)
+	tests = append(tests, secretTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

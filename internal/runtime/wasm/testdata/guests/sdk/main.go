@@ -32,6 +32,11 @@ func handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.URL.Path {
+	case "/secret":
+		// Prints one variable, and only a test secret's (SECRET_*).
+		if name := r.URL.RawQuery; strings.HasPrefix(name, "SECRET_") {
+			fmt.Fprint(w, os.Getenv(name))
+		}
 	case "/echo":
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("X-Method", r.Method)

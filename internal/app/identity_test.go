@@ -151,8 +151,24 @@ func TestDocumentChangesTriggerFunctions(t *testing.T) {
 	if resp, body := a.do("PUT", "/v1/collections/todos", []byte(`{}`), admin); resp.StatusCode != 201 {
 		t.Fatalf("put collection: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := a.do("POST", "/v1/db/todos", []byte(`{"id":"t1","title":"milk"}`), admin); resp.StatusCode != 201 {
-		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	// Platform events are at most once, and the trigger subscribes a
+	// moment after the deploy: create until one reaches the function.
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		if resp, body := a.do("POST", "/v1/db/todos", fmt.Appendf(nil, `{"id":"t%d","title":"milk"}`, i), admin); resp.StatusCode != 201 {
+			t.Fatalf("create: %d %s", resp.StatusCode, body)
+		}
+		var list struct {
+			Invocations []json.RawMessage `json:"invocations"`
+		}
+		a.getJSON("/v1/invocations?function=ondb", &list)
+		if len(list.Invocations) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no document event ran the function in 20s")
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	recs := waitRecords(t, a, "ondb", 1, 10*time.Second)
 	if recs[0].Trigger != function.TriggerEvents || recs[0].Status != function.StatusOK {

@@ -154,18 +154,25 @@ func (s *Service) link(path, token string) string {
 	return "\n\nOr open: " + strings.TrimRight(s.cfg.PublicURL, "/") + path + "?token=" + token
 }
 
-func (s *Service) sendVerification(ctx context.Context, u store.User, now time.Time) error {
+// mailToken stores a one-time token of purpose for u, valid for ttl, and
+// mails it: body has %s for the validity, then %s for the token; path is
+// where the link (with PublicURL) points.
+func (s *Service) mailToken(ctx context.Context, u store.User, purpose string, ttl time.Duration, subject, body, path string, now time.Time) error {
 	tok, hash, err := randomToken(24)
 	if err != nil {
 		return err
 	}
 	if err := s.cfg.Store.PutOneTimeToken(ctx, store.OneTimeToken{Project: s.cfg.Project, Hash: hash, UserID: u.ID,
-		Purpose: "verify", ExpiresAt: now.Add(s.cfg.VerifyTTL)}); err != nil {
+		Purpose: purpose, ExpiresAt: now.Add(ttl)}); err != nil {
 		return err
 	}
-	body := fmt.Sprintf("Confirm your email address with this token (valid for %s):\n\n%s\n\nSend it as POST /v1/auth/verify {\"token\": \"...\"}.",
-		s.cfg.VerifyTTL, tok) + s.link("/v1/auth/verify", tok)
-	return s.send(ctx, u.Email, "Confirm your email address", body, now)
+	return s.send(ctx, u.Email, subject, fmt.Sprintf(body, ttl, tok)+s.link(path, tok), now)
+}
+
+func (s *Service) sendVerification(ctx context.Context, u store.User, now time.Time) error {
+	return s.mailToken(ctx, u, "verify", s.cfg.VerifyTTL, "Confirm your email address",
+		"Confirm your email address with this token (valid for %s):\n\n%s\n\nSend it as POST /v1/auth/verify {\"token\": \"...\"}.",
+		"/v1/auth/verify", now)
 }
 
 // RequestVerification sends a new verification mail to a signed-in user,
@@ -230,17 +237,9 @@ func (s *Service) RequestReset(ctx context.Context, email, ip string) error {
 	if err != nil {
 		return err
 	}
-	tok, hash, err := randomToken(24)
-	if err != nil {
-		return err
-	}
-	if err := s.cfg.Store.PutOneTimeToken(ctx, store.OneTimeToken{Project: s.cfg.Project, Hash: hash, UserID: u.ID,
-		Purpose: "reset", ExpiresAt: now.Add(s.cfg.ResetTTL)}); err != nil {
-		return err
-	}
-	body := fmt.Sprintf("Someone asked to reset the password of this account. If it was you, use this token (valid for %s):\n\n%s\n\nSend it as POST /v1/auth/reset {\"token\": \"...\", \"password\": \"...\"}. If it wasn't you, ignore this mail.",
-		s.cfg.ResetTTL, tok) + s.link("/v1/auth/reset", tok)
-	return s.send(ctx, u.Email, "Reset your password", body, now)
+	return s.mailToken(ctx, u, "reset", s.cfg.ResetTTL, "Reset your password",
+		"Someone asked to reset the password of this account. If it was you, use this token (valid for %s):\n\n%s\n\nSend it as POST /v1/auth/reset {\"token\": \"...\", \"password\": \"...\"}. If it wasn't you, ignore this mail.",
+		"/v1/auth/reset", now)
 }
 
 // Reset spends a reset token and sets a new password; every session of

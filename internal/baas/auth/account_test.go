@@ -120,7 +120,12 @@ func TestAdminEndpoints(t *testing.T) {
 	if !strings.HasPrefix(dbKey.Key, auth.APIKeyPrefix+dbKey.ID+"_") {
 		t.Fatalf("key = %+v", dbKey)
 	}
-	secretOf := func(k string) string { return k[strings.LastIndexByte(k, '_')+1:] }
+	// hlk_<id>_<secret>: the id is hex, the secret base64url (which may
+	// hold '_' itself).
+	secretOf := func(k string) string {
+		_, secret, _ := strings.Cut(strings.TrimPrefix(k, auth.APIKeyPrefix), "_")
+		return secret
+	}
 
 	var sc []scenario
 	for _, ep := range []struct{ method, path string }{{"GET", "/v1/users"}, {"GET", "/v1/auth/keys"}, {"GET", "/v1/auth/outbox"}, {"GET", "/v1/users/" + user.User.ID}} {

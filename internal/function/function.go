@@ -148,6 +148,11 @@ type Spec struct {
 	// Auth is who may call the function's URL (/fn/{name}): public (the
 	// default), user, admin or key:SCOPE; routes may set their own.
 	Auth string `json:"auth,omitempty"`
+	// InvokeMode is how a synchronous HTTP call's response reaches its
+	// client, as Lambda's InvokeMode: InvokeBuffered (or empty) whole,
+	// within the response limits; InvokeStream as the function writes and
+	// flushes it.
+	InvokeMode string `json:"invoke_mode,omitempty"`
 }
 
 // Budget is a ceiling on what a function may use, in GB-seconds (billed
@@ -224,6 +229,15 @@ func isDNSLabel(s string) bool {
 	return true
 }
 
+// Invoke modes of Spec.InvokeMode.
+const (
+	InvokeBuffered = "buffered"
+	InvokeStream   = "stream"
+)
+
+// Streams reports whether s's HTTP responses stream (InvokeMode stream).
+func (s *Spec) Streams() bool { return s.InvokeMode == InvokeStream }
+
 // Normalize fills defaults into s.
 func (s *Spec) Normalize() {
 	if s.MemoryMB == 0 {
@@ -249,6 +263,11 @@ var codeRef = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 func (s *Spec) Validate() error {
 	if err := ValidateAuth(s.Auth); err != nil {
 		return err
+	}
+	switch s.InvokeMode {
+	case "", InvokeBuffered, InvokeStream:
+	default:
+		return fmt.Errorf("%w: invoke_mode %q is not supported (accepted: buffered, stream)", ErrInvalid, s.InvokeMode)
 	}
 	switch s.Runtime {
 	case RuntimeWasm:
@@ -499,7 +518,8 @@ func (s *Spec) Equal(o *Spec) bool {
 		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
 		s.RateLimit != o.RateLimit || s.Budget != o.Budget || s.Schedule != o.Schedule || s.Timezone != o.Timezone ||
 		s.Retry.Retries() != o.Retry.Retries() || s.Retry.MaxAge != o.Retry.MaxAge || s.Retry.Backoff != o.Retry.Backoff ||
-		!reflect.DeepEqual(s.Triggers, o.Triggers) && len(s.Triggers)+len(o.Triggers) > 0 || !s.CORS.Equal(o.CORS) || s.Limits != o.Limits || s.Auth != o.Auth {
+		!reflect.DeepEqual(s.Triggers, o.Triggers) && len(s.Triggers)+len(o.Triggers) > 0 || !s.CORS.Equal(o.CORS) || s.Limits != o.Limits || s.Auth != o.Auth ||
+		s.Streams() != o.Streams() {
 		return false
 	}
 	for k, v := range s.Env {

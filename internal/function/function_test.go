@@ -90,6 +90,9 @@ func TestSpecValidate(t *testing.T) {
 		{name: "code with trailing newline", change: func(s *function.Spec) { s.Code += "\n" }, want: "code"},
 		{name: "other hash", change: func(s *function.Spec) { s.Code = "md5:" + strings.Repeat("a", 32) }, want: "code"},
 		{name: "contract cgi", change: func(s *function.Spec) { s.Contract = function.ContractCGI }},
+		{name: "invoke mode stream", change: func(s *function.Spec) { s.InvokeMode = function.InvokeStream }},
+		{name: "invoke mode buffered", change: func(s *function.Spec) { s.InvokeMode = function.InvokeBuffered }},
+		{name: "invoke mode other", change: func(s *function.Spec) { s.InvokeMode = "response_stream" }, want: `invoke_mode "response_stream"`},
 		{name: "contract sdk", change: func(s *function.Spec) { s.Contract = function.ContractSDK }},
 		{name: "unknown contract", change: func(s *function.Spec) { s.Contract = "wagi" }, want: `contract "wagi"`},
 		{name: "memory at minimum", change: func(s *function.Spec) { s.MemoryMB = function.MinMemoryMB }},
@@ -240,6 +243,8 @@ func TestSpecEqual(t *testing.T) {
 		{name: "timezone", change: func(s *function.Spec) { s.Timezone = "Europe/Paris" }},
 		{name: "trigger", change: func(s *function.Spec) { s.Triggers = []function.Trigger{{Type: "nats", Subject: "a"}} }},
 		{name: "allowed hosts", change: func(s *function.Spec) { s.AllowedHosts = []string{"a.example"} }},
+		{name: "invoke mode stream", change: func(s *function.Spec) { s.InvokeMode = function.InvokeStream }},
+		{name: "invoke mode buffered named", change: func(s *function.Spec) { s.InvokeMode = function.InvokeBuffered }, equal: true},
 
 		{name: "no allowed hosts vs empty", change: func(s *function.Spec) { s.AllowedHosts = []string{} }, equal: true},
 		{name: "no triggers vs empty", change: func(s *function.Spec) { s.Triggers = []function.Trigger{} }, equal: true},

@@ -74,6 +74,28 @@ type Instance interface {
 	Close(ctx context.Context) error
 }
 
+// StreamWriter receives a response as a function streams it (the
+// gateway's HTTP response). WriteHeader comes once, before any Write;
+// Flush sends what was written to the client at once. An error means the
+// client is gone: the invocation should stop.
+type StreamWriter interface {
+	WriteHeader(status int, header http.Header) error
+	Write(p []byte) (int, error)
+	Flush() error
+}
+
+// StreamInstance is an Instance that can stream a response (a function
+// whose InvokeMode is stream). An instance that isn't one answers such a
+// call buffered.
+type StreamInstance interface {
+	Instance
+	// InvokeStream runs one request as Invoke does, writing the response
+	// to w as the function produces it. When it returns an error and w has
+	// had no WriteHeader, nothing reached the client, and the caller may
+	// render the error; after WriteHeader the response is cut short.
+	InvokeStream(ctx context.Context, req *Request, logs Logs, w StreamWriter) error
+}
+
 // StartInfo says what a cold start cost.
 type StartInfo struct {
 	CodeCold bool          // compiled code had to be loaded (or compiled)

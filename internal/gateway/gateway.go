@@ -294,6 +294,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ref string, req 
 			return
 		}
 	}
+	if st, ok := g.inv.(streamer); ok && sp != nil && sp.version > 0 && sp.Streams() {
+		g.serveStream(w, r, st, sp, req, cors)
+		return
+	}
 	var (
 		resp *function.Response
 		rec  *function.Invocation
@@ -417,7 +421,16 @@ func WriteResponse(w http.ResponseWriter, resp *function.Response) {
 // writeResponse writes resp; then, when set, after adjusts the headers.
 func writeResponse(w http.ResponseWriter, resp *function.Response, after func(http.Header)) {
 	h := w.Header()
-	for k, vs := range resp.Header {
+	copyHeaders(h, resp.Header, after)
+	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+}
+
+// copyHeaders copies a function's headers into h, but for the platform's
+// own and hop-by-hop ones; then, when set, after adjusts them.
+func copyHeaders(h, from http.Header, after func(http.Header)) {
+	for k, vs := range from {
 		if len(k) >= len(platformPrefix) && strings.EqualFold(k[:len(platformPrefix)], platformPrefix) {
 			continue
 		}
@@ -429,9 +442,6 @@ func writeResponse(w http.ResponseWriter, resp *function.Response, after func(ht
 	if after != nil {
 		after(h)
 	}
-	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
-	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
 }
 
 // Body reads a bounded body; shared with the control API's invoke.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -169,27 +170,73 @@ func (iv *Invoker) acquire(ctx context.Context, v *function.Version, req *functi
 // function package's errors, and always the record it left (nil only when
 // nothing was found to run).
 func (iv *Invoker) Invoke(ctx context.Context, project, name, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
-	return iv.invoke(ctx, project, name, function.LiveAlias, 0, trigger, req)
+	return iv.invoke(ctx, project, name, function.LiveAlias, 0, trigger, req, nil)
 }
 
 // InvokeVersion runs req on one version of a function by number; 0 means
 // the live alias, as Invoke.
 func (iv *Invoker) InvokeVersion(ctx context.Context, project, name string, version int, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
 	if version == 0 {
-		return iv.invoke(ctx, project, name, function.LiveAlias, 0, trigger, req)
+		return iv.invoke(ctx, project, name, function.LiveAlias, 0, trigger, req, nil)
 	}
-	return iv.invoke(ctx, project, name, "", version, trigger, req)
+	return iv.invoke(ctx, project, name, "", version, trigger, req, nil)
 }
 
 // InvokeAlias runs req on the version an alias of a function picks for it:
 // its version, or its canary with the canary's weight. An alias the
 // function lacks is an error matching function.ErrAliasNotFound.
 func (iv *Invoker) InvokeAlias(ctx context.Context, project, name, alias string, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
-	return iv.invoke(ctx, project, name, alias, 0, trigger, req)
+	return iv.invoke(ctx, project, name, alias, 0, trigger, req, nil)
 }
 
-// invoke runs req on version, when it is not 0, else on what alias picks.
-func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, version int, trigger string, req *function.Request) (*function.Response, *function.Invocation, error) {
+// InvokeVersionStream runs req on one version by number (0: the live
+// alias), as InvokeVersion does, writing the response to w as the
+// function streams it: through its instance's InvokeStream when the
+// runtime streams, else whole once it is done. The record has the status
+// and duration, never the body. When it returns an error and w has had
+// no WriteHeader, the caller still owns the response.
+func (iv *Invoker) InvokeVersionStream(ctx context.Context, project, name string, version int, trigger string, req *function.Request, w function.StreamWriter) (*function.Invocation, error) {
+	alias := ""
+	if version == 0 {
+		alias = function.LiveAlias
+	}
+	_, rec, err := iv.invoke(ctx, project, name, alias, version, trigger, req, w)
+	return rec, err
+}
+
+// statusWriter remembers the status a streamed response started with,
+// for its record.
+type statusWriter struct {
+	function.StreamWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int, h http.Header) error {
+	w.status = status
+	return w.StreamWriter.WriteHeader(status, h)
+}
+
+// stream runs req on inst, writing its response to w.
+func stream(ctx context.Context, inst function.Instance, req *function.Request, logs function.Logs, w function.StreamWriter) error {
+	if si, ok := inst.(function.StreamInstance); ok {
+		return si.InvokeStream(ctx, req, logs, w)
+	}
+	resp, err := inst.Invoke(ctx, req, logs)
+	if err != nil {
+		return err
+	}
+	if err := w.WriteHeader(resp.Status, resp.Header); err != nil {
+		return err
+	}
+	if _, err := w.Write(resp.Body); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// invoke runs req on version, when it is not 0, else on what alias picks;
+// with w set, the response streams to w, and the one returned is nil.
+func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, version int, trigger string, req *function.Request, w function.StreamWriter) (*function.Response, *function.Invocation, error) {
 	if function.ValidName(name) != nil || version < 0 {
 		return nil, nil, store.ErrNotFound // no such name can exist: don't ask the store
 	}
@@ -226,6 +273,13 @@ func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, vers
 	tctx, cancel := context.WithTimeout(ctx, time.Duration(v.Spec.Timeout))
 	defer cancel()
 	logs := telemetry.NewLogs()
+	if w != nil {
+		sw := &statusWriter{StreamWriter: w}
+		err := stream(tctx, lease.Instance, req, logs, sw)
+		lease.Release()
+		rec.HTTPStatus = sw.status
+		return nil, iv.finish(rec, ran, nil, logs, err, true), err
+	}
 	resp, err := lease.Instance.Invoke(tctx, req, logs)
 	lease.Release()
 	if limit := v.Spec.Limits.Response; err == nil && resp != nil && limit > 0 && int64(len(resp.Body)) > limit && syncTriggers[trigger] {

@@ -84,6 +84,7 @@ type Function struct {
 	CORS         *function.CORS
 	Limits       function.Limits
 	Auth         string // who may call its URL: public, user, admin or key:SCOPE
+	InvokeMode   string // buffered (or "") or stream
 	Build        string // shell command that produces Code, or ""
 	BuildDir     string // absolute directory Build runs in
 
@@ -95,7 +96,7 @@ var topFields = []string{"functions", "routes", "collections"}
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "allowed_hosts", "memory", "timeout", "env", "secrets", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "auth", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "allowed_hosts", "memory", "timeout", "env", "secrets", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "auth", "invoke_mode", "build", "dir"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
@@ -377,6 +378,12 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	fn.Auth = p.scalar(name, "auth", values, maxNameBytes)
 	if err := function.ValidateAuth(fn.Auth); err != nil && fn.Auth != "" {
 		p.fail(name, values["auth"], "auth: %s", strings.TrimPrefix(err.Error(), function.ErrInvalid.Error()+": "))
+	}
+	fn.InvokeMode = p.scalar(name, "invoke_mode", values, maxNameBytes)
+	switch fn.InvokeMode {
+	case "", function.InvokeBuffered, function.InvokeStream:
+	default:
+		p.fail(name, values["invoke_mode"], "invoke_mode %q is not supported (accepted: buffered, stream)", short(fn.InvokeMode))
 	}
 	if v := p.scalar(name, "idle_timeout", values, maxNameBytes); v != "" {
 		fn.IdleTimeout = p.duration(name, "idle_timeout", values["idle_timeout"], v)
@@ -871,6 +878,7 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		CORS:         cloneCORS(f.CORS),
 		Limits:       f.Limits,
 		Auth:         f.Auth,
+		InvokeMode:   f.InvokeMode,
 	}
 	s.Normalize()
 	return s

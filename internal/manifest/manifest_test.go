@@ -49,6 +49,7 @@ func TestParse(t *testing.T) {
     min_instances: 2
     rate_limit: {rps: 50, burst: 100, per_ip_rps: 0.5, per_ip_burst: 5}
     budget: {gb_seconds_per_hour: 3600, gb_seconds_per_day: 50000.5}
+    invoke_mode: stream
     build: "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm ."
     dir: src/hello
 `,
@@ -59,10 +60,11 @@ func TestParse(t *testing.T) {
 					Memory: 64, Timeout: 90 * time.Second, Env: map[string]string{"GREETING": "hi", "EMPTY": "", "NUM": "42"},
 					Concurrency: function.Concurrency{Max: 5, PerInstance: 1, QueueTimeout: function.Duration(2 * time.Second)},
 					IdleTimeout: 30 * time.Second, MinInstances: 2,
-					RateLimit: function.RateLimit{RPS: 50, Burst: 100, PerIPRPS: 0.5, PerIPBurst: 5},
-					Budget:    function.Budget{GBSecondsPerHour: 3600, GBSecondsPerDay: 50000.5},
-					Build:     "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm .",
-					BuildDir:  "/app/src/hello", code: "build/hello.wasm",
+					RateLimit:  function.RateLimit{RPS: 50, Burst: 100, PerIPRPS: 0.5, PerIPBurst: 5},
+					Budget:     function.Budget{GBSecondsPerHour: 3600, GBSecondsPerDay: 50000.5},
+					InvokeMode: "stream",
+					Build:      "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ../../build/hello.wasm .",
+					BuildDir:   "/app/src/hello", code: "build/hello.wasm",
 				}
 				if got := *m.Functions["hello"]; !equal(got, want) {
 					t.Errorf("got %+v, want %+v", got, want)
@@ -232,7 +234,8 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate of a bad function", "functions:\n  hello:\n    runtime: node\n  hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "hello": code is required`, `function "hello": function defined twice`}},
 		{"function not a mapping", "functions:\n  hello: hello.wasm\n", []string{`function "hello": must be a mapping of fields`}},
 		{"function null", "functions:\n  hello:\n", []string{`function "hello": runtime is required`, `function "hello": code is required`}},
-		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, allowed_hosts, memory, timeout, env, secrets, concurrency, idle_timeout, min_instances, rate_limit, budget, retry, schedule, timezone, triggers, cors, limits, auth, build, dir", "line 5"}},
+		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, allowed_hosts, memory, timeout, env, secrets, concurrency, idle_timeout, min_instances, rate_limit, budget, retry, schedule, timezone, triggers, cors, limits, auth, invoke_mode, build, dir", "line 5"}},
+		{"invoke_mode unknown", fn("    invoke_mode: streaming\n"), []string{`function "hello": invoke_mode "streaming" is not supported (accepted: buffered, stream)`, "line 5"}},
 		{"merge key", "x: &d {runtime: wasm}\nfunctions:\n  hello:\n    <<: *d\n    code: a.wasm\n", []string{`function "hello": merge keys`}},
 		{"duplicate field", fn("    code: other.wasm\n"), []string{`function "hello": field "code" appears twice`, "line 5"}},
 		{"runtime missing", "functions:\n  hello:\n    code: hello.wasm\n", []string{`function "hello": runtime is required (accepted: wasm, process, nodejs, python)`}},
@@ -471,6 +474,11 @@ func TestSpec(t *testing.T) {
 			name: "all set",
 			fn:   Function{Name: "a", Runtime: "wasm", Contract: "cgi", Memory: 64, Timeout: 5 * time.Second, Env: map[string]string{"A": "b"}, Secrets: []string{"B_KEY", "A_KEY"}},
 			want: function.Spec{Runtime: "wasm", Code: ref, Contract: "cgi", MemoryMB: 64, Timeout: function.Duration(5 * time.Second), Env: map[string]string{"A": "b"}, Secrets: []string{"A_KEY", "B_KEY"}},
+		},
+		{
+			name: "stream",
+			fn:   Function{Name: "a", Runtime: "wasm", InvokeMode: "stream"},
+			want: function.Spec{Runtime: "wasm", Code: ref, MemoryMB: function.DefaultMemoryMB, Timeout: function.Duration(function.DefaultTimeout), InvokeMode: function.InvokeStream},
 		},
 	}
 	for _, tt := range tests {

@@ -144,14 +144,38 @@ func decodeRequest(b []byte) (*http.Request, error) {
 	return r, nil
 }
 
-// responseWriter buffers a response; it is reused across requests.
+// responseWriter buffers a response; it is reused across requests. Flush
+// sends what is buffered to the platform at once when the function
+// streams (invoke_mode: stream); otherwise the response stays buffered and
+// goes out whole when the handler returns.
 type responseWriter struct {
 	header      http.Header
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer
 	out         []byte
+	// flushed: the status and headers went out; body holds only what was
+	// written since the last flush.
+	flushed bool
+	// buffered: the platform said this call doesn't stream; Flush does
+	// nothing more.
+	buffered bool
+	// failed: the response was cut short (the client went away); writes
+	// fail.
+	failed bool
 }
+
+// autoFlush is how much a streaming response buffers before it is sent
+// without a Flush, so a long download never sits whole in memory.
+const autoFlush = 64 << 10
+
+// errResponseCut is what writes return once the platform cut the
+// streamed response short.
+var errResponseCut = errors.New("hostless: the response was cut short (the client went away)")
+
+// flushHost sends a part of the response through the platform (a
+// variable, so tests outside wasm can stand in for the host).
+var flushHost = responseFlush
 
 func (w *responseWriter) Header() http.Header { return w.header }
 
@@ -164,21 +188,63 @@ func (w *responseWriter) WriteHeader(code int) {
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.failed {
+		return 0, errResponseCut
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	return w.body.Write(p)
+	n, err := w.body.Write(p)
+	if w.body.Len() >= autoFlush && !w.buffered {
+		w.Flush()
+	}
+	return n, err
 }
 
 func (w *responseWriter) WriteString(s string) (int, error) {
+	if w.failed {
+		return 0, errResponseCut
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	return w.body.WriteString(s)
+	n, err := w.body.WriteString(s)
+	if w.body.Len() >= autoFlush && !w.buffered {
+		w.Flush()
+	}
+	return n, err
 }
 
-// Flush is a no-op: responses are buffered by the platform.
-func (w *responseWriter) Flush() {}
+// Flush implements http.Flusher: on a streaming function, what was
+// written so far reaches the client now (the status and headers with the
+// first flush). On a buffered one it does nothing.
+func (w *responseWriter) Flush() {
+	if w.buffered || w.failed {
+		return
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	var part []byte
+	if w.flushed {
+		if w.body.Len() == 0 {
+			return
+		}
+		part = w.body.Bytes()
+	} else {
+		part = w.encode()
+	}
+	switch flushHost(part) {
+	case 0:
+		w.flushed = true
+		w.body.Reset()
+	case -1:
+		w.buffered = true
+	default:
+		w.failed = true
+		w.body.Reset()
+	}
+}
 
 func (w *responseWriter) reset() {
 	if w.header == nil {
@@ -187,6 +253,7 @@ func (w *responseWriter) reset() {
 	clear(w.header)
 	w.status = http.StatusOK
 	w.wroteHeader = false
+	w.flushed, w.buffered, w.failed = false, false, false
 	w.body.Reset()
 }
 
@@ -198,22 +265,28 @@ func appendStr(b []byte, s string) []byte {
 	return append(appendU32(b, uint32(len(s))), s...)
 }
 
-// encode writes the response encoding of the ABI into w.out.
+// encode writes the response encoding of the ABI into w.out. After a
+// flush, the status and headers went out already: it encodes none, and
+// the body is what remains.
 func (w *responseWriter) encode() []byte {
-	if w.header.Get("Content-Type") == "" && w.body.Len() > 0 {
+	if !w.flushed && w.header.Get("Content-Type") == "" && w.body.Len() > 0 {
 		w.header.Set("Content-Type", http.DetectContentType(w.body.Bytes()))
 	}
 	b := w.out[:0]
 	b = appendU32(b, uint32(w.status))
 	n := 0
-	for _, vs := range w.header {
-		n += len(vs)
+	if !w.flushed {
+		for _, vs := range w.header {
+			n += len(vs)
+		}
 	}
 	b = appendU32(b, uint32(n))
-	for k, vs := range w.header {
-		for _, v := range vs {
-			b = appendStr(b, k)
-			b = appendStr(b, v)
+	if !w.flushed {
+		for k, vs := range w.header {
+			for _, v := range vs {
+				b = appendStr(b, k)
+				b = appendStr(b, v)
+			}
 		}
 	}
 	b = appendU32(b, uint32(w.body.Len()))

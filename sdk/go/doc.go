@@ -45,6 +45,22 @@
 // context deadline (http.Client.Timeout) shortens the call. A call blocks
 // the instance until it ends. Each call is a log line of the invocation.
 //
+// # Streaming
+//
+// The response writer is an http.Flusher. A function deployed with
+// invoke_mode: stream sends what it has written to the client when it
+// calls Flush (the status and headers with the first flush), so it can
+// serve Server-Sent Events or a long download; a write that leaves 64 KiB
+// unsent flushes by itself. After the client goes away, writes return an
+// error (and the platform cancels the invocation). On a buffered function
+// (the default) Flush does nothing and the response goes out whole.
+//
+//	w.Header().Set("Content-Type", "text/event-stream")
+//	for ev := range events {
+//		fmt.Fprintf(w, "data: %s\n\n", ev)
+//		w.(http.Flusher).Flush()
+//	}
+//
 // The package has no dependencies beyond the standard library. On other
 // targets than wasip1 it only records the handler, so a function's package
 // still builds and its handler can be tested with net/http/httptest.
@@ -81,6 +97,17 @@
 // or -1). A response is a uint32 status, a uint32 header count and pairs,
 // then the body as a string; status 0 is a refused or failed call, and the
 // body is the reason.
+//
+// Streaming uses a third host function:
+//
+//	response_flush(ptr, len i32) i32
+//
+// Its first call of a request sends the response encoding (status,
+// headers and the body so far); every later one sends body bytes alone.
+// It returns 0 when sent, -1 when the call doesn't stream (the guest then
+// buffers the rest, as before), and -2 when the response was cut short.
+// After a successful flush, hostless_handle returns a response with no
+// headers whose body is what remains; the host ignores its status.
 package hostless
 
 import "net/http"

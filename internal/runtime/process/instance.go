@@ -54,6 +54,9 @@ type call struct {
 	header   http.Header // the caller's, for client context and trace ids
 	done     chan result // buffered: the first report wins
 	taken    atomic.Bool // handed to the process by /next
+	// stream, when set, takes a response the function posts in Lambda's
+	// streaming mode as it arrives.
+	stream *guardedStream
 }
 
 type result struct {
@@ -61,6 +64,8 @@ type result struct {
 	failed  bool   // reported to /error
 	errType string // errorType of a failure
 	err     error  // the report itself was bad (too large)
+	// streamed: the response went to the call's stream, not in body.
+	streamed bool
 }
 
 func newInstance(r *Runtime, v *function.Version, slot *sandbox.Slot) *instance {
@@ -178,6 +183,12 @@ func (i *instance) handleResponse(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
+	if c.stream != nil && r.Header.Get(headerResponseMode) == "streaming" {
+		// No limit on the size: the function's timeout bounds it.
+		i.deliver(c, i.streamResponse(c, r))
+		accepted(w)
+		return
+	}
 	max := int64(i.r.cfg.MaxResponseBytes)
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
@@ -254,6 +265,12 @@ func (i *instance) deliver(c *call, res result) {
 
 // Invoke hands one event to the process and waits for its result.
 func (i *instance) Invoke(ctx context.Context, req *function.Request, logs function.Logs) (*function.Response, error) {
+	return i.invoke(ctx, req, logs, nil)
+}
+
+// invoke runs req; with stream set, a response posted in streaming mode
+// goes there, and the response returned is nil.
+func (i *instance) invoke(ctx context.Context, req *function.Request, logs function.Logs, stream *guardedStream) (*function.Response, error) {
 	if i.broken.Load() {
 		return nil, fmt.Errorf("%w: instance is not usable", function.ErrUnavailable)
 	}
@@ -273,7 +290,7 @@ func (i *instance) Invoke(ctx context.Context, req *function.Request, logs funct
 	if id == "" {
 		id = function.NewID(now)
 	}
-	c := &call{id: id, event: event, deadline: deadline, header: req.Header, done: make(chan result, 1)}
+	c := &call{id: id, event: event, deadline: deadline, header: req.Header, done: make(chan result, 1), stream: stream}
 	if c.header == nil {
 		c.header = http.Header{}
 	}
@@ -306,11 +323,17 @@ func (i *instance) Invoke(ctx context.Context, req *function.Request, logs funct
 	}
 	if res.failed {
 		err := fmt.Errorf("%w: %s", function.ErrFunction, errorSummary(res.body))
+		if res.streamed {
+			return nil, err
+		}
 		if req.Event {
 			h := http.Header{"Content-Type": {"application/json"}, "X-Amz-Function-Error": {"Unhandled"}}
 			return &function.Response{Status: http.StatusOK, Header: h, Body: res.body}, err
 		}
 		return nil, err
+	}
+	if res.streamed {
+		return nil, nil
 	}
 	if req.Event {
 		return &function.Response{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Body: res.body}, nil

@@ -246,11 +246,13 @@ func (r *recorder) Write(p []byte) (int, error) {
 //
 //	http_send(req_ptr, req_len, out_ptr, out_cap i32) i32
 //	http_recv(ptr, cap i32) i32
+//	response_flush(ptr, len i32) i32
 //
 // http_send performs the request encoded at req_ptr and returns the length
 // of the encoded response: written at out_ptr when it fits in out_cap,
 // otherwise kept for http_recv, which copies it to ptr (of at least that
-// length) and returns the length again, or -1.
+// length) and returns the length again, or -1. response_flush sends a
+// part of a streamed response (stream.go).
 func (oc *outboundClient) instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	i32 := api.ValueTypeI32
 	_, err := rt.NewHostModuleBuilder(hostModule).
@@ -262,6 +264,10 @@ func (oc *outboundClient) instantiateHostModule(ctx context.Context, rt wazero.R
 		WithGoModuleFunction(api.GoModuleFunc(httpRecv), []api.ValueType{i32, i32}, []api.ValueType{i32}).
 		WithParameterNames("ptr", "cap").
 		Export("http_recv").
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(responseFlush), []api.ValueType{i32, i32}, []api.ValueType{i32}).
+		WithParameterNames("ptr", "len").
+		Export("response_flush").
 		Instantiate(ctx)
 	return err
 }

@@ -77,6 +77,24 @@ func (r *Runtime) startSDK(ctx context.Context, rt wazero.Runtime, c *code, v *f
 
 // Invoke runs one request through hostless_handle.
 func (i *sdkInstance) Invoke(ctx context.Context, req *function.Request, logs function.Logs) (*function.Response, error) {
+	b, err := i.call(ctx, req, logs)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := decodeResponse(b)
+	if err != nil {
+		i.broken = true
+		return nil, fmt.Errorf("%w: %v", function.ErrFunction, err)
+	}
+	if err := finalStatus(resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// call runs one request through hostless_handle and returns the encoded
+// response the guest returned, in guest memory: valid until the next call.
+func (i *sdkInstance) call(ctx context.Context, req *function.Request, logs function.Logs) ([]byte, error) {
 	if i.broken {
 		return nil, errors.New("instance is not reusable")
 	}
@@ -126,15 +144,7 @@ func (i *sdkInstance) Invoke(ctx context.Context, req *function.Request, logs fu
 		i.broken = true
 		return nil, fmt.Errorf("%w: response out of bounds", function.ErrFunction)
 	}
-	resp, err := decodeResponse(b)
-	if err != nil {
-		i.broken = true
-		return nil, fmt.Errorf("%w: %v", function.ErrFunction, err)
-	}
-	if err := finalStatus(resp); err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return b, nil
 }
 
 func (i *sdkInstance) fail(ctx context.Context, err error) error {

@@ -151,6 +151,28 @@ func handle(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Upstream-Status", strconv.Itoa(resp.StatusCode))
 		w.Header().Set("X-Upstream-Length", strconv.Itoa(len(body)))
 		w.Write(body)
+	case "/stream":
+		// n chunks, each flushed, then a pause of d (or, with wait=URL, an
+		// outbound GET of URL, which the test answers when it has read the
+		// chunk) before the next; the writes' errors end the loop.
+		n, _ := strconv.Atoi(q.Get("n"))
+		d, _ := time.ParseDuration(q.Get("d"))
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(202)
+		for i := range n {
+			if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
+				fmt.Fprintf(os.Stderr, "stopped at chunk %d: %v\n", i, err)
+				return
+			}
+			w.(http.Flusher).Flush()
+			if u := q.Get("wait"); u != "" && i < n-1 {
+				if resp, err := http.Get(u); err == nil {
+					resp.Body.Close()
+				}
+			}
+			time.Sleep(d)
+		}
+		fmt.Fprint(w, "end")
 	case "/badheader":
 		w.Header().Set("X-Bad", "a\r\nInjected: yes")
 		fmt.Fprint(w, "bad")

@@ -1,0 +1,94 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hostless/hostless/internal/function"
+)
+
+// TestStreamingResponse: a function with invoke_mode stream reaches its
+// client chunk by chunk, a buffered one whole; a client that goes away
+// cancels the invocation, whose record is still written.
+func TestStreamingResponse(t *testing.T) {
+	g := buildGuests(t)
+	a := startApp(t, newConfig(t))
+	a.deploy("streamer", g.sdk, function.Spec{InvokeMode: function.InvokeStream})
+	a.deploy("buffered", g.sdk, function.Spec{})
+
+	t.Run("chunks arrive as flushed", func(t *testing.T) {
+		resp, err := a.hc.Get(a.base + "/fn/streamer/stream?n=3&d=300ms")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 202 || resp.Header.Get("Content-Type") != "text/event-stream" || resp.ContentLength != -1 {
+			t.Fatalf("got %d %q length %d, want 202 text/event-stream, chunked", resp.StatusCode, resp.Header.Get("Content-Type"), resp.ContentLength)
+		}
+		br := bufio.NewReader(resp.Body)
+		first, err := br.ReadString('\n')
+		if err != nil || first != "data: 0\n" {
+			t.Fatalf("first line = %q, %v", first, err)
+		}
+		// The guest sleeps 300ms after each chunk: the rest of a response
+		// that was not buffered is still to come, for at least 600ms.
+		t0 := time.Now()
+		rest, err := io.ReadAll(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d < 400*time.Millisecond {
+			t.Errorf("the rest came %s after the first chunk: the response was buffered", d)
+		}
+		if string(rest) != "\ndata: 1\n\ndata: 2\n\nend" {
+			t.Errorf("rest = %q", rest)
+		}
+		rec := a.record(resp.Header.Get("X-Hostless-Invocation-Id"))
+		if rec.Status != function.StatusOK || rec.HTTPStatus != 202 || rec.Duration < 900*time.Millisecond {
+			t.Errorf("record = %s %d in %s, want ok 202 in 900ms or more", rec.Status, rec.HTTPStatus, rec.Duration)
+		}
+	})
+
+	t.Run("buffered function", func(t *testing.T) {
+		resp, body := a.do("GET", "/fn/buffered/stream?n=3", nil, nil)
+		if resp.StatusCode != 202 || resp.ContentLength != int64(len(body)) || string(body) != "data: 0\n\ndata: 1\n\ndata: 2\n\nend" {
+			t.Errorf("got %d length %d %q", resp.StatusCode, resp.ContentLength, body)
+		}
+	})
+
+	t.Run("errors before the first flush render as usual", func(t *testing.T) {
+		resp, body := a.do("GET", "/fn/streamer/panic", nil, nil)
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "function_error") || resp.Header.Get("X-Hostless-Invocation-Id") == "" {
+			t.Errorf("got %d %s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("disconnect cancels", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", a.base+"/fn/streamer/stream?n=1000&d=50ms", nil)
+		resp, err := a.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := resp.Header.Get("X-Hostless-Invocation-Id")
+		if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != "data: 0\n" {
+			t.Fatalf("first line = %q, %v", line, err)
+		}
+		cancel()
+		resp.Body.Close()
+		rec := a.record(id)
+		t.Logf("record of the cancelled call: %s %q in %s", rec.Status, rec.Error, rec.Duration)
+		if rec.Status == function.StatusOK || rec.Duration > 20*time.Second {
+			t.Errorf("record = %s %q in %s, want the invocation stopped when the client left", rec.Status, rec.Error, rec.Duration)
+		}
+		if !strings.Contains(rec.Error, "cancelled") && !strings.Contains(rec.Error, "client went away") {
+			t.Errorf("record error = %q, want the call cancelled", rec.Error)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strconv"
@@ -8,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/hostless/hostless/internal/function"
 )
@@ -236,5 +240,30 @@ func TestBudgetExhaustion(t *testing.T) {
 	b := startApp(t, cfg)
 	if resp, body := b.do("GET", "/fn/capped/echo", nil, nil); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("after a restart the budget was reset: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestRequestLimitOnEveryWay: a function's limits.request holds on the
+// control API's invoke and on the Lambda Invoke API, not only on its URL.
+func TestRequestLimitOnEveryWay(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	cfg := newConfig(t)
+	cfg.AWSAccessKeyID, cfg.AWSSecretAccessKey = testAWSKeyID, testAWSSecret
+	a := startApp(t, cfg)
+	a.deploy("small", g.sdk, function.Spec{Contract: function.ContractSDK, Limits: function.Limits{Request: 1 << 10}})
+	big := bytes.Repeat([]byte("x"), 2<<10)
+	resp, body := a.do("POST", "/v1/functions/small/invoke", big, authHeader(testKey))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "limits.request") {
+		t.Fatalf("control API: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := a.do("POST", "/v1/functions/small/invoke", big[:512], authHeader(testKey)); resp.StatusCode != 200 {
+		t.Fatalf("control API under the limit: %d %s", resp.StatusCode, body)
+	}
+	c := lambdaClient(a.base, testAWSKeyID, testAWSSecret)
+	payload := []byte(`{"pad":"` + strings.Repeat("x", 2<<10) + `"}`) // the Lambda API takes JSON
+	_, err := c.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("small"), Payload: payload})
+	if code := awsErrorCode(err); code != "RequestTooLargeException" {
+		t.Fatalf("Lambda API: %v (code %q)", err, code)
 	}
 }

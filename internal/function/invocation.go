@@ -121,8 +121,11 @@ var (
 	ErrOutOfMemory      = errors.New("function ran out of memory")
 	ErrFunction         = errors.New("function failed")
 	ErrResponseTooLarge = errors.New("function response too large")
-	ErrThrottled        = errors.New("too many concurrent invocations")
-	ErrUnavailable      = errors.New("platform unavailable")
+	// ErrRequestTooLarge: a synchronous call's body is over the function's
+	// limits.request.
+	ErrRequestTooLarge = errors.New("request too large")
+	ErrThrottled       = errors.New("too many concurrent invocations")
+	ErrUnavailable     = errors.New("platform unavailable")
 	// ErrVersionNotFound: the function exists, the version asked for doesn't.
 	ErrVersionNotFound = errors.New("no such version")
 )

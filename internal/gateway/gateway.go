@@ -359,6 +359,9 @@ func tooLarge(limit int64) error {
 // InvokeError maps an invocation error to its HTTP error.
 func InvokeError(name string, err error) error {
 	switch {
+	case errors.Is(err, function.ErrRequestTooLarge):
+		detail := strings.TrimPrefix(strings.TrimPrefix(err.Error(), function.ErrRequestTooLarge.Error()), ": ")
+		return apierror.New(http.StatusRequestEntityTooLarge, "request_too_large", "request body is larger than the function's limit: %s", function.Short(detail))
 	case errors.Is(err, function.ErrNotFound):
 		return apierror.NotFound("function_not_found", "no function named %q", name)
 	case errors.Is(err, function.ErrVersionNotFound):

@@ -214,6 +214,10 @@ func (l *LambdaAPI) invoke(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, function.ErrUnavailable):
 		lambdaError(w, http.StatusServiceUnavailable, "ServiceException", "the function can't run now; the invocation record has the details")
 		return
+	case errors.Is(err, function.ErrRequestTooLarge):
+		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request must be smaller than the function's limits.request: %s",
+			function.Short(strings.TrimPrefix(strings.TrimPrefix(err.Error(), function.ErrRequestTooLarge.Error()), ": ")))
+		return
 	case err != nil && resp == nil:
 		// The function failed without a payload of its own (timeout, out
 		// of memory, crash): Lambda answers 200 with an error payload.

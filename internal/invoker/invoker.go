@@ -248,6 +248,11 @@ func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, vers
 	if err != nil {
 		return nil, nil, err
 	}
+	if limit := v.Spec.Limits.Request; limit > 0 && int64(len(req.Body)) > limit && syncTriggers[trigger] {
+		// Every synchronous way in (function URLs and routes check before
+		// reading the rest; the control API's invoke, the Lambda API).
+		return nil, nil, fmt.Errorf("%w: %d bytes (function %q's limits.request is %s)", function.ErrRequestTooLarge, len(req.Body), name, function.FormatBytes(limit))
+	}
 	start := time.Now()
 	rec := &function.Invocation{
 		ID: function.NewID(start), Project: project, Function: name, Version: v.Number,

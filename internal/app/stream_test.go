@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/wasmtest"
 )
 
 // TestStreamingResponse: a function with invoke_mode stream reaches its
@@ -91,4 +92,38 @@ func TestStreamingResponse(t *testing.T) {
 			t.Errorf("record error = %q, want the call cancelled", rec.Error)
 		}
 	})
+}
+
+// TestProcessStreamingResponse: an unchanged aws-lambda-go function that
+// returns a LambdaFunctionURLStreamingResponse streams through the gateway
+// when the function's invoke_mode is stream.
+func TestProcessStreamingResponse(t *testing.T) {
+	needSandbox(t)
+	a := startApp(t, newConfig(t))
+	a.deploy("lstream", zipCode(t, wasmtest.LambdaFn(t)), function.Spec{Runtime: function.RuntimeProcess,
+		Timeout: function.Duration(5 * time.Second), MemoryMB: 64, Network: function.NetworkNone, InvokeMode: function.InvokeStream})
+	resp, err := a.hc.Get(a.base + "/fn/lstream/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 201 || resp.Header.Get("Content-Type") != "text/plain" || resp.ContentLength != -1 {
+		t.Fatalf("got %d %q length %d, want 201 text/plain, chunked", resp.StatusCode, resp.Header.Get("Content-Type"), resp.ContentLength)
+	}
+	br := bufio.NewReader(resp.Body)
+	first, err := br.ReadString('\n')
+	if err != nil || first != "chunk 0\n" {
+		t.Fatalf("first line = %q, %v", first, err)
+	}
+	t0 := time.Now()
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < 400*time.Millisecond {
+		t.Errorf("the rest came %s after the first chunk: the response was buffered", d)
+	}
+	if string(rest) != "chunk 1\nchunk 2\n" {
+		t.Errorf("rest = %q", rest)
+	}
 }

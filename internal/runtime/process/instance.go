@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,7 +184,9 @@ func (i *instance) handleResponse(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	if c.stream != nil && r.Header.Get(headerResponseMode) == "streaming" {
+	// aws-lambda-go streams a LambdaFunctionURLStreamingResponse as a
+	// chunked body of the HTTP integration type, without the mode header.
+	if c.stream != nil && (r.Header.Get(headerResponseMode) == "streaming" || mediaType(r.Header.Get("Content-Type")) == contentTypeHTTPIntegration) {
 		// No limit on the size: the function's timeout bounds it.
 		i.deliver(c, i.streamResponse(c, r))
 		accepted(w)
@@ -412,4 +415,10 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// mediaType is a Content-Type without its parameters, lower-cased.
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
 }

@@ -106,6 +106,19 @@ func handler(ctx context.Context, ev json.RawMessage) (any, error) {
 			return "denied: " + err.Error(), nil
 		}
 		return "wrote", nil
+	case "stream":
+		// Lambda response streaming, as aws-lambda-go does it: the body is
+		// read (and posted) as the function writes it.
+		pr, pw := io.Pipe()
+		go func() {
+			for i := range 3 {
+				fmt.Fprintf(pw, "chunk %d\n", i)
+				time.Sleep(300 * time.Millisecond)
+			}
+			pw.Close()
+		}()
+		return &events.LambdaFunctionURLStreamingResponse{StatusCode: 201,
+			Headers: map[string]string{"Content-Type": "text/plain"}, Body: pr}, nil
 	case "platform":
 		// The platform's API through the instance's local endpoint, with
 		// the token the call brought: GET arg (a /v1/... path).

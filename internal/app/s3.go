@@ -50,7 +50,7 @@ func (a *App) startS3(ctx context.Context) error {
 		return fmt.Errorf("open object blobs: %w", err)
 	}
 	h := storage.New(storage.Config{
-		Objects: a.store, Blobs: blobs, Project: function.DefaultProject, MaxObjectBytes: a.cfg.MaxObjectBytes, Log: a.log,
+		Objects: a.store, Blobs: blobs, Project: function.DefaultProject, MaxObjectBytes: a.cfg.MaxObjectBytes, Log: a.log, Emit: a.emit,
 		Lookup: func(key string) (string, bool) { return secret, key == id },
 	})
 	srv := &http.Server{

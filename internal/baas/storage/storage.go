@@ -91,6 +91,9 @@ type Config struct {
 	Log *slog.Logger
 	// Now is the clock signatures are checked against (default time.Now).
 	Now func() time.Time
+	// Emit, when set, publishes the platform events of objects
+	// (EventCreated, EventDeleted) with S3's notification JSON as data.
+	Emit func(name string, data []byte)
 }
 
 // Handler serves the S3 API. It is safe for concurrent use.

@@ -338,6 +338,11 @@ func (h *Handler) getObject(req *request, withBody bool) error {
 	var status int
 	var cond *Error
 	o, rc, err := h.open(req, req.bucket, req.key, func(o store.Object) error {
+		if req.allow != nil {
+			if err := req.allow(o); err != nil {
+				return err
+			}
+		}
 		status, cond = evalConditions(req.r.Header, "", o)
 		if cond != nil {
 			return cond

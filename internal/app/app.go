@@ -29,6 +29,7 @@ import (
 	"github.com/hostless/hostless/internal/baas/auth"
 	"github.com/hostless/hostless/internal/baas/docdb"
 	"github.com/hostless/hostless/internal/baas/secrets"
+	"github.com/hostless/hostless/internal/baas/storage"
 	"github.com/hostless/hostless/internal/blob"
 	blobfs "github.com/hostless/hostless/internal/blob/fs"
 	"github.com/hostless/hostless/internal/bus"
@@ -110,7 +111,8 @@ type App struct {
 	secrets  *secrets.Service // secrets.go
 	srv      *http.Server
 	ln       net.Listener
-	s3       *s3Server // the S3 API's listener (s3.go)
+	s3       *s3Server        // the S3 API's listener (s3.go)
+	objects  *storage.Handler // object storage: the S3 and browser APIs (storage.go)
 	ready    atomic.Bool
 	draining chan struct{}
 	served   chan struct{} // closed when the HTTP server stops serving
@@ -227,6 +229,9 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.startAuth(ctx, hashes); err != nil {
 		return err
 	}
+	if err := a.startStorage(ctx); err != nil {
+		return err
+	}
 	if err := a.startS3(ctx); err != nil {
 		return err
 	}
@@ -236,6 +241,7 @@ func (a *App) Start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	a.auth.Register(mux, a.log)
 	a.docdb.Register(mux, a.auth, a.log)
+	a.objects.Register(mux, a.auth, a.log)
 	a.secrets.Register(mux, a.auth, a.log)
 	gw := gateway.New(a.inv, a.log, a.cfg.MaxRequestBytes).WithAsync(a.async).WithAuth(a.auth)
 	gw.Register(mux)

@@ -9,12 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"time"
 
-	"github.com/hostless/hostless/internal/baas/storage"
-	blobfs "github.com/hostless/hostless/internal/blob/fs"
-	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/store"
 )
 
@@ -26,33 +22,22 @@ type s3Server struct {
 	served chan struct{}
 }
 
-// startS3 serves the S3 API on cfg.S3Addr, if set: object metadata in the
-// store, bytes in a blob store of their own under <data>/objects (apart
-// from function artifacts, whose lifecycle differs), every request signed
-// with the managed AWS access key pair that the Lambda API accepts too.
-// Call it after lambdaAuth, which stores that pair.
+// startS3 serves the S3 API on cfg.S3Addr, if set, over the object storage
+// of startStorage, every request signed with the managed AWS access key
+// pair that the Lambda API accepts too. Call it after lambdaAuth, which
+// stores that pair, and startStorage.
 func (a *App) startS3(ctx context.Context) error {
 	if a.cfg.S3Addr == "" {
 		return nil
 	}
-	id, secret, err := a.storedAWSKey(ctx)
+	id, _, err := a.storedAWSKey(ctx)
 	if err != nil {
 		return err
 	}
 	if id == "" {
 		return errors.New("s3-addr: the S3 API needs an access key pair: set HOSTLESS_AWS_ACCESS_KEY_ID and HOSTLESS_AWS_SECRET_ACCESS_KEY (stored sealed, so later starts need neither)")
 	}
-	blobs := blobfs.New(filepath.Join(a.cfg.DataDir, "objects"))
-	if !a.cfg.DataSyncAlways {
-		blobs.WithoutSync() // as the backend's data: survives kill -9, not power loss
-	}
-	if err := blobs.Open(); err != nil {
-		return fmt.Errorf("open object blobs: %w", err)
-	}
-	h := storage.New(storage.Config{
-		Objects: a.store, Blobs: blobs, Project: function.DefaultProject, MaxObjectBytes: a.cfg.MaxObjectBytes, Log: a.log,
-		Lookup: func(key string) (string, bool) { return secret, key == id },
-	})
+	h := a.objects
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,

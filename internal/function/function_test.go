@@ -474,7 +474,7 @@ func TestValidEvent(t *testing.T) {
 		want bool
 	}{
 		{"*", true}, {"function.deployed", true}, {"db.todos.created", true}, {"db.*.deleted", true},
-		{"auth.>", true}, {"db.todos.>", true}, {"auth.user.created", true},
+		{"auth.>", true}, {"db.todos.>", true}, {"auth.user.created", true}, {"storage.object.created", true}, {"storage.>", true},
 		{"", false}, {"db", false}, {"db.", false}, {"db..created", false}, {"db.Todos.created", false},
 		{"db.>.created", false}, {"secrets.x", false}, {"db.todos created", false}, {">", false},
 	} {

@@ -47,16 +47,17 @@ const MaxTriggers = 16
 // document database adds db.{collection}.{created,updated,deleted}.
 var PlatformEvents = []string{"function.deployed", "function.deleted", "invocation.failed",
 	"auth.user.created", "auth.user.verified", "auth.user.disabled", "auth.user.enabled", "auth.password.reset",
-	"auth.token.reused", "auth.key.created", "auth.key.deleted", "auth.identity.linked"}
+	"auth.token.reused", "auth.key.created", "auth.key.deleted", "auth.identity.linked",
+	"storage.object.created", "storage.object.deleted"}
 
 // eventDomains are the first parts of platform event names.
-var eventDomains = []string{"function", "invocation", "auth", "db"}
+var eventDomains = []string{"function", "invocation", "auth", "db", "storage"}
 
 // ValidEvent reports whether an events trigger may name e: "*" (every
 // event), or dot-separated parts of lower-case letters, digits, '_' and
 // '-' where a part may be "*" (any one part) and the last ">" (the rest),
-// starting with function, invocation, auth or db: "db.todos.created",
-// "db.*.deleted", "auth.>".
+// starting with function, invocation, auth, db or storage:
+// "db.todos.created", "db.*.deleted", "auth.>", "storage.object.created".
 func ValidEvent(e string) bool {
 	if e == "*" {
 		return true

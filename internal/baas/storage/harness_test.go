@@ -62,6 +62,8 @@ type serverOptions struct {
 	// sync fsyncs each object (serve --data-sync-always); the default
 	// writes survive kill -9, not power loss.
 	sync bool
+	// emit receives the platform events.
+	emit func(name string, data []byte)
 }
 
 func newServer(t testing.TB, o serverOptions) *server {
@@ -82,7 +84,7 @@ func newServer(t testing.TB, o serverOptions) *server {
 	s := &server{db: db, blobsDir: filepath.Join(dir, "objects"), modes: map[string]int{}}
 	s.h = storage.New(storage.Config{
 		Objects: db, Blobs: blobs, Lookup: lookup,
-		MaxObjectBytes: o.maxObjectBytes, MinPartBytes: o.minPartBytes,
+		MaxObjectBytes: o.maxObjectBytes, MinPartBytes: o.minPartBytes, Emit: o.emit,
 		Now: func() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) },
 	})
 	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -84,10 +84,9 @@ func (h *Handler) deleteObjects(req *request) error {
 			res.Errors = append(res.Errors, deleteErr{Key: o.Key, Code: "NoSuchVersion", Message: "Versioning is not supported."})
 			continue
 		}
-		blobKey, err := h.cfg.Objects.DeleteObject(req.ctx, h.cfg.Project, req.bucket, o.Key)
+		err := h.removeObject(req.ctx, req.id, req.bucket, o.Key)
 		switch {
 		case err == nil:
-			h.deleteBlobs(req, blobKey)
 		case errors.Is(err, store.ErrNotFound):
 		default:
 			h.cfg.Log.Error("s3: delete object", "request_id", req.id, "err", err)
@@ -163,7 +162,7 @@ func (h *Handler) uploadPart(req *request) error {
 	if err != nil {
 		return err
 	}
-	wr, err := h.writeBlob(req, "part/", req.body(), size, h.cfg.MaxObjectBytes, want)
+	wr, err := h.writeBlob(req.ctx, "part/", req.body(), size, h.cfg.MaxObjectBytes, want)
 	if err != nil {
 		return err
 	}
@@ -171,13 +170,13 @@ func (h *Handler) uploadPart(req *request) error {
 		ETag: wr.etag(), ModTime: now(), BlobKey: wr.key}
 	old, err := h.cfg.Objects.PutPart(req.ctx, p)
 	if err != nil {
-		h.deleteBlobs(req, wr.key)
+		h.deleteBlobs(req.ctx, req.id, wr.key)
 		if errors.Is(err, store.ErrNotFound) {
 			return errNoSuchUpload(req.bucket, req.key)
 		}
 		return err
 	}
-	h.deleteBlobs(req, old)
+	h.deleteBlobs(req.ctx, req.id, old)
 	req.w.Header().Set("ETag", quote(p.ETag))
 	req.w.WriteHeader(http.StatusOK)
 	return nil
@@ -268,7 +267,7 @@ func (h *Handler) completeUpload(req *request) error {
 		sums.Write(raw)
 		used = append(used, sp)
 	}
-	wr, err := h.writeBlob(req, "obj/", &partsReader{h: h, req: req, parts: used}, total, h.cfg.MaxObjectBytes, nil)
+	wr, err := h.writeBlob(req.ctx, "obj/", &partsReader{h: h, req: req, parts: used}, total, h.cfg.MaxObjectBytes, nil)
 	if err != nil {
 		return err
 	}
@@ -279,7 +278,7 @@ func (h *Handler) completeUpload(req *request) error {
 	}
 	obsolete, err := h.cfg.Objects.CompleteUpload(req.ctx, u.ID, used, o)
 	if err != nil {
-		h.deleteBlobs(req, wr.key)
+		h.deleteBlobs(req.ctx, req.id, wr.key)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return errNoSuchUpload(req.bucket, req.key)
@@ -288,7 +287,8 @@ func (h *Handler) completeUpload(req *request) error {
 		}
 		return err
 	}
-	h.deleteBlobs(req, obsolete...)
+	h.deleteBlobs(req.ctx, req.id, obsolete...)
+	h.emitObject(eventMultipart, o)
 	writeXML(req.w, http.StatusOK, completeResult{Xmlns: xmlns, Location: "/" + req.bucket + "/" + req.key,
 		Bucket: req.bucket, Key: req.key, ETag: quote(o.ETag)})
 	return nil
@@ -428,7 +428,7 @@ func (h *Handler) abortUpload(req *request) error {
 	if err != nil {
 		return err
 	}
-	h.deleteBlobs(req, blobs...)
+	h.deleteBlobs(req.ctx, req.id, blobs...)
 	req.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

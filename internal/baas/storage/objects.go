@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -86,10 +87,10 @@ func (w written) etag() string { return hex.EncodeToString(w.md5) }
 // writeBlob streams r into a new blob under prefix, failing (with nothing
 // stored) unless r ends after exactly size bytes (size < 0: any size up
 // to max) and, when wantMD5 is set, the bytes hash to it.
-func (h *Handler) writeBlob(req *request, prefix string, r io.Reader, size, max int64, wantMD5 []byte) (written, error) {
+func (h *Handler) writeBlob(ctx context.Context, prefix string, r io.Reader, size, max int64, wantMD5 []byte) (written, error) {
 	cr := &checkedReader{r: r, size: size, max: max, md5: md5.New(), want: wantMD5}
 	key := prefix + newID(16)
-	info, err := h.cfg.Blobs.Put(req.ctx, key, cr)
+	info, err := h.cfg.Blobs.Put(ctx, key, cr)
 	if cr.err != nil {
 		return written{}, cr.err // the client's fault, not the blob store's
 	}
@@ -166,29 +167,63 @@ func (req *request) bodySize(limit int64) (int64, error) {
 
 // deleteBlobs deletes blobs no row names any more. A failure leaves
 // garbage, not damage: it is logged.
-func (h *Handler) deleteBlobs(req *request, keys ...string) {
+func (h *Handler) deleteBlobs(ctx context.Context, reqID string, keys ...string) {
 	for _, k := range keys {
 		if k == "" {
 			continue
 		}
-		if err := h.cfg.Blobs.Delete(req.ctx, k); err != nil && !errors.Is(err, blob.ErrNotFound) {
-			h.cfg.Log.Warn("s3: delete an obsolete blob", "request_id", req.id, "blob", k, "err", err)
+		if err := h.cfg.Blobs.Delete(ctx, k); err != nil && !errors.Is(err, blob.ErrNotFound) {
+			h.cfg.Log.Warn("s3: delete an obsolete blob", "request_id", reqID, "blob", k, "err", err)
 		}
 	}
 }
 
-// commitObject stores o's metadata and then frees the blob it replaced; if
-// the metadata can't be stored, o's own blob goes.
-func (h *Handler) commitObject(req *request, o store.Object) error {
-	old, err := h.cfg.Objects.PutObject(req.ctx, o)
+// commitObject stores o's metadata, frees the blob it replaced and emits
+// the event (an S3 eventName such as "ObjectCreated:Put"); if the metadata
+// can't be stored, o's own blob goes.
+func (h *Handler) commitObject(ctx context.Context, reqID string, o store.Object, event string) error {
+	old, err := h.cfg.Objects.PutObject(ctx, o)
 	if err != nil {
-		h.deleteBlobs(req, o.BlobKey)
+		h.deleteBlobs(ctx, reqID, o.BlobKey)
 		if errors.Is(err, store.ErrNotFound) {
 			return errNoSuchBucket(o.Bucket)
 		}
 		return err
 	}
-	h.deleteBlobs(req, old)
+	h.deleteBlobs(ctx, reqID, old)
+	h.emitObject(event, o)
+	return nil
+}
+
+// writeObject is the one way an object's bytes come in whole, for the S3
+// API and the browser API alike: it streams body (size bytes, or -1 for
+// any size up to the limit; hashing to wantMD5 when set) into a new blob,
+// then swaps the metadata row, then frees the replaced blob, so a reader
+// sees the old object or the new one, never a part.
+func (h *Handler) writeObject(ctx context.Context, reqID, bucket, key string, meta store.ObjectMeta, body io.Reader, size int64, wantMD5 []byte) (store.Object, error) {
+	wr, err := h.writeBlob(ctx, "obj/", body, size, h.cfg.MaxObjectBytes, wantMD5)
+	if err != nil {
+		return store.Object{}, err
+	}
+	o := store.Object{
+		Project: h.cfg.Project, Bucket: bucket, Key: key, Size: wr.size, ETag: wr.etag(),
+		ModTime: now(), BlobKey: wr.key, ObjectMeta: meta,
+	}
+	if err := h.commitObject(ctx, reqID, o, eventPut); err != nil {
+		return store.Object{}, err
+	}
+	return o, nil
+}
+
+// removeObject deletes an object, frees its blob and emits the event; it
+// returns store.ErrNotFound when there was none.
+func (h *Handler) removeObject(ctx context.Context, reqID, bucket, key string) error {
+	blobKey, err := h.cfg.Objects.DeleteObject(ctx, h.cfg.Project, bucket, key)
+	if err != nil {
+		return err
+	}
+	h.deleteBlobs(ctx, reqID, blobKey)
+	h.emitObject(eventDelete, store.Object{Bucket: bucket, Key: key})
 	return nil
 }
 
@@ -218,15 +253,8 @@ func (h *Handler) putObject(req *request) error {
 			return errPrecondition
 		}
 	}
-	wr, err := h.writeBlob(req, "obj/", req.body(), size, h.cfg.MaxObjectBytes, want)
+	o, err := h.writeObject(req.ctx, req.id, req.bucket, req.key, meta, req.body(), size, want)
 	if err != nil {
-		return err
-	}
-	o := store.Object{
-		Project: h.cfg.Project, Bucket: req.bucket, Key: req.key, Size: wr.size, ETag: wr.etag(),
-		ModTime: now(), BlobKey: wr.key, ObjectMeta: meta,
-	}
-	if err := h.commitObject(req, o); err != nil {
 		return err
 	}
 	req.w.Header().Set("ETag", quote(o.ETag))
@@ -310,6 +338,11 @@ func (h *Handler) getObject(req *request, withBody bool) error {
 	var status int
 	var cond *Error
 	o, rc, err := h.open(req, req.bucket, req.key, func(o store.Object) error {
+		if req.allow != nil {
+			if err := req.allow(o); err != nil {
+				return err
+			}
+		}
 		status, cond = evalConditions(req.r.Header, "", o)
 		if cond != nil {
 			return cond
@@ -480,7 +513,7 @@ func parseRange(h string, size int64) (start, length int64, partial bool, e *Err
 }
 
 func (h *Handler) deleteObject(req *request) error {
-	blobKey, err := h.cfg.Objects.DeleteObject(req.ctx, h.cfg.Project, req.bucket, req.key)
+	err := h.removeObject(req.ctx, req.id, req.bucket, req.key)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// S3 answers 204 for a key that is not there, but not for a
@@ -490,8 +523,6 @@ func (h *Handler) deleteObject(req *request) error {
 		}
 	case err != nil:
 		return err
-	default:
-		h.deleteBlobs(req, blobKey)
 	}
 	req.w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -563,7 +594,7 @@ func (h *Handler) copyObject(req *request) error {
 	} else if srcBucket == req.bucket && srcKey == req.key {
 		return s3err(http.StatusBadRequest, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
-	wr, err := h.writeBlob(req, "obj/", rc, src.Size, h.cfg.MaxObjectBytes, nil)
+	wr, err := h.writeBlob(req.ctx, "obj/", rc, src.Size, h.cfg.MaxObjectBytes, nil)
 	if err != nil {
 		return err
 	}
@@ -571,7 +602,7 @@ func (h *Handler) copyObject(req *request) error {
 		Project: h.cfg.Project, Bucket: req.bucket, Key: req.key, Size: wr.size, ETag: wr.etag(),
 		ModTime: now(), BlobKey: wr.key, ObjectMeta: meta,
 	}
-	if err := h.commitObject(req, o); err != nil {
+	if err := h.commitObject(req.ctx, req.id, o, eventCopy); err != nil {
 		return err
 	}
 	writeXML(req.w, http.StatusOK, copyResult{Xmlns: xmlns, LastModified: timeXML(o.ModTime), ETag: quote(o.ETag)})

@@ -91,12 +91,20 @@ type Config struct {
 	Log *slog.Logger
 	// Now is the clock signatures are checked against (default time.Now).
 	Now func() time.Time
+	// Emit, when set, publishes the platform events of objects
+	// (EventCreated, EventDeleted) with S3's notification JSON as data.
+	Emit func(name string, data []byte)
+	// Settings, when set, stores the buckets' rules of the browser API.
+	Settings store.Settings
+	// SignKey, when set, signs the browser API's presigned URLs.
+	SignKey []byte
 }
 
 // Handler serves the S3 API. It is safe for concurrent use.
 type Handler struct {
 	cfg      Config
 	verifier *sigv4.Verifier
+	rules    ruleCache
 	idPrefix string
 	seq      atomic.Uint64
 }
@@ -146,6 +154,9 @@ type request struct {
 	auth      *sigv4.Auth
 	idle      time.Duration
 	startedAt time.Time
+	// allow, when set, is asked before an object is served (the browser
+	// API's read rule).
+	allow func(store.Object) error
 }
 
 // ServeHTTP implements http.Handler.

@@ -1,0 +1,83 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/hostless/hostless/internal/baas/storage"
+	blobfs "github.com/hostless/hostless/internal/blob/fs"
+	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/store"
+)
+
+// presignKeySetting holds the key that signs the browser API's presigned
+// URLs, sealed under the master key, base64.
+const presignKeySetting = "storage_presign_key"
+
+// startStorage builds the object storage that the S3 API (own listener)
+// and the browser API (/v1/storage on the main server) share: metadata in
+// the store, bytes in a blob store of their own under <data>/objects
+// (apart from function artifacts, whose lifecycle differs), events on the
+// bus. Call it after the master key is loaded.
+func (a *App) startStorage(ctx context.Context) error {
+	blobs := blobfs.New(filepath.Join(a.cfg.DataDir, "objects"))
+	if !a.cfg.DataSyncAlways {
+		blobs.WithoutSync() // as the backend's data: survives kill -9, not power loss
+	}
+	if err := blobs.Open(); err != nil {
+		return fmt.Errorf("open object blobs: %w", err)
+	}
+	signKey, err := a.presignKey(ctx)
+	if err != nil {
+		return err
+	}
+	lookup := func(string) (string, bool) { return "", false }
+	id, secret, err := a.storedAWSKey(ctx)
+	if err != nil {
+		return err
+	}
+	if id != "" {
+		lookup = func(key string) (string, bool) { return secret, key == id }
+	}
+	a.objects = storage.New(storage.Config{
+		Objects: a.store, Blobs: blobs, Project: function.DefaultProject, MaxObjectBytes: a.cfg.MaxObjectBytes, Log: a.log,
+		Emit: a.emit, Settings: a.store, SignKey: signKey, Lookup: lookup,
+	})
+	return nil
+}
+
+// presignKey returns the key that signs presigned URLs, made and stored
+// sealed on the first start, so URLs stay valid across restarts and nodes.
+func (a *App) presignKey(ctx context.Context) ([]byte, error) {
+	b64, err := a.store.GetSetting(ctx, presignKeySetting)
+	if errors.Is(err, store.ErrNotFound) {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		sealed, err := a.masterKey.Seal(key, []byte(presignKeySetting))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := a.store.PutSettingIfAbsent(ctx, presignKeySetting, base64.StdEncoding.EncodeToString(sealed)); err != nil {
+			return nil, err
+		}
+		// Another node may have stored its key first: use what is stored.
+		if b64, err = a.store.GetSetting(ctx, presignKeySetting); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	sealed, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, errors.New("the stored presigning key is corrupt")
+	}
+	key, err := a.masterKey.Open(sealed, []byte(presignKeySetting))
+	if err != nil {
+		return nil, fmt.Errorf("the stored presigning key can't be read with this master key (%s): %w", a.masterKey.ID(), err)
+	}
+	return key, nil
+}

@@ -115,7 +115,8 @@ func (i *instance) streamResponse(c *call, r *http.Request) result {
 	s := c.stream
 	br := bufio.NewReaderSize(r.Body, 32<<10)
 	status, header := http.StatusOK, http.Header{}
-	if ct := r.Header.Get("Content-Type"); ct == contentTypeHTTPIntegration {
+	// As handleResponse tells it: by its media type, parameters aside.
+	if ct := r.Header.Get("Content-Type"); mediaType(ct) == contentTypeHTTPIntegration {
 		prelude, err := readPrelude(br)
 		if err != nil {
 			return result{err: err}

@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,5 +119,23 @@ done
 	}
 	if p := <-w.parts; w.status != 200 || p != "whole" {
 		t.Errorf("whole response = %d %q", w.status, p)
+	}
+}
+
+// A response of the HTTP integration type with parameters on its
+// Content-Type is read as one: its prelude gives the status and headers,
+// and never reaches the client as the body.
+func TestStreamPreludeWithContentTypeParameters(t *testing.T) {
+	w := &recorder{parts: make(chan string, 10), release: make(chan struct{})}
+	close(w.release)
+	body := `{"statusCode":201,"headers":{"Content-Type":"text/plain"},"cookies":["session=s3cr3t"]}` + "\x00\x00\x00\x00\x00\x00\x00\x00" + "hi"
+	r := httptest.NewRequest("POST", "/2018-06-01/runtime/invocation/1/response", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/vnd.awslambda.http-integration-response; charset=utf-8")
+	res := (&instance{}).streamResponse(&call{stream: &guardedStream{w: w}}, r)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if p := <-w.parts; w.status != 201 || w.header.Get("Set-Cookie") != "session=s3cr3t" || p != "hi" {
+		t.Errorf("status %d, header %v, body %q; want 201, the prelude's headers, \"hi\"", w.status, w.header, p)
 	}
 }

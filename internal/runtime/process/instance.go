@@ -188,7 +188,14 @@ func (i *instance) handleResponse(w http.ResponseWriter, r *http.Request) {
 	// chunked body of the HTTP integration type, without the mode header.
 	if c.stream != nil && (r.Header.Get(headerResponseMode) == "streaming" || mediaType(r.Header.Get("Content-Type")) == contentTypeHTTPIntegration) {
 		// No limit on the size: the function's timeout bounds it.
-		i.deliver(c, i.streamResponse(c, r))
+		res := i.streamResponse(c, r)
+		if res.err != nil {
+			// Cut short (the client went away, a bad prelude): the
+			// function is in the middle of its response, which it may
+			// still be writing when the next event comes. Not reused.
+			i.broken.Store(true)
+		}
+		i.deliver(c, res)
 		accepted(w)
 		return
 	}

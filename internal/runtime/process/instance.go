@@ -67,6 +67,9 @@ type result struct {
 	err     error  // the report itself was bad (too large)
 	// streamed: the response went to the call's stream, not in body.
 	streamed bool
+	// integration: body is of the HTTP integration type (a JSON prelude,
+	// eight NUL bytes, then the body), posted to a call that doesn't stream.
+	integration bool
 }
 
 func newInstance(r *Runtime, v *function.Version, slot *sandbox.Slot) *instance {
@@ -212,7 +215,7 @@ func (i *instance) handleResponse(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"errorMessage":"Response payload size exceeded maximum allowed payload size","errorType":"RequestEntityTooLarge"}`)
 		return
 	}
-	i.deliver(c, result{body: body})
+	i.deliver(c, result{body: body, integration: mediaType(r.Header.Get("Content-Type")) == contentTypeHTTPIntegration})
 	accepted(w)
 }
 
@@ -347,6 +350,9 @@ func (i *instance) invoke(ctx context.Context, req *function.Request, logs funct
 	}
 	if req.Event {
 		return &function.Response{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Body: res.body}, nil
+	}
+	if res.integration {
+		return integrationResponse(res.body)
 	}
 	resp, err := httpResponse(res.body)
 	if err != nil {

@@ -179,3 +179,40 @@ done
 		t.Error("the instance is reusable after its streamed response was cut short mid-write")
 	}
 }
+
+// A function that posts its response in the HTTP integration form (as
+// aws-lambda-go's streaming response always does) answers a call that
+// doesn't stream (a buffered alias, the control API's invoke) with the
+// prelude's status and headers, and never with the prelude as the body.
+func TestIntegrationResponseBuffered(t *testing.T) {
+	e := newEnv(t, sandbox.IsolationSandbox)
+	dir := t.TempDir()
+	script := `#!/bin/sh
+set -eu
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  HEADERS=$(mktemp)
+  EVENT=$(curl -sS -LD "$HEADERS" "$API/invocation/next")
+  ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+  { printf '{"statusCode":201,"headers":{"Content-Type":"text/plain"},"cookies":["session=s3cr3t"]}'
+    printf '\0\0\0\0\0\0\0\0'
+    printf 'hello'; } |
+    curl -sS -X POST -T - -H 'Lambda-Runtime-Function-Response-Mode: streaming' \
+      -H 'Content-Type: application/vnd.awslambda.http-integration-response' \
+      "$API/invocation/$ID/response" >/dev/null
+done
+`
+	if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inst := start(t, e, e.version(t, zipDir(t, e.a, dir), func(s *function.Spec) { s.Handler = "function.handler" }))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := inst.Invoke(ctx, &function.Request{Method: "GET", Path: "/", Header: http.Header{}}, &logs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 201 || resp.Header.Get("Content-Type") != "text/plain" || resp.Header.Get("Set-Cookie") != "session=s3cr3t" || string(resp.Body) != "hello" {
+		t.Errorf("buffered answer = %d %v %q; want 201, the prelude's headers, \"hello\"", resp.Status, resp.Header, resp.Body)
+	}
+}

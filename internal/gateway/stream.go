@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/hostless/hostless/internal/apierror"
 	"github.com/hostless/hostless/internal/function"
@@ -22,6 +23,18 @@ type httpStream struct {
 	after   func(http.Header) // adjusts the headers (CORS), or nil
 	req     *function.Request // its ID is the invocation's, named before the function runs
 	started bool
+	// stall bounds each write to the client: one that doesn't read can't
+	// hold the function (its instance, its concurrency slot) past its
+	// timeout, since a write blocked on the connection ignores the
+	// invocation's context.
+	stall time.Duration
+}
+
+// deadline gives the next write to the client at most s.stall.
+func (s *httpStream) deadline() {
+	if s.stall > 0 {
+		_ = s.ctl.SetWriteDeadline(time.Now().Add(s.stall))
+	}
 }
 
 var _ function.StreamWriter = (*httpStream)(nil)
@@ -30,6 +43,7 @@ var _ function.StreamWriter = (*httpStream)(nil)
 // buffered response's are, without a Content-Length.
 func (s *httpStream) WriteHeader(status int, header http.Header) error {
 	s.started = true
+	s.deadline()
 	h := s.w.Header()
 	copyHeaders(h, header, s.after)
 	if s.req.ID != "" {
@@ -39,15 +53,24 @@ func (s *httpStream) WriteHeader(status int, header http.Header) error {
 	return nil
 }
 
-func (s *httpStream) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s *httpStream) Write(p []byte) (int, error) {
+	s.deadline()
+	return s.w.Write(p)
+}
 
-func (s *httpStream) Flush() error { return s.ctl.Flush() }
+func (s *httpStream) Flush() error {
+	s.deadline()
+	return s.ctl.Flush()
+}
 
 // serveStream runs version of name with its response streaming to w. An
 // error before the function's first flush is rendered as a buffered call's
 // is; after it, the response is cut short (chunked, without its end).
 func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, st streamer, sp *spec, req *function.Request, cors *function.CORS) {
-	s := &httpStream{w: w, ctl: http.NewResponseController(w), req: req}
+	s := &httpStream{w: w, ctl: http.NewResponseController(w), req: req, stall: time.Duration(sp.Timeout)}
+	if s.stall <= 0 {
+		s.stall = function.DefaultTimeout
+	}
 	if cors != nil {
 		s.after = func(h http.Header) { applyCORS(h, r, cors) }
 	}

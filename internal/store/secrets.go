@@ -49,9 +49,11 @@ type Secrets interface {
 	// DeleteSecret deletes a secret, or returns ErrNotFound.
 	DeleteSecret(ctx context.Context, project, name string) error
 	// RewrapSecret replaces the wrapped data key of a secret's version (a
-	// master key rotation); ErrConflict if the secret is at another
-	// version now, ErrNotFound if it is gone.
-	RewrapSecret(ctx context.Context, project, name string, version int, wrapped []byte) error
+	// master key rotation) when it is still old, the one the caller read;
+	// ErrConflict if the secret is at another version now or its wrapped
+	// key is not old (it was deleted and set again at the same version
+	// number meanwhile), ErrNotFound if it is gone.
+	RewrapSecret(ctx context.Context, project, name string, version int, old, wrapped []byte) error
 
 	// PutKMSKey stores a key's version; ErrConflict if that version
 	// exists.

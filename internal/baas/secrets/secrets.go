@@ -289,7 +289,8 @@ type RewrapResult struct {
 // Rewrap re-seals, under the current master key, every data key that
 // another key of the ring sealed: a master key rotation. Values are not
 // touched, and serving goes on (the ring opens both). A secret set
-// meanwhile is skipped: its new version was sealed by the current key.
+// meanwhile is skipped: its new version was sealed by the current key
+// (even when a delete restarted its versions at the one read here).
 func (s *Service) Rewrap(ctx context.Context) (RewrapResult, error) {
 	res := RewrapResult{MasterKeyID: s.cfg.Keys.ID()}
 	list, err := s.cfg.Store.ListSecrets(ctx, s.cfg.Project)
@@ -304,7 +305,10 @@ func (s *Service) Rewrap(ctx context.Context) (RewrapResult, error) {
 		if err != nil {
 			return res, fmt.Errorf("rewrap secret %s: %w", sec.Name, err)
 		}
-		err = s.cfg.Store.RewrapSecret(ctx, sec.Project, sec.Name, sec.Version, wrapped)
+		// Only over the data key it read: the secret may have been deleted
+		// and set again at the same version number meanwhile, with a data
+		// key of its own that this one must not replace.
+		err = s.cfg.Store.RewrapSecret(ctx, sec.Project, sec.Name, sec.Version, sec.WrappedKey, wrapped)
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			continue
 		}

@@ -274,3 +274,47 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
+
+// racingStore deletes and sets a secret again right after Rewrap lists
+// the secrets: the secret is back at version 1, under a new data key.
+type racingStore struct {
+	*sqlite.DB
+	once  sync.Once
+	again func()
+}
+
+func (s *racingStore) ListSecrets(ctx context.Context, project string) ([]store.Secret, error) {
+	list, err := s.DB.ListSecrets(ctx, project)
+	s.once.Do(s.again)
+	return list, err
+}
+
+// A rotation that read a secret before it was deleted and set again (at
+// the same version number) doesn't put the old data key over the new one.
+func TestRewrapRacingDeleteAndSet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	oldKey, newKey := newKey(t), newKey(t)
+	old, db, _ := open(t, masterkey.NewRing(oldKey))
+	if _, err := old.Set(ctx, "TOKEN", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	ring := masterkey.NewRing(newKey, oldKey)
+	plain := secrets.New(secrets.Config{Project: function.DefaultProject, Store: db, Keys: ring})
+	rs := &racingStore{DB: db, again: func() {
+		if err := plain.Delete(ctx, "TOKEN"); err != nil {
+			t.Error(err)
+		}
+		if info, err := plain.Set(ctx, "TOKEN", []byte("after")); err != nil || info.Version != 1 {
+			t.Errorf("set again = %+v, %v", info, err)
+		}
+	}}
+	rotating := secrets.New(secrets.Config{Project: function.DefaultProject, Store: rs, Keys: ring})
+	if _, err := rotating.Rewrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env, err := plain.Env(ctx, version("TOKEN"))
+	if err != nil || env["TOKEN"] != "after" {
+		t.Fatalf("Env after a rotation raced a delete and set = %q, %v; want the new value", env["TOKEN"], err)
+	}
+}

@@ -67,6 +67,9 @@ type result struct {
 	err     error  // the report itself was bad (too large)
 	// streamed: the response went to the call's stream, not in body.
 	streamed bool
+	// integration: body is of the HTTP integration type (a JSON prelude,
+	// eight NUL bytes, then the body), posted to a call that doesn't stream.
+	integration bool
 }
 
 func newInstance(r *Runtime, v *function.Version, slot *sandbox.Slot) *instance {
@@ -188,7 +191,14 @@ func (i *instance) handleResponse(w http.ResponseWriter, r *http.Request) {
 	// chunked body of the HTTP integration type, without the mode header.
 	if c.stream != nil && (r.Header.Get(headerResponseMode) == "streaming" || mediaType(r.Header.Get("Content-Type")) == contentTypeHTTPIntegration) {
 		// No limit on the size: the function's timeout bounds it.
-		i.deliver(c, i.streamResponse(c, r))
+		res := i.streamResponse(c, r)
+		if res.err != nil {
+			// Cut short (the client went away, a bad prelude): the
+			// function is in the middle of its response, which it may
+			// still be writing when the next event comes. Not reused.
+			i.broken.Store(true)
+		}
+		i.deliver(c, res)
 		accepted(w)
 		return
 	}
@@ -205,7 +215,7 @@ func (i *instance) handleResponse(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"errorMessage":"Response payload size exceeded maximum allowed payload size","errorType":"RequestEntityTooLarge"}`)
 		return
 	}
-	i.deliver(c, result{body: body})
+	i.deliver(c, result{body: body, integration: mediaType(r.Header.Get("Content-Type")) == contentTypeHTTPIntegration})
 	accepted(w)
 }
 
@@ -340,6 +350,9 @@ func (i *instance) invoke(ctx context.Context, req *function.Request, logs funct
 	}
 	if req.Event {
 		return &function.Response{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Body: res.body}, nil
+	}
+	if res.integration {
+		return integrationResponse(res.body)
 	}
 	resp, err := httpResponse(res.body)
 	if err != nil {

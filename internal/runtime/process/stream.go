@@ -115,7 +115,8 @@ func (i *instance) streamResponse(c *call, r *http.Request) result {
 	s := c.stream
 	br := bufio.NewReaderSize(r.Body, 32<<10)
 	status, header := http.StatusOK, http.Header{}
-	if ct := r.Header.Get("Content-Type"); ct == contentTypeHTTPIntegration {
+	// As handleResponse tells it: by its media type, parameters aside.
+	if ct := r.Header.Get("Content-Type"); mediaType(ct) == contentTypeHTTPIntegration {
 		prelude, err := readPrelude(br)
 		if err != nil {
 			return result{err: err}
@@ -169,6 +170,30 @@ func (i *instance) streamResponse(c *call, r *http.Request) result {
 		return result{body: out, failed: true, errType: p.ErrorType, streamed: true}
 	}
 	return result{streamed: true}
+}
+
+// integrationResponse is a whole response of the HTTP integration type:
+// the status and headers from its prelude, the rest the body.
+func integrationResponse(b []byte) (*function.Response, error) {
+	prelude, body, ok := bytes.Cut(b, make([]byte, 8))
+	if !ok || len(prelude) > maxPrelude {
+		return nil, fmt.Errorf("%w: the response of the HTTP integration type has no prelude", function.ErrFunction)
+	}
+	var hr httpResult
+	if err := json.Unmarshal(prelude, &hr); err != nil {
+		return nil, fmt.Errorf("%w: the response's prelude is not JSON: %v", function.ErrFunction, err)
+	}
+	if hr.StatusCode == nil {
+		code := http.StatusOK
+		hr.StatusCode = &code
+	}
+	hr.Body = nil
+	resp, err := shapedResponse(&hr)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = body
+	return resp, nil
 }
 
 // readPrelude reads up to the eight NUL bytes that end the prelude.

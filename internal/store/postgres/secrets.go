@@ -123,9 +123,9 @@ func (db *DB) DeleteSecret(ctx context.Context, project, name string) error {
 }
 
 // RewrapSecret replaces a secret version's wrapped data key.
-func (db *DB) RewrapSecret(ctx context.Context, project, name string, version int, wrapped []byte) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE secrets SET wrapped_key = $1 WHERE project = $2 AND name = $3 AND version = $4`,
-		wrapped, project, name, version)
+func (db *DB) RewrapSecret(ctx context.Context, project, name string, version int, old, wrapped []byte) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE secrets SET wrapped_key = $1 WHERE project = $2 AND name = $3 AND version = $4 AND wrapped_key = $5`,
+		wrapped, project, name, version, old)
 	if err == nil {
 		err = oneRow(tag, store.ErrConflict)
 	}

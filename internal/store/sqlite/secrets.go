@@ -130,9 +130,9 @@ func (db *DB) DeleteSecret(ctx context.Context, project, name string) error {
 }
 
 // RewrapSecret replaces a secret version's wrapped data key.
-func (db *DB) RewrapSecret(ctx context.Context, project, name string, version int, wrapped []byte) error {
-	res, err := db.dataW.ExecContext(ctx, `UPDATE secrets SET wrapped_key = ? WHERE project = ? AND name = ? AND version = ?`,
-		wrapped, project, name, version)
+func (db *DB) RewrapSecret(ctx context.Context, project, name string, version int, old, wrapped []byte) error {
+	res, err := db.dataW.ExecContext(ctx, `UPDATE secrets SET wrapped_key = ? WHERE project = ? AND name = ? AND version = ? AND wrapped_key = ?`,
+		wrapped, project, name, version, old)
 	if err == nil {
 		err = oneRow(res, store.ErrConflict)
 	}

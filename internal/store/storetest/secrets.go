@@ -133,7 +133,7 @@ func testSecretDelete(t *testing.T, s store.Store) {
 
 func testSecretRewrap(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	if err := s.RewrapSecret(ctx, projA, "DB", 1, []byte("w")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.RewrapSecret(ctx, projA, "DB", 1, []byte("o"), []byte("w")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("rewrap unknown = %v, want ErrNotFound", err)
 	}
 	for v := 1; v <= 2; v++ {
@@ -141,10 +141,16 @@ func testSecretRewrap(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RewrapSecret(ctx, projA, "DB", 1, []byte("stale")); !errors.Is(err, store.ErrConflict) {
+	v1, v2 := secretAt(projA, "DB", 1, base), secretAt(projA, "DB", 2, base)
+	if err := s.RewrapSecret(ctx, projA, "DB", 1, v1.WrappedKey, []byte("stale")); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("rewrap of an old version = %v, want ErrConflict", err)
 	}
-	if err := s.RewrapSecret(ctx, projA, "DB", 2, []byte("rewrapped")); err != nil {
+	// The version it read, but not the data key: deleted and set again
+	// at that version meanwhile.
+	if err := s.RewrapSecret(ctx, projA, "DB", 2, []byte("another"), []byte("stale")); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("rewrap over another data key = %v, want ErrConflict", err)
+	}
+	if err := s.RewrapSecret(ctx, projA, "DB", 2, v2.WrappedKey, []byte("rewrapped")); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.GetSecret(ctx, projA, "DB")

@@ -23,32 +23,8 @@ func TestStreamingResponse(t *testing.T) {
 	a.deploy("buffered", g.sdk, function.Spec{})
 
 	t.Run("chunks arrive as flushed", func(t *testing.T) {
-		resp, err := a.hc.Get(a.base + "/fn/streamer/stream?n=3&d=300ms")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 202 || resp.Header.Get("Content-Type") != "text/event-stream" || resp.ContentLength != -1 {
-			t.Fatalf("got %d %q length %d, want 202 text/event-stream, chunked", resp.StatusCode, resp.Header.Get("Content-Type"), resp.ContentLength)
-		}
-		br := bufio.NewReader(resp.Body)
-		first, err := br.ReadString('\n')
-		if err != nil || first != "data: 0\n" {
-			t.Fatalf("first line = %q, %v", first, err)
-		}
-		// The guest sleeps 300ms after each chunk: the rest of a response
-		// that was not buffered is still to come, for at least 600ms.
-		t0 := time.Now()
-		rest, err := io.ReadAll(br)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(t0); d < 400*time.Millisecond {
-			t.Errorf("the rest came %s after the first chunk: the response was buffered", d)
-		}
-		if string(rest) != "\ndata: 1\n\ndata: 2\n\nend" {
-			t.Errorf("rest = %q", rest)
-		}
+		// The guest sleeps 300ms after each chunk.
+		resp := wantStreamed(t, a, "/fn/streamer/stream?n=3&d=300ms", 202, "text/event-stream", "data: 0\n", "\ndata: 1\n\ndata: 2\n\nend")
 		rec := a.record(resp.Header.Get("X-Hostless-Invocation-Id"))
 		if rec.Status != function.StatusOK || rec.HTTPStatus != 202 || rec.Duration < 900*time.Millisecond {
 			t.Errorf("record = %s %d in %s, want ok 202 in 900ms or more", rec.Status, rec.HTTPStatus, rec.Duration)
@@ -102,28 +78,37 @@ func TestProcessStreamingResponse(t *testing.T) {
 	a := startApp(t, newConfig(t))
 	a.deploy("lstream", zipCode(t, wasmtest.LambdaFn(t)), function.Spec{Runtime: function.RuntimeProcess,
 		Timeout: function.Duration(5 * time.Second), MemoryMB: 64, Network: function.NetworkNone, InvokeMode: function.InvokeStream})
-	resp, err := a.hc.Get(a.base + "/fn/lstream/stream")
+	wantStreamed(t, a, "/fn/lstream/stream", 201, "text/plain", "chunk 0\n", "chunk 1\nchunk 2\n")
+}
+
+// wantStreamed gets path and checks that its response is chunked, with
+// status and content type, and that its first line comes at least 400ms
+// before the rest (a buffered response would come whole).
+func wantStreamed(t *testing.T, a *testApp, path string, status int, contentType, first, rest string) *http.Response {
+	t.Helper()
+	resp, err := a.hc.Get(a.base + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != 201 || resp.Header.Get("Content-Type") != "text/plain" || resp.ContentLength != -1 {
-		t.Fatalf("got %d %q length %d, want 201 text/plain, chunked", resp.StatusCode, resp.Header.Get("Content-Type"), resp.ContentLength)
+	if resp.StatusCode != status || resp.Header.Get("Content-Type") != contentType || resp.ContentLength != -1 {
+		t.Fatalf("got %d %q length %d, want %d %s, chunked", resp.StatusCode, resp.Header.Get("Content-Type"), resp.ContentLength, status, contentType)
 	}
 	br := bufio.NewReader(resp.Body)
-	first, err := br.ReadString('\n')
-	if err != nil || first != "chunk 0\n" {
-		t.Fatalf("first line = %q, %v", first, err)
+	line, err := br.ReadString('\n')
+	if err != nil || line != first {
+		t.Fatalf("first line = %q, %v; want %q", line, err, first)
 	}
 	t0 := time.Now()
-	rest, err := io.ReadAll(br)
+	got, err := io.ReadAll(br)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(t0); d < 400*time.Millisecond {
 		t.Errorf("the rest came %s after the first chunk: the response was buffered", d)
 	}
-	if string(rest) != "chunk 1\nchunk 2\n" {
-		t.Errorf("rest = %q", rest)
+	if string(got) != rest {
+		t.Errorf("rest = %q, want %q", got, rest)
 	}
+	return resp
 }

@@ -97,17 +97,9 @@ type Rate struct {
 	PerMinute float64 `yaml:"per_minute" json:"per_minute"`
 }
 
+// throttle is RPS.throttle in events per minute.
 func (r Rate) throttle(def Rate) *Throttle {
-	if r.Burst < 0 {
-		return nil
-	}
-	if r.Burst == 0 {
-		r.Burst = def.Burst
-	}
-	if r.PerMinute <= 0 {
-		r.PerMinute = def.PerMinute
-	}
-	return NewThrottle(r.PerMinute/60, r.Burst, 0)
+	return RPS{Rate: r.PerMinute / 60, Burst: r.Burst}.throttle(RPS{Rate: def.PerMinute / 60, Burst: def.Burst})
 }
 
 func (c *Config) defaults() {

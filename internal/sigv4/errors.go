@@ -79,6 +79,9 @@ var (
 	ErrNotYetValid = sentinel(http.StatusForbidden, "AccessDenied", "request is not valid yet")
 	// ErrInvalidAccessKeyID: no secret is configured for the access key.
 	ErrInvalidAccessKeyID = sentinel(http.StatusForbidden, "InvalidAccessKeyId", "the access key ID you provided does not exist in our records")
+	// ErrInvalidToken: a security token that names no live session of the
+	// access key, or one left out of the signature.
+	ErrInvalidToken = sentinel(http.StatusBadRequest, "InvalidToken", "the provided token is malformed or otherwise invalid")
 	// ErrSignatureDoesNotMatch: the signature of the request, of a chunk or
 	// of the trailer is wrong.
 	ErrSignatureDoesNotMatch = sentinel(http.StatusForbidden, "SignatureDoesNotMatch", "the request signature we calculated does not match the signature you provided; check your key and signing method")

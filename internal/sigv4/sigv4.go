@@ -89,6 +89,13 @@ type Verifier struct {
 	S3 bool
 	// Lookup returns the secret access key of an access key ID. Required.
 	Lookup func(accessKeyID string) (secret string, ok bool)
+	// LookupSession, when set, returns the secret of temporary
+	// credentials: an access key ID with the session token the request
+	// carries (X-Amz-Security-Token, which must then be signed), and an
+	// opaque session value for the caller (Auth.Session). A request with
+	// a token is checked only against LookupSession; without
+	// LookupSession, a token is ignored and the key goes to Lookup.
+	LookupSession func(accessKeyID, token string) (secret string, session any, ok bool)
 	// MaxSkew is how far the request time may be from now (default 15m).
 	MaxSkew time.Duration
 	// MaxBodyBytes caps the body Verify reads into memory to hash when
@@ -164,6 +171,9 @@ type Auth struct {
 	// DecodedLength is X-Amz-Decoded-Content-Length of an aws-chunked
 	// body, or -1.
 	DecodedLength int64
+	// Session is what Verifier.LookupSession returned for temporary
+	// credentials; nil for a request signed with a long-term key.
+	Session any
 
 	chunked *chunkedReader
 }
@@ -207,12 +217,6 @@ func (v *Verifier) Verify(r *http.Request, now time.Time) (*Auth, error) {
 	if err := v.checkScope(req); err != nil {
 		return nil, err
 	}
-	secret, ok := v.Lookup(req.accessKeyID)
-	if !ok {
-		e := errorf(ErrInvalidAccessKeyID, "%s", ErrInvalidAccessKeyID.Message)
-		e.AccessKeyID = req.accessKeyID
-		return nil, e
-	}
 	auth := &Auth{
 		AccessKeyID:   req.accessKeyID,
 		Region:        req.region,
@@ -220,6 +224,10 @@ func (v *Verifier) Verify(r *http.Request, now time.Time) (*Auth, error) {
 		Time:          req.time,
 		Presigned:     req.presigned,
 		DecodedLength: -1,
+	}
+	secret, err := v.secret(r, params, req, auth)
+	if err != nil {
+		return nil, err
 	}
 	if req.presigned {
 		auth.Expires = req.time.Add(req.expires)
@@ -291,6 +299,43 @@ func (v *Verifier) Verify(r *http.Request, now time.Time) (*Auth, error) {
 		r.ContentLength = cr.decodedLen
 	}
 	return auth, nil
+}
+
+// secret returns the secret that signs the request: a session's, when it
+// carries a security token and the verifier knows sessions, else the
+// long-term key's.
+func (v *Verifier) secret(r *http.Request, params []param, req request, auth *Auth) (string, error) {
+	if v.LookupSession != nil {
+		token, signed := "", false
+		if req.presigned {
+			// Every query parameter but the signature is signed.
+			token, signed = first(params, "X-Amz-Security-Token")
+		} else if token = r.Header.Get("X-Amz-Security-Token"); token != "" {
+			for _, h := range req.headers {
+				signed = signed || h == "x-amz-security-token"
+			}
+		}
+		if token != "" {
+			if !signed {
+				return "", errorf(ErrInvalidToken, "the X-Amz-Security-Token header must be among the signed headers")
+			}
+			secret, session, ok := v.LookupSession(req.accessKeyID, token)
+			if !ok {
+				e := errorf(ErrInvalidToken, "%s", ErrInvalidToken.Message)
+				e.AccessKeyID = req.accessKeyID
+				return "", e
+			}
+			auth.Session = session
+			return secret, nil
+		}
+	}
+	secret, ok := v.Lookup(req.accessKeyID)
+	if !ok {
+		e := errorf(ErrInvalidAccessKeyID, "%s", ErrInvalidAccessKeyID.Message)
+		e.AccessKeyID = req.accessKeyID
+		return "", e
+	}
+	return secret, nil
 }
 
 // request is what parse extracts from the request's authentication.

@@ -38,7 +38,11 @@ func (h *Handler) listBuckets(req *request) error {
 		return err
 	}
 	res := listBucketsResult{Xmlns: xmlns, Owner: theOwner, Buckets: []bucketXML{}}
+	s := req.session()
 	for _, b := range bs {
+		if _, granted := s.grant(b.Name); !granted {
+			continue
+		}
 		res.Buckets = append(res.Buckets, bucketXML{Name: b.Name, CreationDate: timeXML(b.CreatedAt)})
 	}
 	writeXML(req.w, http.StatusOK, res)

@@ -47,6 +47,7 @@ type server struct {
 	h        *storage.Handler
 	db       *sqlite.DB
 	blobsDir string
+	blobs    *blobfs.Store
 	pool     *x509.CertPool
 
 	mu    sync.Mutex
@@ -81,7 +82,7 @@ func newServer(t testing.TB, o serverOptions) *server {
 	if err := blobs.Open(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{db: db, blobsDir: filepath.Join(dir, "objects"), modes: map[string]int{}}
+	s := &server{db: db, blobsDir: filepath.Join(dir, "objects"), blobs: blobs, modes: map[string]int{}}
 	s.h = storage.New(storage.Config{
 		Objects: db, Blobs: blobs, Lookup: lookup,
 		MaxObjectBytes: o.maxObjectBytes, MinPartBytes: o.minPartBytes, Emit: o.emit,

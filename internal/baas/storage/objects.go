@@ -565,6 +565,9 @@ func (h *Handler) copyObject(req *request) error {
 	if e != nil {
 		return e
 	}
+	if err := req.need(srcBucket, AccessRead); err != nil {
+		return err
+	}
 	directive := r.Header.Get("X-Amz-Metadata-Directive")
 	if directive != "" && directive != "COPY" && directive != "REPLACE" {
 		return errInvalidArgument("Unknown metadata directive: use COPY or REPLACE.")

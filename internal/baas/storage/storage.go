@@ -25,6 +25,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -98,6 +99,10 @@ type Config struct {
 	Settings store.Settings
 	// SignKey, when set, signs the browser API's presigned URLs.
 	SignKey []byte
+	// Domain, when set, turns on virtual-hosted-style addressing: a
+	// request to BUCKET.Domain (any port) names BUCKET, and its whole path
+	// is the key. Path-style requests to any other host still work.
+	Domain string
 }
 
 // Handler serves the S3 API. It is safe for concurrent use.
@@ -105,6 +110,7 @@ type Handler struct {
 	cfg      Config
 	verifier *sigv4.Verifier
 	rules    ruleCache
+	sessions sessions
 	idPrefix string
 	seq      atomic.Uint64
 }
@@ -134,23 +140,36 @@ func New(cfg Config) *Handler {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Handler{
+	cfg.Domain = strings.ToLower(strings.TrimSuffix(cfg.Domain, "."))
+	h := &Handler{
 		cfg:      cfg,
 		verifier: &sigv4.Verifier{Service: "s3", S3: true, Lookup: cfg.Lookup},
 		idPrefix: strings.ToUpper(hex.EncodeToString(b[:])),
 	}
+	h.verifier.LookupSession = h.sessions.lookup
+	return h
+}
+
+// Prefixed returns a handler of the S3 API under a path prefix ("/s3"):
+// path-style requests to PREFIX/BUCKET/KEY, signed with the whole path,
+// as an SDK whose endpoint URL has that path signs them.
+func (h *Handler) Prefixed(prefix string) http.Handler {
+	prefix = strings.TrimSuffix(prefix, "/")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serveHTTP(w, r, prefix) })
 }
 
 // request is one request being served.
 type request struct {
-	w         *responseWriter
-	r         *http.Request
-	ctx       context.Context
-	id        string
-	query     url.Values
-	bucket    string
-	key       string
-	hasKey    bool
+	w      *responseWriter
+	r      *http.Request
+	ctx    context.Context
+	id     string
+	query  url.Values
+	bucket string
+	key    string
+	hasKey bool
+	// prefix is the path the API is served under (Prefixed), or "".
+	prefix    string
 	auth      *sigv4.Auth
 	idle      time.Duration
 	startedAt time.Time
@@ -160,13 +179,15 @@ type request struct {
 }
 
 // ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serveHTTP(w, r, "") }
+
+func (h *Handler) serveHTTP(w http.ResponseWriter, r *http.Request, prefix string) {
 	id := h.idPrefix + strconv.FormatUint(h.seq.Add(1), 16)
 	rw := &responseWriter{ResponseWriter: w}
 	rw.Header().Set("X-Amz-Request-Id", id)
 	rw.Header().Set("X-Amz-Id-2", hostID)
 	rw.Header().Set("Server", "Hostless")
-	req := &request{w: rw, r: r, ctx: r.Context(), id: id, idle: h.cfg.IdleTimeout, startedAt: time.Now()}
+	req := &request{w: rw, r: r, ctx: r.Context(), id: id, idle: h.cfg.IdleTimeout, startedAt: time.Now(), prefix: prefix}
 	err := h.serve(req)
 	if err == nil {
 		return
@@ -204,10 +225,25 @@ func (h *Handler) serve(req *request) error {
 		return errInvalidArgument("The query string does not parse.")
 	}
 	path := r.URL.Path
+	if req.prefix != "" {
+		rest, ok := strings.CutPrefix(path, req.prefix)
+		if !ok || rest != "" && rest[0] != '/' {
+			return errInvalidArgument("The request path must start with %s/.", req.prefix)
+		}
+		path = "/" + strings.TrimPrefix(rest, "/")
+	}
 	if !strings.HasPrefix(path, "/") {
 		return errInvalidArgument("The request path must start with /.")
 	}
-	req.bucket, req.key, req.hasKey = strings.Cut(path[1:], "/")
+	if b, ok := h.hostBucket(r.Host); ok {
+		req.bucket, req.key = b, path[1:]
+		req.hasKey = req.key != ""
+	} else {
+		req.bucket, req.key, req.hasKey = strings.Cut(path[1:], "/")
+	}
+	if err := req.authorize(); err != nil {
+		return err
+	}
 	if req.bucket == "" {
 		if req.hasKey {
 			return errInvalidArgument("The request path names no bucket.")
@@ -232,6 +268,19 @@ func (h *Handler) serve(req *request) error {
 		return e
 	}
 	return h.objectOp(req)
+}
+
+// hostBucket returns the bucket a virtual-hosted-style request names in
+// its host (BUCKET.Domain), when a domain is configured.
+func (h *Handler) hostBucket(host string) (string, bool) {
+	if h.cfg.Domain == "" {
+		return "", false
+	}
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = hp
+	}
+	b, ok := strings.CutSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), "."+h.cfg.Domain)
+	return b, ok && b != ""
 }
 
 // Subresources this server does not implement; a request naming one gets

@@ -9,6 +9,7 @@ package function
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"reflect"
 	"regexp"
@@ -104,6 +105,11 @@ type Spec struct {
 	// variables, sorted; their values are resolved when an instance
 	// starts and never stored here.
 	Secrets []string `json:"secrets,omitempty"`
+	// Buckets grants the function temporary credentials for the object
+	// storage's buckets, by name: BucketRead, BucketWrite or
+	// BucketReadWrite. The credentials and the endpoint reach it as AWS's
+	// variables (AWS_ACCESS_KEY_ID, ..., AWS_ENDPOINT_URL_S3).
+	Buckets map[string]string `json:"buckets,omitempty"`
 	// Handler names the entry point of a process function: "index.handler"
 	// for nodejs and python, the executable (when there is no bootstrap)
 	// for process.
@@ -322,6 +328,9 @@ func (s *Spec) Validate() error {
 	if err := s.validSecrets(); err != nil {
 		return err
 	}
+	if err := s.validBuckets(); err != nil {
+		return err
+	}
 	return s.validateScaling()
 }
 
@@ -514,7 +523,7 @@ func validEnvName(k string) error {
 func (s *Spec) Equal(o *Spec) bool {
 	if s.Runtime != o.Runtime || s.Code != o.Code || s.Contract != o.Contract || s.Handler != o.Handler || s.Network != o.Network ||
 		!slices.Equal(s.NetworkAllow, o.NetworkAllow) || !slices.Equal(s.AllowedHosts, o.AllowedHosts) ||
-		!slices.Equal(s.Secrets, o.Secrets) || s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
+		!slices.Equal(s.Secrets, o.Secrets) || !maps.Equal(s.Buckets, o.Buckets) || s.MemoryMB != o.MemoryMB || s.Timeout != o.Timeout || len(s.Env) != len(o.Env) ||
 		s.Concurrency != o.Concurrency || s.IdleTimeout != o.IdleTimeout || s.MinInstances != o.MinInstances ||
 		s.RateLimit != o.RateLimit || s.Budget != o.Budget || s.Schedule != o.Schedule || s.Timezone != o.Timezone ||
 		s.Retry.Retries() != o.Retry.Retries() || s.Retry.MaxAge != o.Retry.MaxAge || s.Retry.Backoff != o.Retry.Backoff ||

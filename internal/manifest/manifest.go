@@ -51,6 +51,9 @@ type Manifest struct {
 	// the server that the manifest doesn't name are left alone.
 	Collections     map[string]*Collection
 	CollectionOrder []string // collection names, sorted
+	// Buckets are the buckets a deploy makes sure of, by name.
+	Buckets     map[string]*Bucket
+	BucketOrder []string // bucket names, sorted
 }
 
 // Function is one entry under functions:.
@@ -70,6 +73,9 @@ type Function struct {
 	Env          map[string]string
 	// Secrets name the stored secrets the function gets as variables.
 	Secrets []string
+	// Buckets grants access to the object storage's buckets, by name:
+	// read, write or read-write.
+	Buckets map[string]string
 	// Concurrency and IdleTimeout: zero values take the platform defaults.
 	Concurrency function.Concurrency
 	IdleTimeout time.Duration
@@ -92,11 +98,11 @@ type Function struct {
 }
 
 // topFields are the keys of the manifest itself.
-var topFields = []string{"functions", "routes", "collections"}
+var topFields = []string{"functions", "routes", "collections", "buckets"}
 
 // fields are the keys a function entry accepts, in the order errors are
 // reported.
-var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "allowed_hosts", "memory", "timeout", "env", "secrets", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "auth", "invoke_mode", "build", "dir"}
+var fields = []string{"runtime", "code", "handler", "contract", "network", "network_allow", "allowed_hosts", "memory", "timeout", "env", "secrets", "concurrency", "idle_timeout", "min_instances", "rate_limit", "budget", "retry", "schedule", "timezone", "triggers", "cors", "limits", "auth", "invoke_mode", "build", "dir", "buckets"}
 
 // concurrencyFields and rateLimitFields are the keys of concurrency: and
 // rate_limit:.
@@ -171,12 +177,12 @@ func Parse(data []byte, dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: manifest has more than one YAML document (remove the '---' separator)", function.ErrInvalid)
 	}
 
-	p := parser{m: &Manifest{Dir: dir, Functions: map[string]*Function{}, Collections: map[string]*Collection{}}}
+	p := parser{m: &Manifest{Dir: dir, Functions: map[string]*Function{}, Collections: map[string]*Collection{}, Buckets: map[string]*Bucket{}}}
 	p.manifest(&doc)
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
-	if len(p.m.Functions) == 0 && len(p.m.Collections) == 0 {
+	if len(p.m.Functions) == 0 && len(p.m.Collections) == 0 && len(p.m.Buckets) == 0 {
 		return nil, fmt.Errorf("%w: no functions or collections in manifest", function.ErrInvalid)
 	}
 	p.m.Order = slices.Sorted(maps.Keys(p.m.Functions))
@@ -262,14 +268,14 @@ func (p *parser) manifest(doc *yaml.Node) {
 		p.fail("", root, "manifest must be a mapping with a functions key")
 		return
 	}
-	var functions, routes, collections *yaml.Node
+	var functions, routes, collections, buckets *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := resolve(root.Content[i]), root.Content[i+1]
 		switch {
 		case k.Kind != yaml.ScalarNode || !slices.Contains(topFields, k.Value):
 			p.fail("", k, "unknown field %q (accepted: %s)", short(keyName(k)), strings.Join(topFields, ", "))
 		case k.Value == "functions" && functions != nil, k.Value == "routes" && p.m.HasRoutes,
-			k.Value == "collections" && collections != nil:
+			k.Value == "collections" && collections != nil, k.Value == "buckets" && buckets != nil:
 			p.fail("", k, "field %q appears twice", k.Value)
 		case k.Value == "routes":
 			p.m.HasRoutes = true
@@ -277,6 +283,9 @@ func (p *parser) manifest(doc *yaml.Node) {
 		case k.Value == "collections":
 			collections = k // the key: its line, should the value be null
 			p.collections(k, v)
+		case k.Value == "buckets":
+			buckets = k
+			p.buckets(v)
 		default:
 			functions = resolve(v)
 		}
@@ -366,6 +375,7 @@ func (p *parser) function(name string, at, n *yaml.Node) *Function {
 	timeout := p.scalar(name, "timeout", values, maxNameBytes)
 	fn.Env = p.env(name, values["env"])
 	fn.Secrets = p.strings(name, "secrets", values["secrets"], function.MaxSecrets)
+	fn.Buckets = p.functionBuckets(name, values["buckets"])
 	fn.Concurrency = p.concurrency(name, values["concurrency"])
 	fn.RateLimit = p.rateLimit(name, values["rate_limit"])
 	fn.Budget = p.budget(name, values["budget"])
@@ -864,6 +874,7 @@ func (f *Function) Spec(codeRef string) function.Spec {
 		Timeout:      function.Duration(f.Timeout),
 		Env:          maps.Clone(f.Env),
 		Secrets:      slices.Clone(f.Secrets),
+		Buckets:      maps.Clone(f.Buckets),
 
 		Concurrency: f.Concurrency,
 		IdleTimeout: function.Duration(f.IdleTimeout),

@@ -234,7 +234,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate of a bad function", "functions:\n  hello:\n    runtime: node\n  hello:\n    runtime: wasm\n    code: a.wasm\n", []string{`function "hello": code is required`, `function "hello": function defined twice`}},
 		{"function not a mapping", "functions:\n  hello: hello.wasm\n", []string{`function "hello": must be a mapping of fields`}},
 		{"function null", "functions:\n  hello:\n", []string{`function "hello": runtime is required`, `function "hello": code is required`}},
-		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, allowed_hosts, memory, timeout, env, secrets, concurrency, idle_timeout, min_instances, rate_limit, budget, retry, schedule, timezone, triggers, cors, limits, auth, invoke_mode, build, dir", "line 5"}},
+		{"unknown field", fn("    memroy: 64\n"), []string{`function "hello": unknown field "memroy"`, "accepted: runtime, code, handler, contract, network, network_allow, allowed_hosts, memory, timeout, env, secrets, concurrency, idle_timeout, min_instances, rate_limit, budget, retry, schedule, timezone, triggers, cors, limits, auth, invoke_mode, build, dir, buckets", "line 5"}},
 		{"invoke_mode unknown", fn("    invoke_mode: streaming\n"), []string{`function "hello": invoke_mode "streaming" is not supported (accepted: buffered, stream)`, "line 5"}},
 		{"merge key", "x: &d {runtime: wasm}\nfunctions:\n  hello:\n    <<: *d\n    code: a.wasm\n", []string{`function "hello": merge keys`}},
 		{"duplicate field", fn("    code: other.wasm\n"), []string{`function "hello": field "code" appears twice`, "line 5"}},

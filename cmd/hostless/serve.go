@@ -46,6 +46,7 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.Float64Var(&cfg.RateLimitPerKey, "rate-limit-key", 0, "backend requests per second per API key (default 2000; negative: off)")
 	f.StringVar(&cfg.S3Addr, "s3-addr", "", "serve the S3-compatible object storage API on this HOST:PORT (env HOSTLESS_S3_ADDR)")
 	f.Int64Var(&cfg.MaxObjectBytes, "max-object-bytes", 0, "largest S3 object in bytes (default 5 GiB)")
+	f.StringVar(&cfg.S3Domain, "s3-domain", "", "serve virtual-hosted-style S3 requests to BUCKET.DOMAIN too (a wildcard DNS name for the S3 listener) (env HOSTLESS_S3_DOMAIN)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }
 

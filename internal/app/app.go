@@ -165,6 +165,7 @@ func (a *App) Start(ctx context.Context) error {
 		Artifacts:        a.artifact,
 		Platform:         &a.platform,
 		Secrets:          a.secretEnv,
+		Credentials:      a.issueCredentials,
 	})
 	if err := a.rt.Open(); err != nil {
 		return err
@@ -186,6 +187,7 @@ func (a *App) Start(ctx context.Context) error {
 		a.runtimes.Process = process.New(process.Config{
 			Dir: filepath.Join(a.cfg.DataDir, "process"), Sandbox: a.sandbox, Artifacts: a.artifact,
 			Shims: shimFunc, MaxResponseBytes: a.cfg.MaxResponseBytes, Platform: &a.platform, Secrets: a.secretEnv,
+			Credentials: a.issueCredentials,
 		})
 	}
 	a.sched = scheduler.New(a.runtimes, scheduler.Config{
@@ -286,7 +288,15 @@ func (a *App) Start(ctx context.Context) error {
 	mux.Handle("/", gw.Routed(apierror.Wrap(a.log, func(w http.ResponseWriter, r *http.Request) error {
 		return apierror.NotFound("not_found", "nothing at %s; functions are at /fn/{name}, the API at /v1", r.URL.Path)
 	})))
-	a.platform.set(mux)
+	// Functions reach the platform's APIs, and the S3 API under /s3 (the
+	// AWS_ENDPOINT_URL_S3 of those that name buckets), through their
+	// instances' endpoints; the S3 API is not on the main listener.
+	platform := http.NewServeMux()
+	s3 := a.objects.Prefixed(function.S3Path)
+	platform.Handle(function.S3Path, s3) // ListBuckets: the endpoint itself, which the mux would redirect
+	platform.Handle(function.S3Path+"/", s3)
+	platform.Handle("/", mux)
+	a.platform.set(platform)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -421,6 +431,9 @@ func (a *App) canRun(s *function.Spec) error {
 		return err
 	}
 	if err := a.checkSecrets(s); err != nil {
+		return err
+	}
+	if err := a.checkBuckets(s); err != nil {
 		return err
 	}
 	return a.async.CheckTriggers(s)

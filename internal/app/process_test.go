@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,5 +236,66 @@ func TestProcessFunctionReachesThePlatform(t *testing.T) {
 	// Called by no one, the function's token is its own, not a user's.
 	if ans := call(""); ans.Status != 401 || len(ans.Claims) != 0 {
 		t.Fatalf("anonymous: %+v", ans)
+	}
+}
+
+// TestProcessFunctionUsesS3: a Lambda function that names buckets in its
+// spec reaches them with the AWS SDK configured from its environment alone
+// (config.LoadDefaultConfig: temporary credentials and
+// AWS_ENDPOINT_URL_S3 at its instance's endpoint), for what its grant
+// says and nothing else; a deploy naming a missing bucket is refused.
+func TestProcessFunctionUsesS3(t *testing.T) {
+	needSandbox(t)
+	a := startApp(t, newConfig(t))
+	admin := http.Header{"Authorization": {"Bearer " + testKey}}
+	for _, b := range []string{"photos", "thumbs", "private"} {
+		if resp, body := a.do("PUT", "/v1/storage/"+b, nil, admin); resp.StatusCode != 201 {
+			t.Fatalf("create bucket %s: %d %s", b, resp.StatusCode, body)
+		}
+	}
+	for _, o := range []string{"photos/cat.jpg", "private/salaries.csv"} {
+		if resp, body := a.do("PUT", "/v1/storage/"+o, []byte("bytes of "+o), admin); resp.StatusCode != 200 && resp.StatusCode != 201 {
+			t.Fatalf("put %s: %d %s", o, resp.StatusCode, body)
+		}
+	}
+	code := zipCode(t, wasmtest.LambdaFn(t))
+	spec := function.Spec{Runtime: function.RuntimeProcess, Timeout: function.Duration(10 * time.Second), MemoryMB: 128,
+		Network: function.NetworkNone, Buckets: map[string]string{"photos": "read", "thumbs": "read-write"}}
+	a.deploy("lfn", code, spec)
+	call := func(arg string) string {
+		t.Helper()
+		resp, body := a.do("GET", "/fn/lfn/s3?arg="+url.QueryEscape(arg), nil, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("s3 %q: %d %s", arg, resp.StatusCode, body)
+		}
+		var s string
+		if err := json.Unmarshal(body, &s); err != nil {
+			return string(body)
+		}
+		return s
+	}
+	for _, c := range []struct{ arg, want string }{
+		{"list", "photos,thumbs"},
+		{"get photos cat.jpg", "bytes of photos/cat.jpg"},
+		{"put thumbs cat.jpg small", "put"},
+		{"get thumbs cat.jpg", "small"},
+		{"put photos dog.jpg woof", "error AccessDenied"},
+		{"get private salaries.csv", "error AccessDenied"},
+	} {
+		if got := call(c.arg); got != c.want {
+			t.Errorf("s3 %q = %q, want %q", c.arg, got, c.want)
+		}
+	}
+	if resp, body := a.do("GET", "/v1/storage/thumbs/cat.jpg", nil, admin); resp.StatusCode != 200 || string(body) != "small" {
+		t.Errorf("the function's object, read by an admin: %d %q", resp.StatusCode, body)
+	}
+	spec.Buckets = map[string]string{"nowhere": "read"}
+	ref, err := a.c.UploadArtifact(context.Background(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Code = ref
+	if _, err := a.c.PutFunction(context.Background(), "lfn", spec); err == nil || !strings.Contains(err.Error(), `bucket "nowhere" does not exist`) {
+		t.Errorf("deploy naming a missing bucket: %v", err)
 	}
 }

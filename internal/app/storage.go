@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/hostless/hostless/internal/baas/storage"
 	blobfs "github.com/hostless/hostless/internal/blob/fs"
@@ -45,8 +46,46 @@ func (a *App) startStorage(ctx context.Context) error {
 	}
 	a.objects = storage.New(storage.Config{
 		Objects: a.store, Blobs: blobs, Project: function.DefaultProject, MaxObjectBytes: a.cfg.MaxObjectBytes, Log: a.log,
-		Emit: a.emit, Settings: a.store, SignKey: signKey, Lookup: lookup,
+		Emit: a.emit, Settings: a.store, SignKey: signKey, Lookup: lookup, Domain: a.cfg.S3Domain,
 	})
+	return nil
+}
+
+// issueCredentials issues the temporary S3 credentials of an instance of
+// v, granted what its spec's buckets say, on this node until the instance
+// stops.
+func (a *App) issueCredentials(v *function.Version) (function.Credentials, func(), error) {
+	if a.objects == nil {
+		return function.Credentials{}, nil, errors.New("the object storage is not running")
+	}
+	grants := make(map[string]storage.Access, len(v.Spec.Buckets))
+	for b, access := range v.Spec.Buckets {
+		acc, err := storage.ParseAccess(access)
+		if err != nil {
+			return function.Credentials{}, nil, fmt.Errorf("bucket %s: %w", b, err)
+		}
+		grants[b] = acc
+	}
+	c, revoke := a.objects.Issue(grants)
+	return function.Credentials(c), revoke, nil
+}
+
+// checkBuckets refuses a deploy that names buckets that don't exist.
+func (a *App) checkBuckets(s *function.Spec) error {
+	if len(s.Buckets) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for b := range s.Buckets {
+		_, err := a.store.GetBucket(ctx, function.DefaultProject, b)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: bucket %q does not exist: create it first (hostless deploy creates the buckets a manifest names; or PUT /v1/storage/%s)", function.ErrInvalid, b, b)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

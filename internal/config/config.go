@@ -123,6 +123,10 @@ type Config struct {
 	S3Addr string `yaml:"s3_addr" json:"s3_addr"`
 	// MaxObjectBytes caps one S3 object (default 5 GiB).
 	MaxObjectBytes int64 `yaml:"max_object_bytes" json:"max_object_bytes"`
+	// S3Domain, when set, turns on virtual-hosted-style S3 requests:
+	// BUCKET.S3Domain names the bucket (a wildcard DNS name pointing at
+	// the S3 listener). Path-style requests work either way.
+	S3Domain string `yaml:"s3_domain" json:"s3_domain"`
 }
 
 // Defaults.
@@ -183,7 +187,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		"HOSTLESS_ISOLATION": &c.Isolation, "HOSTLESS_MASTER_KEY": &c.MasterKey, "HOSTLESS_MASTER_KEY_PREVIOUS": &c.MasterKeyPrevious,
 		"HOSTLESS_AWS_ACCESS_KEY_ID": &c.AWSAccessKeyID, "HOSTLESS_AWS_SECRET_ACCESS_KEY": &c.AWSSecretAccessKey,
 		"HOSTLESS_NATS": &c.NATS, "HOSTLESS_SMTP_URL": &c.SMTP, "HOSTLESS_PUBLIC_URL": &c.PublicURL,
-		"HOSTLESS_S3_ADDR": &c.S3Addr, "HOSTLESS_AUTH_PROVIDERS": &c.AuthProviders,
+		"HOSTLESS_S3_ADDR": &c.S3Addr, "HOSTLESS_S3_DOMAIN": &c.S3Domain, "HOSTLESS_AUTH_PROVIDERS": &c.AuthProviders,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v

@@ -72,3 +72,31 @@ func ValidBucketName(name string) bool {
 	}
 	return true
 }
+
+// Credentials are temporary credentials of the object storage, as AWS's
+// STS hands them out.
+type Credentials struct {
+	AccessKeyID, SecretAccessKey, SessionToken string
+}
+
+// IssueCredentials issues the credentials of one instance of v, a version
+// that names buckets (Spec.Buckets): they may do what the spec grants and
+// nothing else. release ends them; a runtime calls it when the instance
+// stops.
+type IssueCredentials func(v *Version) (creds Credentials, release func(), err error)
+
+// S3Path is the path under which an instance's local endpoint serves the
+// S3 API, for AWS_ENDPOINT_URL_S3.
+const S3Path = "/s3"
+
+// S3Env returns the variables that give a function its credentials and
+// the S3 endpoint at base (the instance's local endpoint, without a
+// trailing slash).
+func S3Env(c Credentials, base string) map[string]string {
+	return map[string]string{
+		"AWS_ACCESS_KEY_ID":     c.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY": c.SecretAccessKey,
+		"AWS_SESSION_TOKEN":     c.SessionToken,
+		"AWS_ENDPOINT_URL_S3":   base + S3Path,
+	}
+}

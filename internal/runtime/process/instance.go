@@ -40,6 +40,8 @@ type instance struct {
 	once    sync.Once     // of ready
 	cur     atomic.Pointer[call]
 	broken  atomic.Bool
+	// release ends the instance's S3 credentials; nil without any.
+	release func()
 
 	logMu   sync.Mutex
 	sink    function.Logs // the running invocation's logs, or nil
@@ -100,6 +102,10 @@ func newInstance(r *Runtime, v *function.Version, slot *sandbox.Slot) *instance 
 		})
 		mux.Handle("/v1/", platform)
 		mux.Handle("/fn/", platform)
+		if len(v.Spec.Buckets) > 0 {
+			mux.Handle(function.S3Path, platform)
+			mux.Handle(function.S3Path+"/", platform)
+		}
 	}
 	// The instance is untrusted: a few connections at most (a runtime uses
 	// one), and none held idle for long, so it can't spend the platform's
@@ -391,6 +397,9 @@ func (i *instance) Close(ctx context.Context) error {
 	i.broken.Store(true)
 	i.slot.Close()
 	_ = i.srv.Close()
+	if i.release != nil {
+		i.release() // the instance's S3 credentials
+	}
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -127,6 +128,12 @@ type Config struct {
 	// a sandboxed process can't reach the host's addresses. Requests
 	// authenticate as any other (the X-Hostless-Token a call brings).
 	Platform http.Handler
+	// Credentials, when set, issues the temporary S3 credentials of an
+	// instance of a version that names buckets; they reach the process's
+	// environment with AWS_ENDPOINT_URL_S3 at the instance's local
+	// endpoint (Platform serves function.S3Path). Without it, such
+	// versions don't start.
+	Credentials function.IssueCredentials
 }
 
 // Runtime runs process functions. It implements function.Runtime.
@@ -344,11 +351,33 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 			return nil, info, err
 		}
 	}
+	var creds *function.Credentials
+	var release func()
+	if len(v.Spec.Buckets) > 0 {
+		if r.cfg.Credentials == nil || r.cfg.Platform == nil {
+			return nil, info, fmt.Errorf("%w: the function names buckets, and this server has no object storage for functions", function.ErrUnavailable)
+		}
+		c, rel, err := r.cfg.Credentials(v)
+		if err != nil {
+			return nil, info, fmt.Errorf("%w: issue the function's S3 credentials: %v", function.ErrUnavailable, err)
+		}
+		creds, release = &c, rel
+	}
 	slot, err := r.cfg.Sandbox.Take(ctx, v.Spec.Network)
 	if err != nil {
+		if release != nil {
+			release()
+		}
 		return nil, info, fmt.Errorf("%w: %v", function.ErrUnavailable, err)
 	}
 	inst := newInstance(r, v, slot)
+	inst.release = release
+	if creds != nil {
+		if secrets == nil {
+			secrets = map[string]string{}
+		}
+		maps.Copy(secrets, function.S3Env(*creds, "http://"+slot.APIAddr()))
+	}
 	ictx, cancel := context.WithTimeout(ctx, r.cfg.InitTimeout)
 	defer cancel()
 	spec := sandbox.Spec{Code: c.dir, Runtime: cmd.Dir, Path: cmd.Path, Args: cmd.Args,

@@ -87,6 +87,11 @@ type Config struct {
 	// Secrets, when set, resolves the secrets a version names when an
 	// instance starts; they reach the guest's environment only.
 	Secrets function.SecretEnv
+	// Credentials, when set, issues the temporary S3 credentials of an
+	// instance of a version that names buckets; they reach the guest's
+	// environment with AWS_ENDPOINT_URL_S3 at http://hostless.internal/s3,
+	// which Platform serves. Without it, such versions don't start.
+	Credentials function.IssueCredentials
 }
 
 // Runtime runs wasm versions. It implements function.Runtime.
@@ -433,6 +438,22 @@ func (r *Runtime) Start(ctx context.Context, v *function.Version) (function.Inst
 	}
 	if r.cfg.Platform != nil {
 		base = base.WithEnv("HOSTLESS_API_URL", "http://"+PlatformHost)
+	}
+	if len(v.Spec.Buckets) > 0 {
+		if r.cfg.Credentials == nil || r.cfg.Platform == nil {
+			release()
+			return nil, info, fmt.Errorf("%w: the function names buckets, and this server has no object storage for functions", function.ErrUnavailable)
+		}
+		creds, revoke, err := r.cfg.Credentials(v)
+		if err != nil {
+			release()
+			return nil, info, fmt.Errorf("%w: issue the function's S3 credentials: %v", function.ErrUnavailable, err)
+		}
+		for k, val := range function.S3Env(creds, "http://"+PlatformHost) {
+			base = base.WithEnv(k, val)
+		}
+		releaseCode := release
+		release = sync.OnceFunc(func() { revoke(); releaseCode() })
 	}
 	t1 := time.Now()
 	var inst function.Instance

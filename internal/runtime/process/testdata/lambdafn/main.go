@@ -19,6 +19,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 )
 
 var count int
@@ -119,6 +123,8 @@ func handler(ctx context.Context, ev json.RawMessage) (any, error) {
 		}()
 		return &events.LambdaFunctionURLStreamingResponse{StatusCode: 201,
 			Headers: map[string]string{"Content-Type": "text/plain"}, Body: pr}, nil
+	case "s3":
+		return s3Action(ctx, arg)
 	case "platform":
 		// The platform's API through the instance's local endpoint, with
 		// the token the call brought: GET arg (a /v1/... path).
@@ -201,3 +207,52 @@ func handler(ctx context.Context, ev json.RawMessage) (any, error) {
 }
 
 func main() { lambda.Start(handler) }
+
+// s3Action runs one S3 call the way code written for AWS does, with the
+// SDK configured from the environment alone (the credentials and
+// AWS_ENDPOINT_URL_S3 the platform sets): arg is "list", "get BUCKET KEY"
+// or "put BUCKET KEY BODY". It answers what the call returned, or the S3
+// error code.
+func s3Action(ctx context.Context, arg string) (any, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := s3.NewFromConfig(cfg)
+	f := strings.SplitN(arg, " ", 4)
+	code := func(err error) (any, error) {
+		if ae, ok := errors.AsType[smithy.APIError](err); ok {
+			return "error " + ae.ErrorCode(), nil
+		}
+		return "error " + err.Error(), nil
+	}
+	switch {
+	case f[0] == "list":
+		out, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
+		if err != nil {
+			return code(err)
+		}
+		var names []string
+		for _, b := range out.Buckets {
+			names = append(names, aws.ToString(b.Name))
+		}
+		return strings.Join(names, ","), nil
+	case f[0] == "get" && len(f) == 3:
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &f[1], Key: &f[2]})
+		if err != nil {
+			return code(err)
+		}
+		defer out.Body.Close()
+		b, err := io.ReadAll(out.Body)
+		if err != nil {
+			return code(err)
+		}
+		return string(b), nil
+	case f[0] == "put" && len(f) == 4:
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &f[1], Key: &f[2], Body: strings.NewReader(f[3])}); err != nil {
+			return code(err)
+		}
+		return "put", nil
+	}
+	return nil, fmt.Errorf("s3: unknown %q", arg)
+}

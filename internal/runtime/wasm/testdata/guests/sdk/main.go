@@ -33,8 +33,9 @@ func handle(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case "/secret":
-		// Prints one variable, and only a test secret's (SECRET_*).
-		if name := r.URL.RawQuery; strings.HasPrefix(name, "SECRET_") {
+		// Prints one variable, and only a test secret's (SECRET_*) or one
+		// of the S3 credentials' (AWS_*).
+		if name := r.URL.RawQuery; strings.HasPrefix(name, "SECRET_") || strings.HasPrefix(name, "AWS_") {
 			fmt.Fprint(w, os.Getenv(name))
 		}
 	case "/echo":

@@ -24,7 +24,7 @@ func newDeploy(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy",
-		Short: "Deploy the functions and collections of a manifest; only what changed gets a new version",
+		Short: "Deploy the functions, collections and buckets of a manifest; only what changed gets a new version",
 		Long: `Deploy the functions of a manifest; only what changed gets a new version.
 
 The live alias (what /fn/NAME calls) serves each new version alone. With
@@ -40,7 +40,11 @@ without the key the table is left as it is.
 The collections: of the manifest are put before the functions, each only if
 its spec differs from the server's (documents stay when a spec changes).
 Collections the manifest doesn't name are left alone, with their documents:
-"hostless collections rm NAME" deletes one.`,
+"hostless collections rm NAME" deletes one.
+
+The buckets: of the manifest, and the buckets its functions name, are
+created when the server lacks them, and get the rules the manifest gives
+them; a deploy never deletes a bucket.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("canary") && (canary < function.MinCanaryWeight || canary > function.MaxCanaryWeight) {
@@ -64,6 +68,9 @@ Collections the manifest doesn't name are left alone, with their documents:
 				// A plan stores, uploads and builds nothing: it compares the
 				// code as it is on disk now.
 				if _, err := deploy.PlanCollections(cmd.Context(), g.client(), m, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+				if _, err := deploy.PlanBuckets(cmd.Context(), g.client(), m, cmd.OutOrStdout()); err != nil {
 					return err
 				}
 				_, err := deploy.Plan(cmd.Context(), g.client(), m, prune, canary, cmd.OutOrStdout())

@@ -202,7 +202,8 @@ func (e *Engine) TriggerStatuses() []TriggerStatus {
 }
 
 // shape makes the request of a batch: Lambda's Records for Lambda-contract
-// functions, CloudEvents for wasm ones.
+// functions (S3's own for object storage events, else SQS's), CloudEvents
+// for wasm ones.
 func (e *Engine) shape(runtime string, batch []trigger.Message) *function.Request {
 	msgs := make([]eventshape.Message, len(batch))
 	for i, m := range batch {
@@ -212,7 +213,10 @@ func (e *Engine) shape(runtime string, batch []trigger.Message) *function.Reques
 	req := &function.Request{Method: http.MethodPost, Path: "/", Header: http.Header{}}
 	if function.IsProcess(runtime) {
 		req.Event = true
-		req.Body = eventshape.Records(e.cfg.Region, msgs)
+		var ok bool
+		if req.Body, ok = eventshape.S3Records(msgs); !ok {
+			req.Body = eventshape.Records(e.cfg.Region, msgs)
+		}
 	} else {
 		req.Header.Set("Content-Type", eventshape.CloudEventBatchType)
 		req.Body = eventshape.CloudEvents(msgs)

@@ -207,3 +207,33 @@ func (c *Client) PutCollection(ctx context.Context, name string, spec Collection
 func (c *Client) DeleteCollection(ctx context.Context, name string) error {
 	return c.call(ctx, http.MethodDelete, collectionPath(name), nil, nil)
 }
+
+// BucketRules are a bucket's rules for the browser API (/v1/storage): CEL
+// expressions by operation; an empty one allows admins only.
+type BucketRules struct {
+	Read  string `json:"read,omitempty"`
+	Write string `json:"write,omitempty"`
+}
+
+func bucketPath(name string) string { return "/v1/storage/" + url.PathEscape(name) }
+
+// CreateBucket creates a bucket of the object storage; an *Error with
+// status 409 tells one that exists.
+func (c *Client) CreateBucket(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodPut, bucketPath(name), nil, nil)
+}
+
+// GetBucketRules returns a bucket's rules; IsNotFound tells a bucket that
+// doesn't exist.
+func (c *Client) GetBucketRules(ctx context.Context, name string) (BucketRules, error) {
+	var r BucketRules
+	err := c.call(ctx, http.MethodGet, bucketPath(name)+"/_rules", nil, &r)
+	return r, err
+}
+
+// PutBucketRules replaces a bucket's rules.
+func (c *Client) PutBucketRules(ctx context.Context, name string, rules BucketRules) (BucketRules, error) {
+	var r BucketRules
+	err := c.call(ctx, http.MethodPut, bucketPath(name)+"/_rules", rules, &r)
+	return r, err
+}

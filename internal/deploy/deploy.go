@@ -286,8 +286,9 @@ func Prune(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.W
 
 // Apply deploys every function of m: the live alias of each serves its
 // spec alone. It checks all of them first, so an invalid function stops
-// the deploy before anything is stored. m's collections are applied
-// (ApplyCollections) before the functions, which may use them.
+// the deploy before anything is stored. m's collections and buckets are
+// applied (ApplyCollections, ApplyBuckets) before the functions, which may
+// use them.
 func Apply(ctx context.Context, c *client.Client, m *manifest.Manifest, out io.Writer) ([]Result, error) {
 	return apply(ctx, c, m, 0, out)
 }
@@ -311,6 +312,9 @@ func apply(ctx context.Context, c *client.Client, m *manifest.Manifest, weight i
 	// A canary deploy puts collections as they are too: a collection has
 	// one spec at a time.
 	if _, err := ApplyCollections(ctx, c, m, out); err != nil {
+		return nil, err
+	}
+	if _, err := ApplyBuckets(ctx, c, m, out); err != nil {
 		return nil, err
 	}
 	var results []Result

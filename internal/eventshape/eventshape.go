@@ -5,7 +5,9 @@
 //     Lambda's own shapes: an EventBridge "Scheduled Event" for a cron tick,
 //     and an SQS-like {"Records": [...]} batch for broker messages. They
 //     answer a batch with {"batchItemFailures": [{"itemIdentifier": ID}]}
-//     to fail only some of its messages (partial batch response).
+//     to fail only some of its messages (partial batch response). A batch
+//     of object storage events comes as S3 delivers them to Lambda: one
+//     {"Records": [...]} of S3 event records (S3Records).
 //   - wasm functions get a CloudEvents 1.0 JSON envelope (structured mode,
 //     Content-Type application/cloudevents+json): specversion, id, source,
 //     type, time, datacontenttype, subject and data; a batch is a JSON
@@ -132,6 +134,37 @@ func Records(region string, batch []Message) []byte {
 	}
 	b, _ := json.Marshal(map[string]any{"Records": recs})
 	return b
+}
+
+// S3Records merges a batch of messages whose data are S3 event
+// notifications ({"Records": [{"eventSource": "aws:s3", ...}]}, as the
+// object storage emits them) into one notification with every record, the
+// event S3 gives a Lambda function. ok is false when any message is not
+// such a notification.
+func S3Records(batch []Message) (body []byte, ok bool) {
+	var recs []json.RawMessage
+	for _, m := range batch {
+		var n struct {
+			Records []json.RawMessage `json:"Records"`
+		}
+		if json.Unmarshal(m.Data, &n) != nil || len(n.Records) == 0 {
+			return nil, false
+		}
+		for _, r := range n.Records {
+			var src struct {
+				EventSource string `json:"eventSource"`
+			}
+			if json.Unmarshal(r, &src) != nil || src.EventSource != "aws:s3" {
+				return nil, false
+			}
+		}
+		recs = append(recs, n.Records...)
+	}
+	if len(recs) == 0 {
+		return nil, false
+	}
+	b, _ := json.Marshal(map[string]any{"Records": recs})
+	return b, true
 }
 
 // CloudEvents is a batch of broker messages as CloudEvents envelopes.

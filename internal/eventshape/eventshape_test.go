@@ -75,3 +75,35 @@ func TestCloudEvents(t *testing.T) {
 		t.Errorf("%+v", evs)
 	}
 }
+
+// TestS3Records: a batch of object storage events reaches a Lambda
+// function as one S3 notification with every record (events.S3Event);
+// a batch with anything else keeps the SQS shape.
+func TestS3Records(t *testing.T) {
+	rec := func(key string) []byte {
+		return []byte(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"uploads"},"object":{"key":"` + key + `","size":3}}}]}`)
+	}
+	b, ok := S3Records([]Message{{ID: "1", Data: rec("a.jpg")}, {ID: "2", Data: rec("my+cat.jpg")}})
+	if !ok {
+		t.Fatal("S3 notifications not recognized")
+	}
+	var ev events.S3Event
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Records) != 2 || ev.Records[0].S3.Object.Key != "a.jpg" || ev.Records[1].S3.Object.Key != "my+cat.jpg" ||
+		ev.Records[1].S3.Bucket.Name != "uploads" || ev.Records[0].EventName != "ObjectCreated:Put" {
+		t.Fatalf("%s", b)
+	}
+	for name, data := range map[string][]byte{
+		"another event":      []byte(`{"function":"f"}`),
+		"not JSON":           []byte("hello"),
+		"no records":         []byte(`{"Records":[]}`),
+		"another source":     []byte(`{"Records":[{"eventSource":"aws:sqs"}]}`),
+		"records not a list": []byte(`{"Records":{}}`),
+	} {
+		if _, ok := S3Records([]Message{{ID: "1", Data: rec("a")}, {ID: "2", Data: data}}); ok {
+			t.Errorf("%s: taken for an S3 batch", name)
+		}
+	}
+}

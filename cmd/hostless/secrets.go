@@ -75,9 +75,11 @@ variable; their warm instances are recycled so the next call sees the new value.
 	}, &cobra.Command{
 		Use:   "rotate-master-key",
 		Short: "Re-seal every data key under the server's current master key",
-		Long: `Re-seal every secret's and KMS key's data key under the master key the server
-now uses (HOSTLESS_MASTER_KEY), opening them with the previous one
-(HOSTLESS_MASTER_KEY_PREVIOUS). Values are not touched and serving goes on.
+		Long: `Re-seal every secret's and KMS key's data key, and the platform's own sealed
+keys (auth signing keys, the stored AWS key, the presigning key), under the
+master key the server now uses (HOSTLESS_MASTER_KEY), opening them with the
+previous one (HOSTLESS_MASTER_KEY_PREVIOUS). Values are not touched and
+serving goes on.
 Servers also do this once at start. See docs/SECRETS.md for the whole rotation.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -85,7 +87,8 @@ Servers also do this once at start. See docs/SECRETS.md for the whole rotation.`
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "re-sealed %d secrets and %d KMS key versions under master key %s\n", r.Secrets, r.KMSKeys, r.MasterKeyID)
+			fmt.Fprintf(cmd.OutOrStdout(), "re-sealed %d secrets, %d KMS key versions and %d platform keys under master key %s\n",
+				r.Secrets, r.KMSKeys, r.PlatformKeys, r.MasterKeyID)
 			return nil
 		},
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/hostless/hostless/internal/client"
 	"github.com/hostless/hostless/internal/config"
@@ -284,4 +287,86 @@ func TestSecretsAndKMSAPI(t *testing.T) {
 	decrypt("decrypt without the scope", encH, ciphertext, map[string]string{"order": "42"}, http.StatusForbidden)
 	decrypt("decrypt with another context", decH, ciphertext, map[string]string{"order": "43"}, http.StatusBadRequest)
 	decrypt("decrypt garbage", decH, "AAAA", nil, http.StatusBadRequest)
+}
+
+// TestMasterKeyRotation: a restart with a new master key and the old one
+// as previous re-seals everything the old one sealed (secrets, auth
+// signing keys, the stored AWS key, the presigning key), so that the next
+// restart, with the new key alone, still has it all: the secret's value,
+// the users' tokens, the S3 API's key pair.
+func TestMasterKeyRotation(t *testing.T) {
+	t.Parallel()
+	g := buildGuests(t)
+	k1, k2 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)), base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32))
+	cfg := newConfig(t)
+	cfg.S3Addr = "127.0.0.1:0"
+	ctx := context.Background()
+	start := func(master, previous string) *App {
+		t.Helper()
+		cfg.MasterKey, cfg.MasterKeyPrevious = master, previous
+		a := New(cfg, nil)
+		if err := a.Start(ctx); err != nil {
+			_ = a.Close(ctx)
+			t.Fatalf("start with master key %s...: %v", master[:4], err)
+		}
+		return a
+	}
+	do := func(a *App, method, path, token string, body []byte) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, a.URL()+path, bytes.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	cfg.AWSAccessKeyID, cfg.AWSSecretAccessKey = testAWSKeyID, testAWSSecret
+	a := start(k1, "")
+	cfg.AWSAccessKeyID, cfg.AWSSecretAccessKey = "", "" // from now on, the stored pair
+	if st, body := do(a, "PUT", "/v1/secrets/SECRET_DB", testKey, []byte("hunter2")); st != 200 {
+		t.Fatalf("set secret: %d %s", st, body)
+	}
+	st, body := do(a, "POST", "/v1/auth/signup", "", []byte(`{"email":"ann@example.com","password":"correct horse battery"}`))
+	if st != 201 {
+		t.Fatalf("signup: %d %s", st, body)
+	}
+	var tk struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(body), &tk); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	a = start(k2, k1) // the rotation pass runs at start
+	st, body = do(a, "POST", "/v1/secrets/rotate-master-key", testKey, nil)
+	if st != 200 || !strings.Contains(body, `"platform_keys":0`) || !strings.Contains(body, `"secrets":0`) {
+		t.Fatalf("a second rotation pass found stale keys left by the first: %d %s", st, body)
+	}
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	a = start(k2, "") // the old key is gone
+	t.Cleanup(func() { _ = a.Shutdown(context.Background()) })
+	if st, body := do(a, "GET", "/v1/auth/me", tk.AccessToken, nil); st != 200 || !strings.Contains(body, "ann@example.com") {
+		t.Errorf("a token signed before the rotation: %d %s", st, body)
+	}
+	c := s3Client(t, a.S3URL(), nil, testAWSKeyID, testAWSSecret)
+	if _, err := c.ListBuckets(ctx, &s3.ListBucketsInput{}); err != nil {
+		t.Errorf("the stored AWS key pair after the rotation: %v", err)
+	}
+	ta := &testApp{App: a, t: t, cfg: cfg, base: a.URL(), c: client.New(a.URL(), testKey), hc: &http.Client{Timeout: 30 * time.Second}}
+	ta.deploy("fn", g.sdk, function.Spec{Contract: function.ContractSDK, Secrets: []string{"SECRET_DB"}})
+	if st, body := do(a, "GET", "/fn/fn/secret?SECRET_DB", "", nil); st != 200 || body != "hunter2" {
+		t.Errorf("the secret after the rotation: %d %q", st, body)
+	}
 }

@@ -51,6 +51,9 @@ type RewrapResult struct {
 	MasterKeyID string `json:"master_key_id"`
 	Secrets     int    `json:"secrets"`
 	KMSKeys     int    `json:"kms_keys"`
+	// PlatformKeys are the platform's own sealed keys (auth signing keys,
+	// the stored AWS key, the presigning key).
+	PlatformKeys int `json:"platform_keys"`
 }
 
 // RotateMasterKey re-seals every data key under the server's current

@@ -144,6 +144,10 @@ type Auth interface {
 
 	// PutSigningKey stores a signing key, or fails with ErrConflict.
 	PutSigningKey(ctx context.Context, k SigningKey) error
+	// RewrapSigningKey replaces a signing key's sealed private half (a
+	// master key rotation), only while it is still old: ErrConflict if
+	// it changed, ErrNotFound without the key.
+	RewrapSigningKey(ctx context.Context, id string, old, sealed []byte) error
 	// ListSigningKeys returns the signing keys not retired at now, oldest
 	// first, and deletes the retired ones.
 	ListSigningKeys(ctx context.Context, now time.Time) ([]SigningKey, error)

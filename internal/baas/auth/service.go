@@ -233,6 +233,41 @@ func (s *Service) emit(name string, v any) {
 	s.cfg.Emit(name, b)
 }
 
+// ResealSigningKeys re-seals, with the current master key, the signing
+// keys that stale says an older one sealed (a master key rotation), and
+// returns how many it re-sealed. Tokens are unaffected: the keys are the
+// same. A key re-sealed or retired meanwhile by another node is skipped.
+func (s *Service) ResealSigningKeys(ctx context.Context, stale func(sealed []byte) bool) (int, error) {
+	ks, err := s.cfg.Store.ListSigningKeys(ctx, s.now())
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range ks {
+		if !stale(k.Sealed) {
+			continue
+		}
+		plain, err := s.keys.seal.Open(k.Sealed, keyAD(k.ID))
+		if err != nil {
+			return n, fmt.Errorf("open signing key %s: %w", k.ID, err)
+		}
+		sealed, err := s.keys.seal.Seal(plain, keyAD(k.ID))
+		clear(plain)
+		if err != nil {
+			return n, err
+		}
+		err = s.cfg.Store.RewrapSigningKey(ctx, k.ID, k.Sealed, sealed)
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
 // JWKS returns the public keys that verify access tokens, ordered by ID.
 func (s *Service) JWKS() []JWK {
 	ks := s.keys.jwks()

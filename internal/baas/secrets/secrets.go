@@ -56,6 +56,10 @@ type Config struct {
 	// Changed is told that a secret's value changed or it was deleted,
 	// after the store has it: the instances holding the old value must go.
 	Changed func(project, name string)
+	// ResealOthers, when set, re-seals the platform's other values sealed
+	// by an older master key (signing keys, stored access keys) as part
+	// of Rewrap, and says how many it re-sealed.
+	ResealOthers func(ctx context.Context) (int, error)
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -284,6 +288,8 @@ type RewrapResult struct {
 	MasterKeyID string `json:"master_key_id"`
 	Secrets     int    `json:"secrets"`
 	KMSKeys     int    `json:"kms_keys"`
+	// PlatformKeys are the platform's own sealed keys (Config.ResealOthers).
+	PlatformKeys int `json:"platform_keys"`
 }
 
 // Rewrap re-seals, under the current master key, every data key that
@@ -334,8 +340,14 @@ func (s *Service) Rewrap(ctx context.Context) (RewrapResult, error) {
 		}
 		res.KMSKeys++
 	}
-	if res.Secrets+res.KMSKeys > 0 {
-		s.cfg.Log.Info("re-sealed data keys under the current master key", "master_key", res.MasterKeyID, "secrets", res.Secrets, "kms_keys", res.KMSKeys)
+	if s.cfg.ResealOthers != nil {
+		if res.PlatformKeys, err = s.cfg.ResealOthers(ctx); err != nil {
+			return res, fmt.Errorf("re-seal the platform's keys: %w", err)
+		}
+	}
+	if res.Secrets+res.KMSKeys+res.PlatformKeys > 0 {
+		s.cfg.Log.Info("re-sealed data keys under the current master key", "master_key", res.MasterKeyID, "secrets", res.Secrets,
+			"kms_keys", res.KMSKeys, "platform_keys", res.PlatformKeys)
 	}
 	return res, nil
 }

@@ -416,6 +416,22 @@ func (db *DB) PutSigningKey(ctx context.Context, k store.SigningKey) error {
 	return nil
 }
 
+// RewrapSigningKey replaces a signing key's sealed private half.
+func (db *DB) RewrapSigningKey(ctx context.Context, id string, old, sealed []byte) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE auth_signing_keys SET sealed = $1 WHERE id = $2 AND sealed = $3`, sealed, id, old)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = store.ErrConflict
+		var n int
+		if qerr := db.pool.QueryRow(ctx, `SELECT count(*) FROM auth_signing_keys WHERE id = $1`, id).Scan(&n); qerr == nil && n == 0 {
+			err = store.ErrNotFound
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("rewrap signing key: %w", err)
+	}
+	return nil
+}
+
 // ListSigningKeys returns the keys not retired at now and deletes the others.
 func (db *DB) ListSigningKeys(ctx context.Context, now time.Time) ([]store.SigningKey, error) {
 	if _, err := db.pool.Exec(ctx, `DELETE FROM auth_signing_keys WHERE retire_at <= $1`, now.UTC()); err != nil {

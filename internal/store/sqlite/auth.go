@@ -511,6 +511,24 @@ func (db *DB) PutSigningKey(ctx context.Context, k store.SigningKey) error {
 	return nil
 }
 
+// RewrapSigningKey replaces a signing key's sealed private half.
+func (db *DB) RewrapSigningKey(ctx context.Context, id string, old, sealed []byte) error {
+	res, err := db.dataW.ExecContext(ctx, `UPDATE auth_signing_keys SET sealed = ? WHERE id = ? AND sealed = ?`, sealed, id, old)
+	if err == nil {
+		err = oneRow(res, store.ErrConflict)
+	}
+	if errors.Is(err, store.ErrConflict) {
+		var n int
+		if qerr := db.dataR.QueryRowContext(ctx, `SELECT count(*) FROM auth_signing_keys WHERE id = ?`, id).Scan(&n); qerr == nil && n == 0 {
+			err = store.ErrNotFound
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("rewrap signing key: %w", err)
+	}
+	return nil
+}
+
 // ListSigningKeys returns the keys not retired at now and deletes the others.
 func (db *DB) ListSigningKeys(ctx context.Context, now time.Time) ([]store.SigningKey, error) {
 	if _, err := db.dataW.ExecContext(ctx, `DELETE FROM auth_signing_keys WHERE retire_at <= ?`, unixNano(now)); err != nil {

@@ -370,4 +370,18 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	if ks, err := s.ListSigningKeys(ctx, base); err != nil || len(ks) != 1 {
 		t.Fatalf("a retired key came back: %+v, %v", ks, err)
 	}
+	// A master key rotation re-seals k2, once: a second pass from the old
+	// value conflicts; a missing key is not found.
+	if err := s.RewrapSigningKey(ctx, "k2", []byte("sealed2"), []byte("resealed2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RewrapSigningKey(ctx, "k2", []byte("sealed2"), []byte("other")); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("RewrapSigningKey from a stale value = %v, want ErrConflict", err)
+	}
+	if err := s.RewrapSigningKey(ctx, "k1", []byte("sealed1"), []byte("x")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RewrapSigningKey of a retired key = %v, want ErrNotFound", err)
+	}
+	if ks, err := s.ListSigningKeys(ctx, base); err != nil || len(ks) != 1 || string(ks[0].Sealed) != "resealed2" || string(ks[0].Public) != "pub2" {
+		t.Fatalf("after the rewrap: %+v, %v", ks, err)
+	}
 }

@@ -50,6 +50,7 @@ import (
 	"github.com/hostless/hostless/internal/store/postgres"
 	"github.com/hostless/hostless/internal/store/sqlite"
 	"github.com/hostless/hostless/internal/telemetry"
+	"github.com/hostless/hostless/internal/tracing"
 )
 
 // The parts fit the interfaces their consumers declare.
@@ -94,6 +95,9 @@ type App struct {
 	store store.Store
 	blobs *blobfs.Store
 	rt    *wasm.Runtime
+	// tracing traces requests and invocations (exported with
+	// --otlp-endpoint).
+	tracing *tracing.Provider
 	// masterKey seals the secrets the platform must recover.
 	masterKey *masterkey.Ring
 	sandbox   *sandbox.Manager
@@ -145,6 +149,10 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	var err error
+	a.tracing, err = tracing.New(tracing.Config{Endpoint: a.cfg.OTLPEndpoint, Headers: a.cfg.OTLPHeaders, SampleRatio: a.cfg.TraceSampleRatio})
+	if err != nil {
+		return err
+	}
 	if a.cfg.Postgres != "" {
 		a.store, err = postgres.Open(ctx, a.cfg.Postgres)
 	} else {
@@ -202,7 +210,8 @@ func (a *App) Start(ctx context.Context) error {
 	if err := seedBudgets(ctx, a.store, budgets); err != nil {
 		return err
 	}
-	a.inv = invoker.New(a.store, a.runtimes, a.sched, a.rec, a.log).WithObserver(metrics).WithBudgets(budgets)
+	a.inv = invoker.New(a.store, a.runtimes, a.sched, a.rec, a.log).WithObserver(metrics).WithBudgets(budgets).
+		WithTracer(a.tracing.Tracer())
 	sched, rec := a.sched, a.rec
 	metrics.Gauge("hostless_instances", "Instances running, by state.", map[string]string{"state": "idle"},
 		func() float64 { return float64(sched.Stats().Idle) })
@@ -296,9 +305,9 @@ func (a *App) Start(ctx context.Context) error {
 	platform.Handle(function.S3Path, s3) // ListBuckets: the endpoint itself, which the mux would redirect
 	platform.Handle(function.S3Path+"/", s3)
 	platform.Handle("/", mux)
-	a.platform.set(platform)
+	a.platform.set(a.tracing.Middleware(platform))
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           a.tracing.Middleware(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -552,6 +561,15 @@ func (a *App) Close(ctx context.Context) error {
 	if a.store != nil {
 		errs = append(errs, a.store.Close())
 		a.store = nil
+	}
+	if a.tracing != nil {
+		// Its own time: the spans of the last invocations go out.
+		tctx, tcancel := context.WithTimeout(context.Background(), flushTimeout)
+		if err := a.tracing.Shutdown(tctx); err != nil {
+			a.log.Warn("export the last traces", "err", err)
+		}
+		tcancel()
+		a.tracing = nil
 	}
 	return errors.Join(errs...)
 }

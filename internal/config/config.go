@@ -127,6 +127,16 @@ type Config struct {
 	// BUCKET.S3Domain names the bucket (a wildcard DNS name pointing at
 	// the S3 listener). Path-style requests work either way.
 	S3Domain string `yaml:"s3_domain" json:"s3_domain"`
+	// OTLPEndpoint, when set, exports traces over OTLP/HTTP to this URL
+	// (http://collector:4318); OTEL_EXPORTER_OTLP_ENDPOINT is read too.
+	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint"`
+	// OTLPHeaders are sent with every export ("k=v,k2=v2", a vendor's API
+	// key): environment only (HOSTLESS_OTLP_HEADERS or
+	// OTEL_EXPORTER_OTLP_HEADERS), never in a file or a flag.
+	OTLPHeaders string `yaml:"-" json:"-"`
+	// TraceSampleRatio is the share of new traces recorded, 0 to 1
+	// (default 1); the sampled flag of a request's traceparent wins.
+	TraceSampleRatio float64 `yaml:"trace_sample_ratio" json:"trace_sample_ratio"`
 }
 
 // Defaults.
@@ -176,7 +186,8 @@ func (c *Config) fill() {
 // HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY(_PREVIOUS),
 // HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS,
 // HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL, HOSTLESS_S3_ADDR,
-// HOSTLESS_AUTH_PROVIDERS.
+// HOSTLESS_AUTH_PROVIDERS, HOSTLESS_OTLP_ENDPOINT and HOSTLESS_OTLP_HEADERS
+// (or OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT and _HEADERS).
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -188,10 +199,18 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		"HOSTLESS_AWS_ACCESS_KEY_ID": &c.AWSAccessKeyID, "HOSTLESS_AWS_SECRET_ACCESS_KEY": &c.AWSSecretAccessKey,
 		"HOSTLESS_NATS": &c.NATS, "HOSTLESS_SMTP_URL": &c.SMTP, "HOSTLESS_PUBLIC_URL": &c.PublicURL,
 		"HOSTLESS_S3_ADDR": &c.S3Addr, "HOSTLESS_S3_DOMAIN": &c.S3Domain, "HOSTLESS_AUTH_PROVIDERS": &c.AuthProviders,
+		"HOSTLESS_OTLP_ENDPOINT": &c.OTLPEndpoint, "HOSTLESS_OTLP_HEADERS": &c.OTLPHeaders,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
 		}
+	}
+	// OpenTelemetry's own variables, when ours are not set.
+	if c.OTLPEndpoint == "" {
+		c.OTLPEndpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	}
+	if c.OTLPHeaders == "" {
+		c.OTLPHeaders = getenv("OTEL_EXPORTER_OTLP_HEADERS")
 	}
 }
 
@@ -249,6 +268,12 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.S3Addr); c.S3Addr != "" && err != nil {
 		errs = append(errs, fmt.Errorf("s3-addr %q: want HOST:PORT", c.S3Addr))
+	}
+	if e := c.OTLPEndpoint; e != "" && !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+		errs = append(errs, errors.New("otlp-endpoint: want an http:// or https:// URL, such as http://collector:4318"))
+	}
+	if !(c.TraceSampleRatio >= 0 && c.TraceSampleRatio <= 1) {
+		errs = append(errs, errors.New("trace-sample-ratio: want 0 to 1"))
 	}
 	if c.MaxObjectBytes < 0 {
 		errs = append(errs, errors.New("max-object-bytes must not be negative"))

@@ -15,11 +15,16 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/metering"
 	"github.com/hostless/hostless/internal/scheduler"
 	"github.com/hostless/hostless/internal/store"
 	"github.com/hostless/hostless/internal/telemetry"
+	"github.com/hostless/hostless/internal/tracing"
 )
 
 // negativeTTL is how long an unknown function (or alias) is remembered as
@@ -54,7 +59,8 @@ type Invoker struct {
 	// follow, so the last change read is the one applied.
 	changeMu sync.Mutex
 
-	obs      Observer      // may be nil
+	obs      Observer // may be nil
+	tracer   trace.Tracer
 	compiles chan struct{} // slots for background compiles
 	stop     chan struct{} // closed by Wait: no new background compiles
 
@@ -84,6 +90,15 @@ func (iv *Invoker) WithBudgets(b *metering.Budgets) *Invoker {
 	return iv
 }
 
+// WithTracer traces invocations with t, before serving: a span per
+// invocation, with its queue wait, cold start and the function's run as
+// children, the function given the trace context (traceparent) of its
+// run.
+func (iv *Invoker) WithTracer(t trace.Tracer) *Invoker {
+	iv.tracer = t
+	return iv
+}
+
 // WithObserver sets the observer of invocations; call it before serving.
 func (iv *Invoker) WithObserver(o Observer) *Invoker {
 	iv.obs = o
@@ -96,7 +111,7 @@ var ErrClosed = fmt.Errorf("%w: the platform is shutting down", function.ErrUnav
 // New wires an invoker.
 func New(fns store.Functions, rt function.Runtime, sched *scheduler.Scheduler, rec *telemetry.Recorder, log *slog.Logger) *Invoker {
 	return &Invoker{fns: fns, rt: rt, sched: sched, rec: rec, log: log, cache: map[routeKey]entry{}, pinned: map[pinKey]*function.Version{},
-		compiles: make(chan struct{}, compileWorkers), stop: make(chan struct{})}
+		compiles: make(chan struct{}, compileWorkers), stop: make(chan struct{}), tracer: (*tracing.Provider)(nil).Tracer()}
 }
 
 // enter counts an invocation in, unless the invoker is closing.
@@ -259,6 +274,21 @@ func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, vers
 		Trigger: trigger, Start: start.UTC(), MemoryMB: v.Spec.MemoryMB,
 	}
 	req.ID = rec.ID
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		// An async event or a trigger's message carries the trace context
+		// of what sent it in its headers.
+		ctx = tracing.Extract(ctx, req.Header)
+	}
+	ctx, span := iv.tracer.Start(ctx, "invoke "+name, trace.WithSpanKind(trace.SpanKindInternal))
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("faas.name", name), attribute.Int("hostless.version", v.Number),
+			attribute.String("faas.trigger", trigger), attribute.String("faas.invocation_id", rec.ID))
+		defer func() { endSpan(span, rec) }()
+	}
 	lease, err := iv.acquire(ctx, v, req)
 	if err != nil {
 		if reason := function.ThrottleReason(err); reason != "" && iv.obs != nil {
@@ -270,11 +300,21 @@ func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, vers
 	}
 	// What the function is billed for starts with its instance: waiting for
 	// a concurrency slot or for its code to compile is the platform's time.
-	ran := time.Now().Add(-lease.Info.Init)
+	acquired := time.Now()
+	ran := acquired.Add(-lease.Info.Init)
 	rec.Cold = lease.Cold
 	if lease.Wait > 0 && iv.obs != nil {
 		iv.obs.ObserveQueueWait(name, lease.Wait)
 	}
+	tracing.Phase(ctx, "queue wait", start, start.Add(lease.Wait))
+	if lease.Cold {
+		tracing.Phase(ctx, "cold start", ran.Add(-lease.Info.Load), acquired,
+			attribute.Int64("hostless.load_ms", lease.Info.Load.Milliseconds()), attribute.Int64("hostless.init_ms", lease.Info.Init.Milliseconds()))
+	}
+	// The function continues the trace from its own span.
+	ctx, fspan := iv.tracer.Start(ctx, "function "+name)
+	defer fspan.End()
+	tracing.Inject(ctx, req.Header)
 	tctx, cancel := context.WithTimeout(ctx, time.Duration(v.Spec.Timeout))
 	defer cancel()
 	logs := telemetry.NewLogs()
@@ -295,6 +335,18 @@ func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, vers
 		resp = nil
 	}
 	return resp, iv.finish(rec, ran, resp, logs, err, true), err
+}
+
+// endSpan sets an invocation span's outcome from its record.
+func endSpan(span trace.Span, rec *function.Invocation) {
+	span.SetAttributes(attribute.Bool("faas.coldstart", rec.Cold), attribute.String("hostless.status", rec.Status),
+		attribute.Int64("hostless.billed_ms", rec.BilledMS))
+	if rec.HTTPStatus != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", rec.HTTPStatus))
+	}
+	if rec.Status != function.StatusOK {
+		span.SetStatus(codes.Error, rec.Status)
+	}
 }
 
 // syncTriggers are the triggers of synchronous calls, whose caller reads

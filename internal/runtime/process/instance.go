@@ -17,6 +17,7 @@ import (
 
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/sandbox"
+	"github.com/hostless/hostless/internal/tracing"
 )
 
 // Paths of the Runtime API (2018-06-01).
@@ -162,10 +163,14 @@ func (i *instance) handleNext(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(c.event)
 }
 
-// traceID passes the caller's X-Amzn-Trace-Id on, or makes one from the
-// invocation's id.
+// traceID passes the caller's X-Amzn-Trace-Id on, or gives the W3C trace
+// context of the call (traceparent) in X-Ray's form, or makes one from
+// the invocation's id.
 func traceID(c *call) string {
 	if t := c.header.Get("X-Amzn-Trace-Id"); t != "" && len(t) < 256 {
+		return t
+	}
+	if t := tracing.XRay(c.header); t != "" {
 		return t
 	}
 	now := strconv.FormatInt(time.Now().Unix(), 16)

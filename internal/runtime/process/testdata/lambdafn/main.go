@@ -125,6 +125,9 @@ func handler(ctx context.Context, ev json.RawMessage) (any, error) {
 			Headers: map[string]string{"Content-Type": "text/plain"}, Body: pr}, nil
 	case "s3":
 		return s3Action(ctx, arg)
+	case "trace":
+		// The X-Ray trace header of this call, as aws-lambda-go sets it.
+		return os.Getenv("_X_AMZN_TRACE_ID"), nil
 	case "platform":
 		// The platform's API through the instance's local endpoint, with
 		// the token the call brought: GET arg (a /v1/... path).

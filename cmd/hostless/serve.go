@@ -46,6 +46,7 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.Float64Var(&cfg.RateLimitPerKey, "rate-limit-key", 0, "backend requests per second per API key (default 2000; negative: off)")
 	f.StringVar(&cfg.S3Addr, "s3-addr", "", "serve the S3-compatible object storage API on this HOST:PORT (env HOSTLESS_S3_ADDR)")
 	f.Int64Var(&cfg.MaxObjectBytes, "max-object-bytes", 0, "largest S3 object in bytes (default 5 GiB)")
+	f.StringSliceVar(&cfg.CORSOrigins, "cors-origins", nil, "origins whose pages may call the backend's APIs (auth, documents, storage, KMS) from a browser, comma-separated, or * (env HOSTLESS_CORS_ORIGINS)")
 	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this URL, such as http://collector:4318 (env HOSTLESS_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT; headers: env HOSTLESS_OTLP_HEADERS)")
 	f.Float64Var(&cfg.TraceSampleRatio, "trace-sample-ratio", 0, "share of new traces recorded when exporting, 0 to 1 (default 1; a request's traceparent decides for its own)")
 	f.StringVar(&cfg.S3Domain, "s3-domain", "", "serve virtual-hosted-style S3 requests to BUCKET.DOMAIN too (a wildcard DNS name for the S3 listener) (env HOSTLESS_S3_DOMAIN)")
@@ -75,6 +76,9 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 	cfg.MasterKey, cfg.MasterKeyPrevious = env.MasterKey, env.MasterKeyPrevious
 	cfg.AWSAccessKeyID, cfg.AWSSecretAccessKey = env.AWSAccessKeyID, env.AWSSecretAccessKey
 	cfg.OTLPHeaders = env.OTLPHeaders
+	if !cmd.Flags().Changed("cors-origins") && len(env.CORSOrigins) > 0 {
+		cfg.CORSOrigins = env.CORSOrigins
+	}
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -306,8 +307,12 @@ func (a *App) Start(ctx context.Context) error {
 	platform.Handle(function.S3Path+"/", s3)
 	platform.Handle("/", mux)
 	a.platform.set(a.tracing.Middleware(platform))
+	var handler http.Handler = mux
+	if cors := a.cfg.BackendCORS(); cors != nil {
+		handler = backendCORS(cors, mux, a.log)
+	}
 	srv := &http.Server{
-		Handler:           a.tracing.Middleware(mux),
+		Handler:           a.tracing.Middleware(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -431,6 +436,26 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) error {
 		fmt.Fprintf(w, "triggers: %d connected, %d disconnected\n", up, down)
 	}
 	return nil
+}
+
+// backendPaths are the APIs a page calls from a browser, which
+// --cors-origins opens to other origins.
+var backendPaths = []string{"/v1/auth/", "/v1/db/", "/v1/storage/", "/v1/kms/", "/.well-known/"}
+
+// backendCORS applies the backend's cross-origin policy to its APIs;
+// other paths (the control API, functions, which have their own cors:)
+// are served as they are.
+func backendCORS(c *function.CORS, next http.Handler, log *slog.Logger) http.Handler {
+	cors := gateway.CORSHandler(c, next, log)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, p := range backendPaths {
+			if strings.HasPrefix(r.URL.Path, p) {
+				cors.ServeHTTP(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // canRun says why a spec can't run here: a runtime this host lacks, or a

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hostless/hostless/internal/function"
 )
 
 // Config configures `hostless serve`.
@@ -127,6 +129,10 @@ type Config struct {
 	// BUCKET.S3Domain names the bucket (a wildcard DNS name pointing at
 	// the S3 listener). Path-style requests work either way.
 	S3Domain string `yaml:"s3_domain" json:"s3_domain"`
+	// CORSOrigins are the origins (https://app.example.com, or "*") whose
+	// pages may call the backend's APIs (auth, documents, storage, KMS)
+	// from a browser; none by default (same origin only).
+	CORSOrigins []string `yaml:"cors_origins" json:"cors_origins"`
 	// OTLPEndpoint, when set, exports traces over OTLP/HTTP to this URL
 	// (http://collector:4318); OTEL_EXPORTER_OTLP_ENDPOINT is read too.
 	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint"`
@@ -205,6 +211,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 			*dst = v
 		}
 	}
+	if v := getenv("HOSTLESS_CORS_ORIGINS"); v != "" {
+		c.CORSOrigins = splitList(v)
+	}
 	// OpenTelemetry's own variables, when ours are not set.
 	if c.OTLPEndpoint == "" {
 		c.OTLPEndpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -269,6 +278,11 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.S3Addr); c.S3Addr != "" && err != nil {
 		errs = append(errs, fmt.Errorf("s3-addr %q: want HOST:PORT", c.S3Addr))
 	}
+	if len(c.CORSOrigins) > 0 {
+		if err := c.BackendCORS().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("cors-origins: %s", strings.TrimPrefix(err.Error(), function.ErrInvalid.Error()+": ")))
+		}
+	}
 	if e := c.OTLPEndpoint; e != "" && !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
 		errs = append(errs, errors.New("otlp-endpoint: want an http:// or https:// URL, such as http://collector:4318"))
 	}
@@ -282,6 +296,33 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// BackendCORS is the cross-origin policy of the backend's APIs: the
+// configured origins, the methods and headers those APIs use, bearer
+// tokens (no cookies); nil without origins.
+func (c *Config) BackendCORS() *function.CORS {
+	if len(c.CORSOrigins) == 0 {
+		return nil
+	}
+	return &function.CORS{
+		Origins:       c.CORSOrigins,
+		Methods:       []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"},
+		Headers:       []string{"Authorization", "Content-Type", "If-Match", "If-None-Match", "Last-Event-ID"},
+		ExposeHeaders: []string{"ETag", "Location", "Retry-After", "X-Request-Id"},
+		MaxAge:        function.Duration(10 * time.Minute),
+	}
+}
+
+// splitList splits a comma-separated list, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for v := range strings.SplitSeq(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func validKeyID(id string) bool {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func TestDefault(t *testing.T) {
 		CodeCacheBytes:   512 << 20,
 		ShutdownGrace:    30 * time.Second,
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %+v, want %+v", c, want)
 	}
 	if err := c.Validate(); err != nil {
@@ -66,6 +67,12 @@ func TestValidate(t *testing.T) {
 		{name: "admin key of 15", cfg: config.Config{AdminKey: strings.Repeat("k", 15)}, want: []string{"HOSTLESS_ADMIN_KEY", "16"}},
 		{name: "negative size", cfg: config.Config{MaxArtifactBytes: -1}, want: []string{"size limits"}},
 		{name: "negative duration", cfg: config.Config{QueueTimeout: -time.Second}, want: []string{"durations"}},
+		{name: "cors origins", cfg: config.Config{CORSOrigins: []string{"https://app.example.com", "http://localhost:5173"}}},
+		{name: "cors any origin", cfg: config.Config{CORSOrigins: []string{"*"}}},
+		{name: "cors origin with a path", cfg: config.Config{CORSOrigins: []string{"https://app.example.com/x"}}, want: []string{"cors-origins"}},
+		{name: "otlp endpoint", cfg: config.Config{OTLPEndpoint: "http://collector:4318"}},
+		{name: "otlp endpoint without scheme", cfg: config.Config{OTLPEndpoint: "collector:4318"}, want: []string{"otlp-endpoint", "http://"}},
+		{name: "sample ratio over 1", cfg: config.Config{TraceSampleRatio: 1.5}, want: []string{"trace-sample-ratio"}},
 		{
 			name: "every problem at once",
 			cfg:  config.Config{Addr: "nope", TLSCert: "c", Postgres: "sqlite://x", AdminKey: "short", CodeCacheBytes: -1, IdleTimeout: -1},
@@ -121,6 +128,22 @@ func TestApplyEnv(t *testing.T) {
 			want: func() config.Config { c := base; c.DataDir = "/env"; return c }(),
 		},
 		{
+			name: "lists and OpenTelemetry's own variables",
+			env: map[string]string{"HOSTLESS_CORS_ORIGINS": " https://a.example , http://localhost:5173,", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318",
+				"OTEL_EXPORTER_OTLP_HEADERS": "x-key=s"},
+			want: func() config.Config {
+				c := base
+				c.CORSOrigins = []string{"https://a.example", "http://localhost:5173"}
+				c.OTLPEndpoint, c.OTLPHeaders = "http://otel:4318", "x-key=s"
+				return c
+			}(),
+		},
+		{
+			name: "ours over OpenTelemetry's",
+			env:  map[string]string{"HOSTLESS_OTLP_ENDPOINT": "http://ours:4318", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"},
+			want: func() config.Config { c := base; c.OTLPEndpoint = "http://ours:4318"; return c }(),
+		},
+		{
 			name: "other variables are ignored",
 			env:  map[string]string{"ADDR": "x:1", "HOSTLESS_addr": "y:2", "HOSTLESS_MAX_CONCURRENCY": "3"},
 			want: base,
@@ -131,7 +154,7 @@ func TestApplyEnv(t *testing.T) {
 			t.Parallel()
 			c := base
 			c.ApplyEnv(func(k string) string { return tt.env[k] })
-			if c != tt.want {
+			if !reflect.DeepEqual(c, tt.want) {
 				t.Errorf("after ApplyEnv: %+v, want %+v", c, tt.want)
 			}
 		})

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -139,4 +140,21 @@ func addVary(h http.Header, name string) {
 		}
 	}
 	h.Add("Vary", name)
+}
+
+// CORSHandler applies c to every request next serves, for APIs a page on
+// another origin calls (the backend's): a preflight is answered at once,
+// and responses get the Access-Control-* headers.
+func CORSHandler(c *function.CORS, next http.Handler, log *slog.Logger) http.Handler {
+	preflight := apierror.Wrap(log, func(w http.ResponseWriter, r *http.Request) error { return Preflight(w, r, c) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsPreflight(r) {
+			preflight.ServeHTTP(w, r)
+			return
+		}
+		if r.Header.Get("Origin") != "" {
+			applyCORS(w.Header(), r, c)
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -105,6 +105,23 @@ func TestCluster(t *testing.T) {
 			return s
 		})
 	})
+	t.Run("ExistingBucketLosesDirectGets", func(t *testing.T) {
+		ctx := context.Background()
+		bucket := uniqueBucket(t, js[0])
+		if _, err := js[0].CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: bucket, Replicas: 3}); err != nil {
+			t.Fatal(err)
+		}
+		if err := natsobj.New(js[1], natsobj.Config{Bucket: bucket}).Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := js[0].Stream(ctx, "OBJ_"+bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := st.CachedInfo().Config; c.Replicas != 3 || c.AllowDirect {
+			t.Errorf("after Open: replicas %d, direct gets %v; want 3 and off", c.Replicas, c.AllowDirect)
+		}
+	})
 	t.Run("ReadYourWritesAcrossServers", func(t *testing.T) {
 		s0, bucket := open(t, js[0], cfg)
 		s2 := natsobj.New(js[2], natsobj.Config{Bucket: bucket, Replicas: 3})

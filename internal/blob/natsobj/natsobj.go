@@ -106,6 +106,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -144,14 +145,16 @@ type Config struct {
 	// Bucket names the object store bucket (its stream is OBJ_<Bucket>):
 	// letters, digits, '_' and '-'.
 	Bucket string `yaml:"bucket" json:"bucket"`
-	// Replicas is how many servers keep the bucket, 1 to 5 (default 1).
-	// Open applies it to an existing bucket too.
+	// Replicas is how many servers keep the bucket, 1 to 5. Zero means 1
+	// for a new bucket and leaves an existing bucket's own (an operator may
+	// have changed it with `nats stream edit`); a value changes it.
 	Replicas int `yaml:"replicas" json:"replicas"`
 	// ChunkSize is the size of the messages a blob is cut into (default
 	// 256 KiB); it must fit the server's max_payload.
 	ChunkSize int `yaml:"chunk_size" json:"chunk_size"`
-	// MaxBytes caps the bucket's size (default: no cap). A Put that would
-	// pass it fails and stores nothing.
+	// MaxBytes caps the bucket's size: a Put that would pass it fails and
+	// stores nothing. Zero means no cap for a new bucket and leaves an
+	// existing bucket's own; a value changes it.
 	MaxBytes int64 `yaml:"max_bytes" json:"max_bytes"`
 	// Log receives warnings about garbage left behind (chunks that a
 	// clean-up failed to purge). Default: discarded.
@@ -185,9 +188,6 @@ type Store struct {
 // New returns a store of blobs in cfg's bucket, reached through js. It only
 // allocates: call Open before use.
 func New(js jetstream.JetStream, cfg Config) *Store {
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
-	}
 	if cfg.ChunkSize == 0 {
 		cfg.ChunkSize = DefaultChunkSize
 	}
@@ -203,7 +203,8 @@ func New(js jetstream.JetStream, cfg Config) *Store {
 	return s
 }
 
-// Open creates the bucket, or binds it and applies the Config to it.
+// Open creates the bucket, or binds an existing one and applies what the
+// Config sets to it.
 func (s *Store) Open(ctx context.Context) error {
 	if err := s.cfg.Validate(); err != nil {
 		return err
@@ -211,28 +212,66 @@ func (s *Store) Open(ctx context.Context) error {
 	if limit := s.js.Conn().MaxPayload(); int64(s.cfg.ChunkSize)+headroom > limit {
 		return fmt.Errorf("natsobj: chunk_size %d: the server takes messages of at most %d bytes", s.cfg.ChunkSize, limit)
 	}
-	maxBytes := s.cfg.MaxBytes
+	name := "OBJ_" + s.cfg.Bucket
+	st, err := s.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = s.create(ctx)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			st, err = s.js.Stream(ctx, name) // another node made it first
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("natsobj: open bucket %s: %w", s.cfg.Bucket, err)
+	}
+	if st, err = s.adjust(ctx, st); err != nil {
+		return fmt.Errorf("natsobj: open bucket %s: %w", s.cfg.Bucket, err)
+	}
+	s.stream = st
+	return nil
+}
+
+// create creates the bucket's stream.
+func (s *Store) create(ctx context.Context) (jetstream.Stream, error) {
+	replicas, maxBytes := max(s.cfg.Replicas, 1), s.cfg.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = -1
 	}
 	b := s.cfg.Bucket
-	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	return s.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name:        "OBJ_" + b,
 		Description: "Hostless blobs (internal/blob/natsobj)",
 		Subjects:    []string{"$O." + b + ".C.>", "$O." + b + ".M.>"},
 		Storage:     jetstream.FileStorage,
-		Replicas:    s.cfg.Replicas,
+		Replicas:    replicas,
 		MaxBytes:    maxBytes,
 		Discard:     jetstream.DiscardNew,
 		AllowRollup: true,
-		// Direct gets may be answered by a follower that lags behind.
-		AllowDirect: s.cfg.Replicas == 1,
+		AllowDirect: replicas == 1,
 	})
-	if err != nil {
-		return fmt.Errorf("natsobj: open bucket %s: %w", b, err)
+}
+
+// adjust checks an existing bucket's stream and updates what the Config
+// sets, and direct gets, which are on only with one replica: with more, a
+// direct get may be answered by a follower that lags behind.
+func (s *Store) adjust(ctx context.Context, st jetstream.Stream) (jetstream.Stream, error) {
+	have := st.CachedInfo().Config
+	b := s.cfg.Bucket
+	if !slices.Equal(have.Subjects, []string{"$O." + b + ".C.>", "$O." + b + ".M.>"}) {
+		return nil, fmt.Errorf("stream %s has subjects %v: not an object store bucket", have.Name, have.Subjects)
 	}
-	s.stream = st
-	return nil
+	want := have
+	if s.cfg.Replicas != 0 {
+		want.Replicas = s.cfg.Replicas
+	}
+	if s.cfg.MaxBytes != 0 {
+		want.MaxBytes = s.cfg.MaxBytes
+	}
+	want.AllowRollup = true // the metadata swap needs it
+	want.AllowDirect = want.Replicas <= 1
+	if want.Replicas == have.Replicas && want.MaxBytes == have.MaxBytes && have.AllowRollup && want.AllowDirect == have.AllowDirect {
+		return st, nil
+	}
+	return s.js.UpdateStream(ctx, want)
 }
 
 func (s *Store) metaSubject(key string) string {

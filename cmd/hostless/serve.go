@@ -46,6 +46,7 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.Float64Var(&cfg.RateLimitPerKey, "rate-limit-key", 0, "backend requests per second per API key (default 2000; negative: off)")
 	f.StringVar(&cfg.S3Addr, "s3-addr", "", "serve the S3-compatible object storage API on this HOST:PORT (env HOSTLESS_S3_ADDR)")
 	f.Int64Var(&cfg.MaxObjectBytes, "max-object-bytes", 0, "largest S3 object in bytes (default 5 GiB)")
+	f.StringVar(&cfg.ObjectStore, "object-store", "", "where S3 object bytes live: disk (default: under <data>/objects) or nats (a JetStream object store bucket on the bus's NATS, for clusters) (env HOSTLESS_OBJECT_STORE)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }
 
@@ -61,6 +62,7 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 		"smtp": {&cfg.SMTP, &env.SMTP}, "public-url": {&cfg.PublicURL, &env.PublicURL},
 		"auth-providers": {&cfg.AuthProviders, &env.AuthProviders},
 		"s3-addr":        {&cfg.S3Addr, &env.S3Addr},
+		"object-store":   {&cfg.ObjectStore, &env.ObjectStore},
 	} {
 		if !cmd.Flags().Changed(flag) && *v.env != "" {
 			*v.dst = *v.env

@@ -123,7 +123,19 @@ type Config struct {
 	S3Addr string `yaml:"s3_addr" json:"s3_addr"`
 	// MaxObjectBytes caps one S3 object (default 5 GiB).
 	MaxObjectBytes int64 `yaml:"max_object_bytes" json:"max_object_bytes"`
+	// ObjectStore is where the bytes of S3 objects live: "disk" (the
+	// default: files under <data>/objects) or "nats" (the object store
+	// bucket <nats_prefix>objects in the bus's JetStream, the external
+	// server's with NATS set, so every node of a cluster sees them, or else
+	// the embedded one's). Function artifacts stay on disk either way.
+	ObjectStore string `yaml:"object_store" json:"object_store"`
 }
+
+// Values of ObjectStore.
+const (
+	ObjectStoreDisk = "disk"
+	ObjectStoreNATS = "nats"
+)
 
 // Defaults.
 const (
@@ -172,7 +184,7 @@ func (c *Config) fill() {
 // HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY(_PREVIOUS),
 // HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS,
 // HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL, HOSTLESS_S3_ADDR,
-// HOSTLESS_AUTH_PROVIDERS.
+// HOSTLESS_AUTH_PROVIDERS, HOSTLESS_OBJECT_STORE.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -184,6 +196,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		"HOSTLESS_AWS_ACCESS_KEY_ID": &c.AWSAccessKeyID, "HOSTLESS_AWS_SECRET_ACCESS_KEY": &c.AWSSecretAccessKey,
 		"HOSTLESS_NATS": &c.NATS, "HOSTLESS_SMTP_URL": &c.SMTP, "HOSTLESS_PUBLIC_URL": &c.PublicURL,
 		"HOSTLESS_S3_ADDR": &c.S3Addr, "HOSTLESS_AUTH_PROVIDERS": &c.AuthProviders,
+		"HOSTLESS_OBJECT_STORE": &c.ObjectStore,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -248,6 +261,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxObjectBytes < 0 {
 		errs = append(errs, errors.New("max-object-bytes must not be negative"))
+	}
+	if c.ObjectStore != "" && c.ObjectStore != ObjectStoreDisk && c.ObjectStore != ObjectStoreNATS {
+		errs = append(errs, fmt.Errorf("object-store %q: want disk or nats", c.ObjectStore))
 	}
 	if c.IdleTimeout < 0 || c.QueueTimeout < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

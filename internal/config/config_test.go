@@ -66,6 +66,10 @@ func TestValidate(t *testing.T) {
 		{name: "admin key of 15", cfg: config.Config{AdminKey: strings.Repeat("k", 15)}, want: []string{"HOSTLESS_ADMIN_KEY", "16"}},
 		{name: "negative size", cfg: config.Config{MaxArtifactBytes: -1}, want: []string{"size limits"}},
 		{name: "negative duration", cfg: config.Config{QueueTimeout: -time.Second}, want: []string{"durations"}},
+		{name: "objects on disk", cfg: config.Config{ObjectStore: "disk"}},
+		{name: "objects in nats", cfg: config.Config{ObjectStore: "nats"}},
+		{name: "objects in nats of an external server", cfg: config.Config{ObjectStore: "nats", NATS: "nats://127.0.0.1:4222"}},
+		{name: "objects elsewhere", cfg: config.Config{ObjectStore: "s3"}, want: []string{`object-store "s3"`, "disk or nats"}},
 		{
 			name: "every problem at once",
 			cfg:  config.Config{Addr: "nope", TLSCert: "c", Postgres: "sqlite://x", AdminKey: "short", CodeCacheBytes: -1, IdleTimeout: -1},
@@ -112,8 +116,10 @@ func TestApplyEnv(t *testing.T) {
 			env: map[string]string{
 				"HOSTLESS_ADDR": "0.0.0.0:80", "HOSTLESS_DATA": "/var/lib/hostless", "HOSTLESS_POSTGRES": "postgres://env",
 				"HOSTLESS_TLS_CERT": "env.crt", "HOSTLESS_TLS_KEY": "env.key", "HOSTLESS_ADMIN_KEY": "env-admin-key-0123456",
+				"HOSTLESS_OBJECT_STORE": "nats",
 			},
-			want: config.Config{Addr: "0.0.0.0:80", DataDir: "/var/lib/hostless", Postgres: "postgres://env", TLSCert: "env.crt", TLSKey: "env.key", AdminKey: "env-admin-key-0123456"},
+			want: config.Config{Addr: "0.0.0.0:80", DataDir: "/var/lib/hostless", Postgres: "postgres://env", TLSCert: "env.crt", TLSKey: "env.key", AdminKey: "env-admin-key-0123456",
+				ObjectStore: "nats"},
 		},
 		{
 			name: "empty values don't override",

@@ -63,7 +63,11 @@
 // If the reader fails or ctx is done before the commit, Put purges its
 // chunks and returns the error: nothing is stored and an earlier value is
 // unchanged. Once the metadata is sent, Put waits for its acknowledgement
-// even if ctx is canceled meanwhile, so its answer is never wrong.
+// even if ctx is canceled meanwhile, so it never reports a failure for a
+// blob it stored. Only if the server doesn't answer (30 s) and the
+// metadata isn't found either does Put return an error that says the
+// outcome is unknown; it then leaves its chunks in place rather than risk
+// purging the bytes of metadata that lands late.
 //
 // # Durability
 //

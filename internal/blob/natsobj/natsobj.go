@@ -44,6 +44,11 @@
 //   - It reuses one buffer for every chunk while the client may still resend
 //     one (on "no responders"); here a buffer is reused only once its chunk
 //     is acknowledged. (Read in the code, not reproduced.)
+//   - A resent chunk lands behind the chunks that followed it, and its Put
+//     doesn't check the order (read in the code); this package's cluster
+//     test once produced such a blob before the check, which its Get then
+//     refused for a wrong digest. Here Put checks that its chunks' stream
+//     sequences increase, and fails otherwise.
 //   - Its Get creates an ephemeral push consumer per read: 0.8 ms for a
 //     4 KiB blob on the embedded server, against 0.12 ms for a get of each
 //     chunk here, which needs no consumer and no goroutine.
@@ -231,6 +236,44 @@ func (s *Store) Open(ctx context.Context) error {
 		return fmt.Errorf("natsobj: open bucket %s: %w", s.cfg.Bucket, err)
 	}
 	s.stream = st
+	if err := s.awaitStream(ctx); err != nil {
+		return fmt.Errorf("natsobj: open bucket %s: %w", s.cfg.Bucket, err)
+	}
+	return nil
+}
+
+// errCodeStreamNotMatch is JetStream's "expected stream does not match".
+const errCodeStreamNotMatch jetstream.ErrorCode = 10060
+
+// awaitStream returns once the bucket's stream answers what is published
+// through this connection. Right after a stream is created in a cluster,
+// the server this client is connected to may not know of it yet: a chunk
+// published then finds "no responders" and the client resends it later,
+// behind the chunks that followed, which fails the Put (writeChunks checks
+// the order). The probes name a stream that can't match, so the stream
+// refuses them and stores nothing.
+func (s *Store) awaitStream(ctx context.Context) error {
+	for _, subj := range []string{s.chunkSubject("PROBE"), s.metaSubject("PROBE")} {
+		for {
+			_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subj}, jetstream.WithExpectStream("-"))
+			var apiErr *jetstream.APIError
+			switch {
+			case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStreamNotMatch:
+			case err == nil:
+				return fmt.Errorf("a probe was stored on %s", subj)
+			case errors.Is(err, jetstream.ErrNoStreamResponse):
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("the stream doesn't answer on %s: %w", subj, ctx.Err())
+				case <-time.After(50 * time.Millisecond):
+				}
+				continue
+			default:
+				return fmt.Errorf("probe %s: %w", subj, err)
+			}
+			break
+		}
+	}
 	return nil
 }
 
@@ -373,39 +416,56 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader) (blob.Info, er
 
 // writeChunks publishes r's bytes as chunks on subj, at most window of them
 // awaiting acknowledgement at a time, and returns once all are acknowledged
-// or one failed. It returns the size, the chunk count and the SHA-256.
+// in order, or one failed. It returns the size, the chunk count and the
+// SHA-256.
 func (s *Store) writeChunks(ctx context.Context, subj string, r io.Reader) (size int64, chunks uint32, sum []byte, err error) {
 	type slot struct {
 		buf *[]byte
 		ack jetstream.PubAckFuture
 	}
-	// settle waits for a slot's chunk. Its buffer can be reused only once
-	// the chunk is settled: until then the client may resend it.
+	var (
+		slots   [window]slot
+		i       int    // the slot of the chunk being read
+		lastSeq uint64 // the stream sequence of the last chunk settled
+	)
+	// settle waits for a slot's chunk; chunks are settled in the order they
+	// were read. A buffer can be reused only once its chunk is settled:
+	// until then the client may resend it.
 	settle := func(sl *slot) error {
 		if sl.ack == nil {
 			return nil
 		}
-		err := waitAck(sl.ack)
+		ack, err := waitAck(sl.ack)
 		sl.ack = nil
 		if errors.Is(err, errAckTimeout) {
 			sl.buf = nil // may still be resent: leave it to the GC
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		// The client resends a chunk that found no stream ("no
+		// responders", as while a new stream's interest spreads through a
+		// cluster), by then behind the chunks that followed it.
+		if ack.Sequence <= lastSeq {
+			return errors.New("store a chunk: the server stored the chunks out of order (one was resent); nothing is stored")
+		}
+		lastSeq = ack.Sequence
+		return nil
 	}
-	var slots [window]slot
 	defer func() {
-		for i := range slots {
-			if serr := settle(&slots[i]); err == nil {
+		for j := 1; j <= window; j++ { // the oldest first
+			sl := &slots[(i+j)%window]
+			if serr := settle(sl); err == nil {
 				err = serr
 			}
-			if slots[i].buf != nil {
-				s.bufs.Put(slots[i].buf)
+			if sl.buf != nil {
+				s.bufs.Put(sl.buf)
 			}
 		}
 	}()
 	h := sha256.New()
 	cr := ctxReader{ctx: ctx, r: r}
-	for i := 0; ; i = (i + 1) % window {
+	for ; ; i = (i + 1) % window {
 		sl := &slots[i]
 		if err := settle(sl); err != nil {
 			return 0, 0, nil, err
@@ -436,16 +496,16 @@ func (s *Store) writeChunks(ctx context.Context, subj string, r io.Reader) (size
 var errAckTimeout = errors.New("no acknowledgement from the server")
 
 // waitAck waits for a chunk's acknowledgement.
-func waitAck(f jetstream.PubAckFuture) error {
+func waitAck(f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
 	t := time.NewTimer(ackTimeout)
 	defer t.Stop()
 	select {
-	case <-f.Ok():
-		return nil
+	case ack := <-f.Ok():
+		return ack, nil
 	case err := <-f.Err():
-		return fmt.Errorf("store a chunk: %w", err)
+		return nil, fmt.Errorf("store a chunk: %w", err)
 	case <-t.C:
-		return fmt.Errorf("store a chunk: %w after %s", errAckTimeout, ackTimeout)
+		return nil, fmt.Errorf("store a chunk: %w after %s", errAckTimeout, ackTimeout)
 	}
 }
 

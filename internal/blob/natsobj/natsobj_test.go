@@ -13,10 +13,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hostless/hostless/internal/blob"
@@ -443,4 +445,58 @@ func (s *sampling) Read(p []byte) (int, error) {
 		s.sample()
 	}
 	return n, err
+}
+
+// reordering passes publishes through but reports the third one as stored
+// before the others, as a resent chunk would be.
+type reordering struct {
+	jetstream.JetStream
+	n atomic.Int32
+}
+
+func (r *reordering) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	ack, err := r.PublishMsg(context.Background(), m, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if r.n.Add(1) == 3 {
+		ack.Sequence = 1
+	}
+	return doneFuture{ack, m}, nil
+}
+
+type doneFuture struct {
+	ack *jetstream.PubAck
+	msg *nats.Msg
+}
+
+func (f doneFuture) Ok() <-chan *jetstream.PubAck {
+	c := make(chan *jetstream.PubAck, 1)
+	c <- f.ack
+	return c
+}
+func (f doneFuture) Err() <-chan error { return make(chan error) }
+func (f doneFuture) Msg() *nats.Msg    { return f.msg }
+
+// TestChunksOutOfOrder: a Put whose chunks were stored out of order fails
+// and leaves nothing.
+func TestChunksOutOfOrder(t *testing.T) {
+	t.Parallel()
+	js := backends()[0].js(t)
+	_, bucket := open(t, js, natsobj.Config{})
+	s := natsobj.New(&reordering{JetStream: js}, natsobj.Config{Bucket: bucket, ChunkSize: 64 << 10})
+	ctx := context.Background()
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Put(ctx, "k", io.LimitReader(mrand.NewChaCha8([32]byte{}), 1<<20))
+	if err == nil || !strings.Contains(err.Error(), "out of order") {
+		t.Fatalf("Put: err = %v, want chunks out of order", err)
+	}
+	if _, err := s.Stat(ctx, "k"); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("Stat: err = %v, want ErrNotFound", err)
+	}
+	if metas, chunks := messages(t, js, bucket); metas != 0 || chunks != 0 {
+		t.Errorf("bucket holds %d metadata and %d chunk messages, want none", metas, chunks)
+	}
 }

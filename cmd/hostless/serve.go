@@ -50,6 +50,7 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this URL, such as http://collector:4318 (env HOSTLESS_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT; headers: env HOSTLESS_OTLP_HEADERS)")
 	f.Float64Var(&cfg.TraceSampleRatio, "trace-sample-ratio", 0, "share of new traces recorded when exporting, 0 to 1 (default 1; a request's traceparent decides for its own)")
 	f.StringVar(&cfg.S3Domain, "s3-domain", "", "serve virtual-hosted-style S3 requests to BUCKET.DOMAIN too (a wildcard DNS name for the S3 listener) (env HOSTLESS_S3_DOMAIN)")
+	f.StringVar(&cfg.ObjectStore, "object-store", "", "where S3 object bytes live: disk (default: under <data>/objects) or nats (a JetStream object store bucket on the bus's NATS, for clusters) (env HOSTLESS_OBJECT_STORE)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }
 
@@ -67,6 +68,7 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 		"s3-addr":        {&cfg.S3Addr, &env.S3Addr},
 		"s3-domain":      {&cfg.S3Domain, &env.S3Domain},
 		"otlp-endpoint":  {&cfg.OTLPEndpoint, &env.OTLPEndpoint},
+		"object-store":   {&cfg.ObjectStore, &env.ObjectStore},
 	} {
 		if !cmd.Flags().Changed(flag) && *v.env != "" {
 			*v.dst = *v.env

@@ -6,11 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/hostless/hostless/internal/baas/storage"
-	blobfs "github.com/hostless/hostless/internal/blob/fs"
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/store"
 )
@@ -21,16 +19,13 @@ const presignKeySetting = "storage_presign_key"
 
 // startStorage builds the object storage that the S3 API (own listener)
 // and the browser API (/v1/storage on the main server) share: metadata in
-// the store, bytes in a blob store of their own under <data>/objects
-// (apart from function artifacts, whose lifecycle differs), events on the
-// bus. Call it after the master key is loaded.
+// the store, bytes in a blob store of their own (objectblobs.go: under
+// <data>/objects, apart from function artifacts, whose lifecycle differs,
+// or in NATS), events on the bus. Call it after the master key is loaded.
 func (a *App) startStorage(ctx context.Context) error {
-	blobs := blobfs.New(filepath.Join(a.cfg.DataDir, "objects"))
-	if !a.cfg.DataSyncAlways {
-		blobs.WithoutSync() // as the backend's data: survives kill -9, not power loss
-	}
-	if err := blobs.Open(); err != nil {
-		return fmt.Errorf("open object blobs: %w", err)
+	blobs, err := a.objectBlobs(ctx)
+	if err != nil {
+		return err
 	}
 	signKey, err := a.presignKey(ctx)
 	if err != nil {

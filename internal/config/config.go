@@ -143,7 +143,19 @@ type Config struct {
 	// TraceSampleRatio is the share of new traces recorded, 0 to 1
 	// (default 1); the sampled flag of a request's traceparent wins.
 	TraceSampleRatio float64 `yaml:"trace_sample_ratio" json:"trace_sample_ratio"`
+	// ObjectStore is where the bytes of S3 objects live: "disk" (the
+	// default: files under <data>/objects) or "nats" (the object store
+	// bucket <nats_prefix>objects in the bus's JetStream, the external
+	// server's with NATS set, so every node of a cluster sees them, or else
+	// the embedded one's). Function artifacts stay on disk either way.
+	ObjectStore string `yaml:"object_store" json:"object_store"`
 }
+
+// Values of ObjectStore.
+const (
+	ObjectStoreDisk = "disk"
+	ObjectStoreNATS = "nats"
+)
 
 // Defaults.
 const (
@@ -192,8 +204,9 @@ func (c *Config) fill() {
 // HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY(_PREVIOUS),
 // HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS,
 // HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL, HOSTLESS_S3_ADDR,
-// HOSTLESS_AUTH_PROVIDERS, HOSTLESS_OTLP_ENDPOINT and HOSTLESS_OTLP_HEADERS
-// (or OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT and _HEADERS).
+// HOSTLESS_AUTH_PROVIDERS, HOSTLESS_OTLP_ENDPOINT and HOSTLESS_OTLP_HEADERS,
+// (or OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT and _HEADERS),
+// HOSTLESS_OBJECT_STORE.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -206,6 +219,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		"HOSTLESS_NATS": &c.NATS, "HOSTLESS_SMTP_URL": &c.SMTP, "HOSTLESS_PUBLIC_URL": &c.PublicURL,
 		"HOSTLESS_S3_ADDR": &c.S3Addr, "HOSTLESS_S3_DOMAIN": &c.S3Domain, "HOSTLESS_AUTH_PROVIDERS": &c.AuthProviders,
 		"HOSTLESS_OTLP_ENDPOINT": &c.OTLPEndpoint, "HOSTLESS_OTLP_HEADERS": &c.OTLPHeaders,
+		"HOSTLESS_OBJECT_STORE": &c.ObjectStore,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -291,6 +305,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxObjectBytes < 0 {
 		errs = append(errs, errors.New("max-object-bytes must not be negative"))
+	}
+	if c.ObjectStore != "" && c.ObjectStore != ObjectStoreDisk && c.ObjectStore != ObjectStoreNATS {
+		errs = append(errs, fmt.Errorf("object-store %q: want disk or nats", c.ObjectStore))
 	}
 	if c.IdleTimeout < 0 || c.QueueTimeout < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

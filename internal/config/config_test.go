@@ -73,6 +73,10 @@ func TestValidate(t *testing.T) {
 		{name: "otlp endpoint", cfg: config.Config{OTLPEndpoint: "http://collector:4318"}},
 		{name: "otlp endpoint without scheme", cfg: config.Config{OTLPEndpoint: "collector:4318"}, want: []string{"otlp-endpoint", "http://"}},
 		{name: "sample ratio over 1", cfg: config.Config{TraceSampleRatio: 1.5}, want: []string{"trace-sample-ratio"}},
+		{name: "objects on disk", cfg: config.Config{ObjectStore: "disk"}},
+		{name: "objects in nats", cfg: config.Config{ObjectStore: "nats"}},
+		{name: "objects in nats of an external server", cfg: config.Config{ObjectStore: "nats", NATS: "nats://127.0.0.1:4222"}},
+		{name: "objects elsewhere", cfg: config.Config{ObjectStore: "s3"}, want: []string{`object-store "s3"`, "disk or nats"}},
 		{
 			name: "every problem at once",
 			cfg:  config.Config{Addr: "nope", TLSCert: "c", Postgres: "sqlite://x", AdminKey: "short", CodeCacheBytes: -1, IdleTimeout: -1},
@@ -119,8 +123,10 @@ func TestApplyEnv(t *testing.T) {
 			env: map[string]string{
 				"HOSTLESS_ADDR": "0.0.0.0:80", "HOSTLESS_DATA": "/var/lib/hostless", "HOSTLESS_POSTGRES": "postgres://env",
 				"HOSTLESS_TLS_CERT": "env.crt", "HOSTLESS_TLS_KEY": "env.key", "HOSTLESS_ADMIN_KEY": "env-admin-key-0123456",
+				"HOSTLESS_OBJECT_STORE": "nats",
 			},
-			want: config.Config{Addr: "0.0.0.0:80", DataDir: "/var/lib/hostless", Postgres: "postgres://env", TLSCert: "env.crt", TLSKey: "env.key", AdminKey: "env-admin-key-0123456"},
+			want: config.Config{Addr: "0.0.0.0:80", DataDir: "/var/lib/hostless", Postgres: "postgres://env", TLSCert: "env.crt", TLSKey: "env.key", AdminKey: "env-admin-key-0123456",
+				ObjectStore: "nats"},
 		},
 		{
 			name: "empty values don't override",

@@ -48,15 +48,13 @@ func TestConsole(t *testing.T) {
 	if _, err := a.c.PutCanary(bg, "hello", spec, 10); err != nil {
 		t.Fatal(err)
 	}
-	invoke := func(name string) string {
+	invoke := func(name string) function.Invocation {
 		t.Helper()
 		resp, body := a.do("GET", "/fn/hello?name="+name, nil, nil)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("call hello: %d %s", resp.StatusCode, body)
 		}
-		id := resp.Header.Get("X-Hostless-Invocation-Id")
-		a.record(id) // stored: the console can list it
-		return id
+		return a.record(resp.Header.Get("X-Hostless-Invocation-Id")) // stored: the console can list it
 	}
 	invoke("first")
 
@@ -226,6 +224,16 @@ func TestConsole(t *testing.T) {
 	if al, err := a.c.GetAlias(bg, "hello", "live"); err != nil || al.CanaryVersion != 2 || al.CanaryWeight != 50 {
 		t.Errorf("live after the console's change: %+v, %v; want v2 at 50%%", al, err)
 	}
+	// Roll back: the canary is dropped and v1 serves alone.
+	step("roll back",
+		chromedp.Click(css(`.actions button.danger`)),
+		chromedp.Click(css("#confirm-ok")),
+		hasText(".notice", "Rolled back: live serves v1"),
+		hasText(`tr[data-alias="live"]`, "—"),
+	)
+	if al, err := a.c.GetAlias(bg, "hello", "live"); err != nil || al.Version != 1 || al.CanaryVersion != 0 {
+		t.Errorf("live after the console's rollback: %+v, %v; want v1 alone", al, err)
+	}
 
 	// The chart's count before a call.
 	step("open the metrics",
@@ -240,12 +248,26 @@ func TestConsole(t *testing.T) {
 
 	// An invocation made from Go appears in the list; its page has its logs.
 	step("open the invocations", chromedp.Click(css(`header nav a[data-page="invocations"]`)), chromedp.WaitVisible(css("#inv-filters")))
-	id := invoke("console")
+	rec := invoke("console")
+	id, start := rec.ID, "warm"
+	if rec.Cold {
+		start = "cold"
+	}
 	step("see the invocation",
 		chromedp.Click(css("button.refresh")),
 		chromedp.WaitVisible(css(`tr[data-id="`+id+`"]`)),
 	)
 	shot("05-invocations")
+	step("filter the invocations",
+		chromedp.SetValue(css(`#inv-filters select[name="status"]`), "error"),
+		chromedp.Click(css(`#inv-filters button[type="submit"]`)),
+		hasText("#invocations", "No invocations."),
+		hasText("main", "of the newest"),
+		chromedp.SetValue(css(`#inv-filters select[name="status"]`), "ok"),
+		chromedp.SetValue(css(`#inv-filters select[name="start"]`), start),
+		chromedp.Click(css(`#inv-filters button[type="submit"]`)),
+		chromedp.WaitVisible(css(`tr[data-id="`+id+`"]`)),
+	)
 	step("read its logs",
 		chromedp.Click(css(`tr[data-id="`+id+`"] a.inv-link`)),
 		hasText("h1", id),

@@ -572,6 +572,7 @@ func TestUp(t *testing.T) {
 		p.url + "/fn/hello\n",
 		p.url + "/fn/env\n",
 		"curl '" + p.url + "/fn/hello?name=Ada'",
+		p.url + "/console/ (the web console",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("up output lacks %q:\n%s", want, out)
@@ -590,6 +591,15 @@ func TestUp(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != "Hello, Ada!\n" {
 		t.Errorf("curl /fn/hello?name=Ada: %d %q", resp.StatusCode, body)
+	}
+	resp, err = http.Get(p.url + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "<title>Hostless console</title>") {
+		t.Errorf("GET /console/: %d %.200q", resp.StatusCode, body)
 	}
 	resp, err = http.Get(p.url + "/fn/env/path")
 	if err != nil {

@@ -61,6 +61,7 @@ func newUp() *cobra.Command {
 			for _, name := range m.CollectionOrder {
 				fmt.Fprintf(out, "  %s/v1/db/%s\n", a.URL(), name)
 			}
+			fmt.Fprintf(out, "  %s/console/ (the web console: sign in with the admin key or as an admin user)\n", a.URL())
 			switch {
 			case len(m.Order) > 0:
 				try := m.Order[0]

@@ -35,6 +35,7 @@ import (
 	blobfs "github.com/hostless/hostless/internal/blob/fs"
 	"github.com/hostless/hostless/internal/bus"
 	"github.com/hostless/hostless/internal/config"
+	"github.com/hostless/hostless/internal/console"
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/gateway"
 	"github.com/hostless/hostless/internal/invoker"
@@ -294,6 +295,7 @@ func (a *App) Start(ctx context.Context) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /readyz", apierror.Wrap(a.log, a.readyz))
+	console.New(a.log).Register(mux) // the web console at /console/
 	// What no platform path takes goes to the route table, then to a 404.
 	mux.Handle("/", gw.Routed(apierror.Wrap(a.log, func(w http.ResponseWriter, r *http.Request) error {
 		return apierror.NotFound("not_found", "nothing at %s; functions are at /fn/{name}, the API at /v1", r.URL.Path)

@@ -20,7 +20,7 @@ const AnyMethod = "ANY"
 // Reserved are the path prefixes the platform serves itself: no route may
 // be under one of them, and the gateway never gives a request under one
 // to a route (a catch-all route included), whatever its method.
-var Reserved = []string{"/v1", "/fn", "/2015-03-31", "/healthz", "/readyz", "/metrics"}
+var Reserved = []string{"/v1", "/fn", "/2015-03-31", "/healthz", "/readyz", "/metrics", "/console"}
 
 // IsReserved reports whether path is one of Reserved or under one.
 func IsReserved(path string) bool {

@@ -138,6 +138,7 @@ func TestCompileErrors(t *testing.T) {
 		{"reserved fn", []Route{{Path: "/fn", Function: "f"}}, 0, -1, []string{"under /fn"}},
 		{"reserved lambda", []Route{{Path: "/2015-03-31/functions/x", Function: "f"}}, 0, -1, []string{"under /2015-03-31"}},
 		{"reserved healthz", []Route{{Path: "/healthz", Function: "f"}}, 0, -1, []string{"under /healthz"}},
+		{"reserved console", []Route{{Path: "/console/{page...}", Function: "f"}}, 0, -1, []string{"under /console"}},
 		{"no path", []Route{{Function: "f"}}, 0, -1, []string{"path is required"}},
 		{"relative path", []Route{{Path: "a", Function: "f"}}, 0, -1, []string{"must start with /"}},
 		{"long path", []Route{{Path: "/" + strings.Repeat("a", function.MaxPathBytes), Function: "f"}}, 0, -1, []string{"at most 1024"}},

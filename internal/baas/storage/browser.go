@@ -86,6 +86,7 @@ func (c *ruleCache) compile(src string) (*rules.Rule, error) {
 func (h *Handler) Register(mux *http.ServeMux, callers Callers, log *slog.Logger) {
 	b := &browser{h: h, callers: callers, log: log}
 	handle := func(pattern string, fn apierror.Handler) { mux.Handle(pattern, apierror.Wrap(log, fn)) }
+	handle("GET /v1/storage", b.admin(b.listBuckets))
 	handle("GET /v1/storage/{bucket}/_rules", b.admin(b.getRules))
 	handle("PUT /v1/storage/{bucket}/_rules", b.admin(b.putRules))
 	handle("PUT /v1/storage/{bucket}", b.admin(b.createBucket))
@@ -227,6 +228,28 @@ func (b *browser) createBucket(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, map[string]string{"name": name})
+}
+
+// BucketInfo is a bucket as the browser API lists it.
+type BucketInfo struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// listBuckets serves GET /v1/storage: the project's buckets by name, to
+// admins (the console's storage browser).
+func (b *browser) listBuckets(w http.ResponseWriter, r *http.Request) error {
+	bs, err := b.h.cfg.Objects.ListBuckets(r.Context(), b.h.cfg.Project)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Buckets []BucketInfo `json:"buckets"`
+	}{Buckets: make([]BucketInfo, 0, len(bs))}
+	for _, bk := range bs {
+		out.Buckets = append(out.Buckets, BucketInfo{Name: bk.Name, CreatedAt: bk.CreatedAt})
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (b *browser) bucketExists(ctx context.Context, bucket string) error {

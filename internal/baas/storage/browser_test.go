@@ -199,6 +199,25 @@ func TestBrowserRules(t *testing.T) {
 	}
 }
 
+// TestBrowserListBuckets: GET /v1/storage lists the buckets by name, to
+// admins only (the console's storage browser).
+func TestBrowserListBuckets(t *testing.T) {
+	t.Parallel()
+	s := newBrowserServer(t)
+	apiScenario{name: "no buckets yet", method: "GET", path: "/v1/storage", token: "admin", status: 200, want: []string{`{"buckets":[]}`}}.run(t, s)
+	seed(t, s)
+	for _, sc := range []apiScenario{
+		{name: "admin", method: "GET", path: "/v1/storage", token: "admin", status: 200,
+			want: []string{`{"buckets":[{"name":"closed","created_at":"`, `{"name":"home"`, `{"name":"pub"`}},
+		{name: "anonymous", method: "GET", path: "/v1/storage", status: 401, notWant: []string{"closed", "home"}},
+		{name: "user", method: "GET", path: "/v1/storage", token: "user:alice", status: 403, notWant: []string{"closed", "home"}},
+		{name: "key with storage:read", method: "GET", path: "/v1/storage", token: "key:storage:read", status: 403, notWant: []string{"closed", "home"}},
+		{name: "not a write", method: "POST", path: "/v1/storage", token: "admin", status: 405},
+	} {
+		t.Run(sc.name, func(t *testing.T) { sc.run(t, s) })
+	}
+}
+
 func TestBrowserConditionalGet(t *testing.T) {
 	t.Parallel()
 	s := newBrowserServer(t)

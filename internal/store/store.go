@@ -217,6 +217,7 @@ type Async interface {
 type Store interface {
 	Functions
 	Invocations
+	Usage
 	Async
 	Settings
 	Auth

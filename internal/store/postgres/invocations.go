@@ -29,7 +29,7 @@ func (db *DB) InsertInvocations(ctx context.Context, recs []function.Invocation)
 		return nil
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		return insertInvocations(ctx, tx, recs)
+		return db.insertInvocations(ctx, tx, recs)
 	})
 	if err != nil {
 		return fmt.Errorf("insert %d invocations: %w", len(recs), err)
@@ -37,7 +37,7 @@ func (db *DB) InsertInvocations(ctx context.Context, recs []function.Invocation)
 	return nil
 }
 
-func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocation) error {
+func (db *DB) insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocation) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockLogs); err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}
@@ -48,7 +48,7 @@ func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocatio
 		projects, ids, fns, triggers, statuses, errs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		versions, memories, httpStatuses             = make([]int32, n), make([]int32, n), make([]int32, n)
 		starts                                       = make([]time.Time, n)
-		durations, billed                            = make([]int64, n), make([]int64, n)
+		durations, billed, responseBytes             = make([]int64, n), make([]int64, n), make([]int64, n)
 		colds                                        = make([]bool, n)
 	)
 	for i := range recs {
@@ -56,14 +56,15 @@ func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocatio
 		projects[i], ids[i], fns[i], triggers[i], statuses[i], errs[i] = r.Project, r.ID, r.Function, r.Trigger, r.Status, r.Error
 		versions[i], memories[i], httpStatuses[i] = int32(r.Version), int32(r.MemoryMB), int32(r.HTTPStatus)
 		starts[i], durations[i], billed[i], colds[i] = r.Start.UTC(), int64(r.Duration), r.BilledMS, r.Cold
+		responseBytes[i] = r.ResponseBytes
 	}
 	rows, err := tx.Query(ctx, `INSERT INTO invocations
-		(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status)
+		(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, response_bytes)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[],
-			$7::bigint[], $8::bigint[], $9::integer[], $10::boolean[], $11::text[], $12::text[], $13::integer[])
+			$7::bigint[], $8::bigint[], $9::integer[], $10::boolean[], $11::text[], $12::text[], $13::integer[], $14::bigint[])
 		ON CONFLICT (project, id) DO NOTHING
 		RETURNING project, id`,
-		projects, ids, fns, versions, triggers, starts, durations, billed, memories, colds, statuses, errs, httpStatuses)
+		projects, ids, fns, versions, triggers, starts, durations, billed, memories, colds, statuses, errs, httpStatuses, responseBytes)
 	if err != nil {
 		return fmt.Errorf("records: %w", err)
 	}
@@ -79,15 +80,27 @@ func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocatio
 	}
 
 	var lines [][]any
+	// added are the records inserted, for usage: recs, unless some were
+	// duplicates.
+	added, dup := recs, len(inserted) < n
+	if dup {
+		added = make([]function.Invocation, 0, len(inserted))
+	}
 	for i := range recs {
 		r := &recs[i]
 		if !inserted[key{r.Project, r.ID}] {
-			continue // a duplicate: its logs are stored already
+			continue // a duplicate: its logs are stored already, and its usage counted
 		}
 		delete(inserted, key{r.Project, r.ID}) // a batch may repeat a record too
+		if dup {
+			added = append(added, *r)
+		}
 		for _, l := range r.Logs {
 			lines = append(lines, []any{r.Project, r.ID, r.Function, int32(r.Version), l.Time.UTC(), l.Stream, l.Line})
 		}
+	}
+	if err := db.addUsage(ctx, tx, added); err != nil {
+		return fmt.Errorf("usage: %w", err)
 	}
 	if len(lines) == 0 {
 		return nil
@@ -102,13 +115,13 @@ func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocatio
 	return nil
 }
 
-const invocationColumns = `project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status`
+const invocationColumns = `project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, response_bytes`
 
 func scanInvocation(row pgx.Row) (function.Invocation, error) {
 	var r function.Invocation
 	var dur int64
 	if err := row.Scan(&r.Project, &r.ID, &r.Function, &r.Version, &r.Trigger, &r.Start, &dur,
-		&r.BilledMS, &r.MemoryMB, &r.Cold, &r.Status, &r.Error, &r.HTTPStatus); err != nil {
+		&r.BilledMS, &r.MemoryMB, &r.Cold, &r.Status, &r.Error, &r.HTTPStatus, &r.ResponseBytes); err != nil {
 		return function.Invocation{}, err
 	}
 	r.Start, r.Duration = r.Start.UTC(), time.Duration(dur)

@@ -169,3 +169,31 @@ func TestMigrateToAliases(t *testing.T) {
 		t.Fatalf("rollback after the migration: %v", err)
 	}
 }
+
+// TestUsageBackfill: a store made before the usage rollups gets them
+// from its records at the upgrade, and they outlive the records.
+func TestUsageBackfill(t *testing.T) {
+	url := newSchema(t)
+	ctx := context.Background()
+	db, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { db.Close() }()
+	storetest.RunUsageBackfill(t, db, func(t *testing.T) store.Store {
+		for _, q := range []string{`DROP TABLE usage_hours`, `DROP TABLE usage_seconds`, `DELETE FROM schema_migrations_usage WHERE version > 1`} {
+			if _, err := db.pool.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+		if db, err = Open(ctx, url); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}, func(t *testing.T, s store.Store) {
+		if _, err := s.(*DB).pool.Exec(ctx, `DELETE FROM invocations`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -174,3 +174,32 @@ func TestMigrateToAliases(t *testing.T) {
 		t.Fatalf("rollback after the migration: %v", err)
 	}
 }
+
+// TestUsageBackfill: a store made before the usage rollups gets them
+// from its records at the upgrade, and they outlive the records.
+func TestUsageBackfill(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { db.Close() }()
+	storetest.RunUsageBackfill(t, db, func(t *testing.T) store.Store {
+		for _, q := range []string{`DROP TABLE usage_hours`, `DROP TABLE usage_seconds`, `DELETE FROM schema_migrations_usage WHERE version > 1`} {
+			if _, err := db.telW.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if db, err = Open(context.Background(), dir); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}, func(t *testing.T, s store.Store) {
+		if _, err := s.(*DB).telW.Exec(`DELETE FROM invocations`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ func TestDefault(t *testing.T) {
 		MaxArtifactBytes: 256 << 20,
 		CodeCacheBytes:   512 << 20,
 		ShutdownGrace:    30 * time.Second,
+		Prices:           config.Prices{GBSecond: 0.0000166667, MillionRequests: 0.20, GBOut: 0.09, ServerHour: 0.0208, ServerMemoryMB: 2048},
 	}
 	if c != want {
 		t.Errorf("Default() = %+v, want %+v", c, want)
@@ -66,6 +68,12 @@ func TestValidate(t *testing.T) {
 		{name: "admin key of 15", cfg: config.Config{AdminKey: strings.Repeat("k", 15)}, want: []string{"HOSTLESS_ADMIN_KEY", "16"}},
 		{name: "negative size", cfg: config.Config{MaxArtifactBytes: -1}, want: []string{"size limits"}},
 		{name: "negative duration", cfg: config.Config{QueueTimeout: -time.Second}, want: []string{"durations"}},
+		{name: "own prices", cfg: config.Config{Prices: config.Prices{GBSecond: 0.00001, GBOut: -1, ServerHour: 0.5, ServerMemoryMB: 65536}}},
+		{name: "price not a number", cfg: config.Config{Prices: config.Prices{GBOut: math.NaN()}},
+			want: []string{"prices.gb_out", "--price-gb-out", "HOSTLESS_PRICE_GB_OUT", "want a number"}},
+		{name: "infinite price", cfg: config.Config{Prices: config.Prices{ServerHour: math.Inf(1)}}, want: []string{"prices.server_hour"}},
+		{name: "negative server memory", cfg: config.Config{Prices: config.Prices{ServerMemoryMB: -1}},
+			want: []string{"prices.server_memory_mb", "HOSTLESS_PRICE_SERVER_MEMORY_MB", "MB"}},
 		{
 			name: "every problem at once",
 			cfg:  config.Config{Addr: "nope", TLSCert: "c", Postgres: "sqlite://x", AdminKey: "short", CodeCacheBytes: -1, IdleTimeout: -1},
@@ -98,6 +106,29 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestApplyEnvBadPrices: a price variable that is not a number fails
+// Validate, naming the variable, rather than silently taking a default.
+func TestApplyEnvBadPrices(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, value, want string }{
+		{"HOSTLESS_PRICE_GB_SECOND", "$0.00001", "HOSTLESS_PRICE_GB_SECOND"},
+		{"HOSTLESS_PRICE_SERVER_HOUR", "Inf", "HOSTLESS_PRICE_SERVER_HOUR"},
+		{"HOSTLESS_PRICE_SERVER_MEMORY_MB", "2GB", "HOSTLESS_PRICE_SERVER_MEMORY_MB"},
+		{"HOSTLESS_PRICE_SERVER_MEMORY_MB", "0", "HOSTLESS_PRICE_SERVER_MEMORY_MB"},
+	} {
+		var c config.Config
+		c.ApplyEnv(func(k string) string {
+			if k == tc.name {
+				return tc.value
+			}
+			return ""
+		})
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%s: Validate() = %v, want an error naming %s", tc.name, tc.value, err, tc.want)
+		}
+	}
+}
+
 func TestApplyEnv(t *testing.T) {
 	t.Parallel()
 	base := config.Config{Addr: "file:1", DataDir: "/file/data", Postgres: "postgres://file", TLSCert: "file.crt", TLSKey: "file.key", AdminKey: "file-admin-key-0123"}
@@ -119,6 +150,16 @@ func TestApplyEnv(t *testing.T) {
 			name: "empty values don't override",
 			env:  map[string]string{"HOSTLESS_ADDR": "", "HOSTLESS_DATA": "/env"},
 			want: func() config.Config { c := base; c.DataDir = "/env"; return c }(),
+		},
+		{
+			name: "prices",
+			env: map[string]string{"HOSTLESS_PRICE_GB_SECOND": "0.00002", "HOSTLESS_PRICE_MILLION_REQUESTS": " 0.1 ",
+				"HOSTLESS_PRICE_GB_OUT": "-1", "HOSTLESS_PRICE_SERVER_HOUR": "1.5", "HOSTLESS_PRICE_SERVER_MEMORY_MB": "8192"},
+			want: func() config.Config {
+				c := base
+				c.Prices = config.Prices{GBSecond: 0.00002, MillionRequests: 0.1, GBOut: -1, ServerHour: 1.5, ServerMemoryMB: 8192}
+				return c
+			}(),
 		},
 		{
 			name: "other variables are ignored",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -118,6 +119,26 @@ func BenchmarkInsertInvocations(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+}
+
+// BenchmarkInsertInvocationsMixed writes batches as a busy platform's
+// recorder does (storetest.BenchBatchMixed), and single records as a quiet
+// one's: what the usage rollups add to the insert shows here.
+func BenchmarkInsertInvocationsMixed(b *testing.B) {
+	for _, size := range []int{256, 16, 1} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			db := open(b)
+			ctx := context.Background()
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				if err := db.InsertInvocations(ctx, storetest.BenchBatchMixed(&n, size)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+		})
+	}
 }
 
 // TestMigrateToAliases: a schema written before aliases existed opens with

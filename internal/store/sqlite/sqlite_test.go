@@ -131,6 +131,26 @@ func BenchmarkInsertInvocations(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
 }
 
+// BenchmarkInsertInvocationsMixed writes batches as a busy platform's
+// recorder does (storetest.BenchBatchMixed), and single records as a quiet
+// one's: what the usage rollups add to the insert shows here.
+func BenchmarkInsertInvocationsMixed(b *testing.B) {
+	for _, size := range []int{256, 16, 1} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			db := open(b, b.TempDir())
+			ctx := context.Background()
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				if err := db.InsertInvocations(ctx, storetest.BenchBatchMixed(&n, size)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+		})
+	}
+}
+
 // TestMigrateToAliases: a store written before aliases existed opens with
 // each function's serving version as its live alias.
 func TestMigrateToAliases(t *testing.T) {

@@ -123,6 +123,19 @@ const upsertHour = `INSERT INTO usage_hours (project, function, hour, invocation
 // than store.UsageSecondsKept.
 const usagePruneEvery = 10 * time.Minute
 
+// prepareUsage prepares the usage upserts on the telemetry writer, whose
+// one connection every insert's transaction runs on.
+func (db *DB) prepareUsage(ctx context.Context) error {
+	var err error
+	if db.usageSecond, err = db.telW.PrepareContext(ctx, upsertSecond); err != nil {
+		return fmt.Errorf("prepare usage: %w", err)
+	}
+	if db.usageHour, err = db.telW.PrepareContext(ctx, upsertHour); err != nil {
+		return fmt.Errorf("prepare usage: %w", err)
+	}
+	return nil
+}
+
 // addUsage adds inserted records to the hourly rollups, within the
 // insert's transaction.
 func (db *DB) addUsage(ctx context.Context, tx *sql.Tx, recs []function.Invocation) error {
@@ -131,11 +144,7 @@ func (db *DB) addUsage(ctx context.Context, tx *sql.Tx, recs []function.Invocati
 	}
 	hours, seconds := store.Rollup(recs)
 	if len(seconds) > 0 {
-		st, err := tx.PrepareContext(ctx, upsertSecond)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+		st := tx.StmtContext(ctx, db.usageSecond)
 		for i := range seconds {
 			s := &seconds[i]
 			if err := st.QueryRowContext(ctx, s.Second, s.Project, s.Function, s.MBMillis, s.BusyMillis).Scan(&s.MBMillis, &s.BusyMillis); err != nil {
@@ -144,11 +153,7 @@ func (db *DB) addUsage(ctx context.Context, tx *sql.Tx, recs []function.Invocati
 		}
 	}
 	hours = store.Peaks(hours, seconds)
-	st, err := tx.PrepareContext(ctx, upsertHour)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	st := tx.StmtContext(ctx, db.usageHour)
 	var buf []byte
 	for i := range hours {
 		h := &hours[i]

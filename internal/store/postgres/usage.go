@@ -94,92 +94,95 @@ var usageMigrations = []string{
 // than store.UsageSecondsKept.
 const usagePruneEvery = 10 * time.Minute
 
-// addUsage adds inserted records to the hourly rollups, within the
-// insert's transaction: one statement for the busy seconds, one for the
-// hours. The sums are added in SQL (histograms bucket by bucket), so
-// concurrent inserts of other nodes add up without a read before the
-// write.
-func (db *DB) addUsage(ctx context.Context, tx pgx.Tx, recs []function.Invocation) error {
-	if len(recs) == 0 {
-		return nil
-	}
+// usageStatement returns the statement, and its arguments, that adds
+// inserted records to the usage rollups: their busy seconds first, then
+// their hours, whose peaks it reads from the seconds' sums. It is one
+// statement, so it goes in the insert's round trip, and its sums are added
+// in SQL (histograms bucket by bucket), so concurrent inserts of other
+// nodes add up without a read before the write.
+func usageStatement(recs []function.Invocation) (string, []any) {
 	hours, seconds := store.Rollup(recs)
-	if len(seconds) > 0 {
-		n := len(seconds)
-		secs, projects, fns, mbms, busy := make([]int64, n), make([]string, n), make([]string, n), make([]int64, n), make([]int64, n)
-		for i, s := range seconds {
-			secs[i], projects[i], fns[i], mbms[i], busy[i] = s.Second, s.Project, s.Function, s.MBMillis, s.BusyMillis
-		}
-		rows, err := tx.Query(ctx, `INSERT INTO usage_seconds AS u (second, project, function, mb_ms, busy_ms)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
-			ON CONFLICT (second, project, function) DO UPDATE SET
-				mb_ms = u.mb_ms + excluded.mb_ms, busy_ms = u.busy_ms + excluded.busy_ms
-			RETURNING second, project, function, mb_ms, busy_ms`, secs, projects, fns, mbms, busy)
-		if err != nil {
-			return fmt.Errorf("seconds: %w", err)
-		}
-		seconds = seconds[:0]
-		var s store.UsageSecond
-		_, err = pgx.ForEachRow(rows, []any{&s.Second, &s.Project, &s.Function, &s.MBMillis, &s.BusyMillis}, func() error {
-			seconds = append(seconds, s)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("seconds: %w", err)
-		}
+	n := len(seconds)
+	secs, sProjects, sFns, sMB, sBusy := make([]int64, n), make([]string, n), make([]string, n), make([]int64, n), make([]int64, n)
+	for i, s := range seconds {
+		secs[i], sProjects[i], sFns[i], sMB[i], sBusy[i] = s.Second, s.Project, s.Function, s.MBMillis, s.BusyMillis
 	}
-	hours = store.Peaks(hours, seconds)
-	n := len(hours)
+	n = len(hours)
 	var (
-		projects, fns, durations                                   = make([]string, n), make([]string, n), make([]string, n)
-		starts                                                     = make([]time.Time, n)
-		invocations, errs, throttles, colds, mbms, durns, out, pmb = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		pbusy                                                      = make([]int64, n)
+		projects, fns, durations                         = make([]string, n), make([]string, n), make([]string, n)
+		starts                                           = make([]time.Time, n)
+		invocations, errs, throttles, colds, mbms, durns = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		out                                              = make([]int64, n)
 	)
 	var buf []byte
 	for i := range hours {
 		h := &hours[i]
 		projects[i], fns[i], starts[i] = h.Project, h.Function, h.Hour
 		invocations[i], errs[i], throttles[i], colds[i] = h.Invocations, h.Errors, h.Throttles, h.ColdStarts
-		mbms[i], durns[i], out[i], pmb[i], pbusy[i] = h.MBMillis, h.DurationNS, h.ResponseBytes, h.PeakMBMillis, h.PeakBusyMillis
+		mbms[i], durns[i], out[i] = h.MBMillis, h.DurationNS, h.ResponseBytes
 		buf = h.Durations.AppendJSON(buf[:0])
 		durations[i] = string(buf)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO usage_hours AS u (project, function, hour, invocations, errors, throttles, cold_starts,
-			mb_ms, duration_ns, response_bytes, peak_mb_ms, peak_busy_ms, durations)
-		SELECT p, f, h, i, e, t, c, m, d, o, pm, pb, j::jsonb FROM unnest($1::text[], $2::text[], $3::timestamptz[],
-			$4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
-			$11::bigint[], $12::bigint[], $13::text[]) AS x(p, f, h, i, e, t, c, m, d, o, pm, pb, j)
-		ON CONFLICT (project, hour, function) DO UPDATE SET
-			invocations = u.invocations + excluded.invocations,
-			errors = u.errors + excluded.errors,
-			throttles = u.throttles + excluded.throttles,
-			cold_starts = u.cold_starts + excluded.cold_starts,
-			mb_ms = u.mb_ms + excluded.mb_ms,
-			duration_ns = u.duration_ns + excluded.duration_ns,
-			response_bytes = u.response_bytes + excluded.response_bytes,
-			peak_mb_ms = GREATEST(u.peak_mb_ms, excluded.peak_mb_ms),
-			peak_busy_ms = GREATEST(u.peak_busy_ms, excluded.peak_busy_ms),
-			durations = CASE
-				WHEN excluded.durations = '{}' THEN u.durations
-				WHEN u.durations = '{}' THEN excluded.durations
-				ELSE (SELECT jsonb_object_agg(k, n) FROM (
-					SELECT key AS k, SUM(value::bigint) AS n FROM (
-						SELECT * FROM jsonb_each_text(u.durations)
-						UNION ALL SELECT * FROM jsonb_each_text(excluded.durations)) b
-					GROUP BY key) m)
-			END`,
-		projects, fns, starts, invocations, errs, throttles, colds, mbms, durns, out, pmb, pbusy, durations)
-	if err != nil {
-		return fmt.Errorf("hours: %w", err)
+	return upsertUsage, []any{secs, sProjects, sFns, sMB, sBusy,
+		projects, fns, starts, invocations, errs, throttles, colds, mbms, durns, out, durations}
+}
+
+// upsertUsage adds a batch's busy seconds and hours (see usageStatement).
+// A second a call ran in past its hour makes a row of the next hour with
+// a peak and no counts (the full join). Hours are computed from Unix
+// time.
+const upsertUsage = `WITH s AS (
+		INSERT INTO usage_seconds AS u (second, project, function, mb_ms, busy_ms)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+		ON CONFLICT (second, project, function) DO UPDATE SET
+			mb_ms = u.mb_ms + excluded.mb_ms, busy_ms = u.busy_ms + excluded.busy_ms
+		RETURNING second, project, function, mb_ms, busy_ms
+	),
+	peaks AS (
+		SELECT project AS p, function AS f, to_timestamp(second - second % 3600) AS h, MAX(mb_ms) AS pm, MAX(busy_ms) AS pb
+		FROM s GROUP BY 1, 2, 3
+	),
+	x AS (
+		SELECT * FROM unnest($6::text[], $7::text[], $8::timestamptz[], $9::bigint[], $10::bigint[], $11::bigint[],
+			$12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[]) AS x(p, f, h, i, e, t, c, m, d, o, j)
+	)
+	INSERT INTO usage_hours AS u (project, function, hour, invocations, errors, throttles, cold_starts,
+		mb_ms, duration_ns, response_bytes, peak_mb_ms, peak_busy_ms, durations)
+	SELECT COALESCE(x.p, peaks.p), COALESCE(x.f, peaks.f), COALESCE(x.h, peaks.h),
+		COALESCE(x.i, 0), COALESCE(x.e, 0), COALESCE(x.t, 0), COALESCE(x.c, 0), COALESCE(x.m, 0), COALESCE(x.d, 0), COALESCE(x.o, 0),
+		COALESCE(peaks.pm, 0), COALESCE(peaks.pb, 0), COALESCE(x.j, '{}')::jsonb
+	FROM x FULL JOIN peaks ON x.p = peaks.p AND x.f = peaks.f AND x.h = peaks.h
+	ON CONFLICT (project, hour, function) DO UPDATE SET
+		invocations = u.invocations + excluded.invocations,
+		errors = u.errors + excluded.errors,
+		throttles = u.throttles + excluded.throttles,
+		cold_starts = u.cold_starts + excluded.cold_starts,
+		mb_ms = u.mb_ms + excluded.mb_ms,
+		duration_ns = u.duration_ns + excluded.duration_ns,
+		response_bytes = u.response_bytes + excluded.response_bytes,
+		peak_mb_ms = GREATEST(u.peak_mb_ms, excluded.peak_mb_ms),
+		peak_busy_ms = GREATEST(u.peak_busy_ms, excluded.peak_busy_ms),
+		durations = CASE
+			WHEN excluded.durations = '{}' THEN u.durations
+			WHEN u.durations = '{}' THEN excluded.durations
+			ELSE (SELECT jsonb_object_agg(k, n) FROM (
+				SELECT key AS k, SUM(value::bigint) AS n FROM (
+					SELECT * FROM jsonb_each_text(u.durations)
+					UNION ALL SELECT * FROM jsonb_each_text(excluded.durations)) b
+				GROUP BY key) m)
+		END`
+
+// pruneUsage deletes the busy seconds older than store.UsageSecondsKept,
+// at most every usagePruneEvery.
+func (db *DB) pruneUsage(ctx context.Context, tx pgx.Tx) error {
+	now := time.Now()
+	if now.Unix() < db.usagePruneAt.Load() {
+		return nil
 	}
-	if now := time.Now(); now.Unix() >= db.usagePruneAt.Load() {
-		cutoff := now.Add(-store.UsageSecondsKept).Unix()
-		if _, err := tx.Exec(ctx, `DELETE FROM usage_seconds WHERE second < $1`, cutoff); err != nil {
-			return fmt.Errorf("prune seconds: %w", err)
-		}
-		db.usagePruneAt.Store(now.Add(usagePruneEvery).Unix())
+	if _, err := tx.Exec(ctx, `DELETE FROM usage_seconds WHERE second < $1`, now.Add(-store.UsageSecondsKept).Unix()); err != nil {
+		return fmt.Errorf("prune usage seconds: %w", err)
 	}
+	db.usagePruneAt.Store(now.Add(usagePruneEvery).Unix())
 	return nil
 }
 

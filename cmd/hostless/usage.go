@@ -117,7 +117,9 @@ func writeUsage(w io.Writer, r metering.Report) error {
 	fmt.Fprintf(w, "  %d x %d MB server x %.1f h x %s = %s, + the same data out %s = %s\n",
 		a.Servers, p.ServerMemoryMB, a.Hours, price(p.ServerHour), money(a.Compute), money(a.DataOut), money(a.Total))
 	switch {
-	case c.Total == 0 && a.Total == 0:
+	case a.Total == 0:
+	case c.Total == 0:
+		fmt.Fprintln(w, "Nothing was billed here; the always-on server would have run all the same.")
 	case c.Total < a.Total:
 		fmt.Fprintf(w, "Serverless costs %s of the always-on server's cost here.\n", share(c.Total, a.Total))
 	default:
@@ -190,12 +192,8 @@ func price(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 // share says what part a is of b: a percentage, or a fraction like 1/300.
 func share(a, b float64) string {
-	pct := a / b * 100
-	if pct >= 1 {
+	if pct := a / b * 100; pct >= 1 {
 		return fmt.Sprintf("%.0f%%", pct)
-	}
-	if a == 0 {
-		return "nothing"
 	}
 	return fmt.Sprintf("1/%.0f", math.Round(b/a))
 }

@@ -54,6 +54,7 @@ func TestUsageOutput(t *testing.T) {
 				hourOf("hello", day.Add(11*time.Hour), 10, 0, 2*time.Millisecond, 0.01, 1000, 1, 0.01),
 			},
 		},
+		{name: "idle", from: day, to: day.Add(3 * time.Hour), period: metering.PeriodHour},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -100,9 +100,10 @@ const maxBusy = time.Hour
 // Rollup sums records into hourly rows and busy seconds, per function and
 // for each project's total (TotalFunction). Records count in the hour
 // they started in; their busy time is spread over the seconds from their
-// start to their start plus their billed duration. Hours have no peaks
-// yet: an implementation adds each second to what it has stored, then
-// sets the peaks from the sums with Peaks.
+// start to their start plus their billed duration (a call of 15 minutes
+// makes 900 seconds). Hours have no peaks yet: an implementation adds each
+// second to what it has stored, then sets the peaks from the sums (with
+// Peaks, or the same in SQL).
 func Rollup(recs []function.Invocation) ([]UsageHour, []UsageSecond) {
 	type hourKey struct {
 		project, function string

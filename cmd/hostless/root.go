@@ -29,7 +29,8 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.url, "url", defURL, "server URL (env HOSTLESS_URL)")
 	root.PersistentFlags().StringVar(&g.key, "key", "", "admin key (default: env HOSTLESS_ADMIN_KEY)")
 	root.AddCommand(newServe(), newUp(), newDeploy(g), newRoutes(g), newFunctions(g), newInvoke(g), newLogs(g), newInvocations(g), newVersions(g), newRollback(g),
-		newAliases(g), newAlias(g), newPromote(g), newDLQ(g), newUsers(g), newAuth(g), newKeys(g), newCollections(g), newSecrets(g))
+		newAliases(g), newAlias(g), newPromote(g), newDLQ(g), newUsers(g), newAuth(g), newKeys(g), newCollections(g), newSecrets(g),
+		newUsage(g))
 	return root
 }
 

@@ -51,6 +51,11 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.Float64Var(&cfg.TraceSampleRatio, "trace-sample-ratio", 0, "share of new traces recorded when exporting, 0 to 1 (default 1; a request's traceparent decides for its own)")
 	f.StringVar(&cfg.S3Domain, "s3-domain", "", "serve virtual-hosted-style S3 requests to BUCKET.DOMAIN too (a wildcard DNS name for the S3 listener) (env HOSTLESS_S3_DOMAIN)")
 	f.StringVar(&cfg.ObjectStore, "object-store", "", "where S3 object bytes live: disk (default: under <data>/objects) or nats (a JetStream object store bucket on the bus's NATS, for clusters) (env HOSTLESS_OBJECT_STORE)")
+	f.Float64Var(&cfg.Prices.GBSecond, "price-gb-second", 0, "usage reports: price of a GB-second (default 0.0000166667, AWS Lambda's x86 list price) (env HOSTLESS_PRICE_GB_SECOND)")
+	f.Float64Var(&cfg.Prices.MillionRequests, "price-million-requests", 0, "usage reports: price of a million invocations (default 0.20, Lambda's) (env HOSTLESS_PRICE_MILLION_REQUESTS)")
+	f.Float64Var(&cfg.Prices.GBOut, "price-gb-out", 0, "usage reports: price of a GB of data out (default 0.09, AWS's; negative: free) (env HOSTLESS_PRICE_GB_OUT)")
+	f.Float64Var(&cfg.Prices.ServerHour, "price-server-hour", 0, "usage reports: price of an hour of the always-on server compared with (default 0.0208, an EC2 t3.small) (env HOSTLESS_PRICE_SERVER_HOUR)")
+	f.IntVar(&cfg.Prices.ServerMemoryMB, "price-server-memory", 0, "usage reports: the always-on server's memory in MB (default 2048) (env HOSTLESS_PRICE_SERVER_MEMORY_MB)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }
 
@@ -73,6 +78,17 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 		if !cmd.Flags().Changed(flag) && *v.env != "" {
 			*v.dst = *v.env
 		}
+	}
+	for flag, v := range map[string]struct{ dst, env *float64 }{
+		"price-gb-second": {&cfg.Prices.GBSecond, &env.Prices.GBSecond}, "price-million-requests": {&cfg.Prices.MillionRequests, &env.Prices.MillionRequests},
+		"price-gb-out": {&cfg.Prices.GBOut, &env.Prices.GBOut}, "price-server-hour": {&cfg.Prices.ServerHour, &env.Prices.ServerHour},
+	} {
+		if !cmd.Flags().Changed(flag) && *v.env != 0 { // NaN (not a number) too: Validate names it
+			*v.dst = *v.env
+		}
+	}
+	if !cmd.Flags().Changed("price-server-memory") && env.Prices.ServerMemoryMB != 0 {
+		cfg.Prices.ServerMemoryMB = env.Prices.ServerMemoryMB
 	}
 	cfg.AdminKey = env.AdminKey
 	cfg.MasterKey, cfg.MasterKeyPrevious = env.MasterKey, env.MasterKeyPrevious

@@ -1,7 +1,7 @@
 // Package api is the control plane: JSON over HTTP under /v1, for deploys,
-// functions, invocations and logs. Every endpoint checks the caller's admin
-// key. It knows the store, blob and invoker through small interfaces and
-// nothing of runtimes.
+// functions, invocations, logs and usage. Every endpoint checks the
+// caller's admin key. It knows the store, blob and invoker through small
+// interfaces and nothing of runtimes.
 package api
 
 import (
@@ -27,6 +27,7 @@ import (
 	"github.com/hostless/hostless/internal/blob"
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/gateway"
+	"github.com/hostless/hostless/internal/metering"
 	"github.com/hostless/hostless/internal/store"
 )
 
@@ -83,6 +84,8 @@ type Config struct {
 	// Emit, when set, publishes platform events (function.deployed,
 	// function.deleted).
 	Emit func(name string, data []byte)
+	// Prices cost the usage GET /v1/usage reports.
+	Prices metering.Prices
 }
 
 // Principals authenticates bearer credentials.
@@ -128,6 +131,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("GET /v1/invocations", a.listInvocations)
 	h("GET /v1/invocations/{id}", a.getInvocation)
 	h("GET /v1/logs", a.logs)
+	h("GET /v1/usage", a.usage)
 	h("GET /v1/routes", a.getRoutes)
 	h("PUT /v1/routes", a.putRoutes)
 	h("GET /v1/functions/{name}/dlq", a.deadLetters)

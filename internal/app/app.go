@@ -289,6 +289,7 @@ func (a *App) Start(ctx context.Context) error {
 		Async: a.async, Emit: a.emit,
 		MaxArtifactBytes: a.cfg.MaxArtifactBytes, MaxRequestBytes: a.cfg.MaxRequestBytes, MaxResponseBytes: int64(a.cfg.MaxResponseBytes),
 		KeyHashes: hashes, Principals: a.auth, Draining: a.draining, Metrics: metrics.Handler(), CanRun: a.canRun,
+		Prices: prices(a.cfg.Prices),
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -660,6 +661,15 @@ func (a *App) lambdaAuth(ctx context.Context) (gateway.LambdaAuth, error) {
 		}
 		return err
 	}, nil
+}
+
+// prices is the price table of usage reports: the configured one, with
+// negative prices free.
+func prices(p config.Prices) metering.Prices {
+	return metering.Prices{
+		GBSecond: max(0, p.GBSecond), MillionRequests: max(0, p.MillionRequests), GBOut: max(0, p.GBOut),
+		ServerHour: max(0, p.ServerHour), ServerMemoryMB: p.ServerMemoryMB,
+	}
 }
 
 // seedBudgets counts the usage the store holds for the current hour and

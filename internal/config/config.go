@@ -6,8 +6,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -149,6 +151,31 @@ type Config struct {
 	// server's with NATS set, so every node of a cluster sees them, or else
 	// the embedded one's). Function artifacts stay on disk either way.
 	ObjectStore string `yaml:"object_store" json:"object_store"`
+
+	// Prices are what usage reports (`hostless usage`, GET /v1/usage) cost
+	// the platform's usage with.
+	Prices Prices `yaml:"prices" json:"prices"`
+}
+
+// Prices is the price table of usage reports, in one currency. The
+// defaults are AWS Lambda's public list prices (x86, us-east-1) and an
+// on-demand EC2 t3.small for the always-on server, so a report says what
+// the same workload would cost there; an operator replaces them with
+// their own costs. A zero field takes its default; a negative price
+// counts as free.
+type Prices struct {
+	// GBSecond is the price of a GB-second: a second of billed duration
+	// at 1024 MB (default 0.0000166667).
+	GBSecond float64 `yaml:"gb_second" json:"gb_second"`
+	// MillionRequests is the price of a million invocations (default 0.20).
+	MillionRequests float64 `yaml:"million_requests" json:"million_requests"`
+	// GBOut is the price of a GB of data out: response bodies (default 0.09).
+	GBOut float64 `yaml:"gb_out" json:"gb_out"`
+	// ServerHour is the price of an hour of the always-on server the
+	// report compares with (default 0.0208, a t3.small), and
+	// ServerMemoryMB its memory (default 2048).
+	ServerHour     float64 `yaml:"server_hour" json:"server_hour"`
+	ServerMemoryMB int     `yaml:"server_memory_mb" json:"server_memory_mb"`
 }
 
 // Values of ObjectStore.
@@ -166,6 +193,15 @@ const (
 	DefaultMaxArtifactBytes = 256 << 20
 	DefaultCodeCacheBytes   = 512 << 20
 	DefaultShutdownGrace    = 30 * time.Second
+)
+
+// Default prices (see Prices).
+const (
+	DefaultPriceGBSecond        = 0.0000166667
+	DefaultPriceMillionRequests = 0.20
+	DefaultPriceGBOut           = 0.09
+	DefaultPriceServerHour      = 0.0208
+	DefaultServerMemoryMB       = 2048
 )
 
 // Default returns the configuration with every default filled in.
@@ -197,16 +233,34 @@ func (c *Config) fill() {
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
+	for _, p := range []struct {
+		v   *float64
+		def float64
+	}{
+		{&c.Prices.GBSecond, DefaultPriceGBSecond}, {&c.Prices.MillionRequests, DefaultPriceMillionRequests},
+		{&c.Prices.GBOut, DefaultPriceGBOut}, {&c.Prices.ServerHour, DefaultPriceServerHour},
+	} {
+		if *p.v == 0 {
+			*p.v = p.def
+		}
+	}
+	if c.Prices.ServerMemoryMB == 0 {
+		c.Prices.ServerMemoryMB = DefaultServerMemoryMB
+	}
 }
 
 // ApplyEnv reads HOSTLESS_* variables that are set over c: HOSTLESS_ADDR,
 // HOSTLESS_DATA, HOSTLESS_POSTGRES, HOSTLESS_TLS_CERT, HOSTLESS_TLS_KEY,
 // HOSTLESS_ADMIN_KEY, HOSTLESS_ISOLATION, HOSTLESS_MASTER_KEY(_PREVIOUS),
 // HOSTLESS_AWS_ACCESS_KEY_ID, HOSTLESS_AWS_SECRET_ACCESS_KEY, HOSTLESS_NATS,
-// HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL, HOSTLESS_S3_ADDR,
-// HOSTLESS_AUTH_PROVIDERS, HOSTLESS_OTLP_ENDPOINT and HOSTLESS_OTLP_HEADERS,
-// (or OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT and _HEADERS),
-// HOSTLESS_OBJECT_STORE.
+// HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL, HOSTLESS_S3_ADDR, HOSTLESS_S3_DOMAIN,
+// HOSTLESS_AUTH_PROVIDERS, HOSTLESS_CORS_ORIGINS (comma-separated),
+// HOSTLESS_OTLP_ENDPOINT and HOSTLESS_OTLP_HEADERS (or OpenTelemetry's
+// OTEL_EXPORTER_OTLP_ENDPOINT and _HEADERS), HOSTLESS_OBJECT_STORE, and the
+// prices: HOSTLESS_PRICE_GB_SECOND,
+// HOSTLESS_PRICE_MILLION_REQUESTS, HOSTLESS_PRICE_GB_OUT,
+// HOSTLESS_PRICE_SERVER_HOUR, HOSTLESS_PRICE_SERVER_MEMORY_MB (a value
+// that is not a number fails Validate).
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -235,6 +289,36 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	if c.OTLPHeaders == "" {
 		c.OTLPHeaders = getenv("OTEL_EXPORTER_OTLP_HEADERS")
 	}
+	for name, dst := range priceEnv(&c.Prices) {
+		if v := getenv(name); v != "" {
+			*dst = parsePrice(v)
+		}
+	}
+	if v := getenv("HOSTLESS_PRICE_SERVER_MEMORY_MB"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			n = -1 // Validate names it
+		}
+		c.Prices.ServerMemoryMB = n
+	}
+}
+
+// priceEnv maps the price variables to the fields of p they set.
+func priceEnv(p *Prices) map[string]*float64 {
+	return map[string]*float64{
+		"HOSTLESS_PRICE_GB_SECOND": &p.GBSecond, "HOSTLESS_PRICE_MILLION_REQUESTS": &p.MillionRequests,
+		"HOSTLESS_PRICE_GB_OUT": &p.GBOut, "HOSTLESS_PRICE_SERVER_HOUR": &p.ServerHour,
+	}
+}
+
+// parsePrice reads a price; what is not a finite number is NaN, which
+// Validate refuses.
+func parsePrice(s string) float64 {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return math.NaN()
+	}
+	return f
 }
 
 // Validate fills defaults and checks c; errors name the field.
@@ -311,6 +395,20 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 || c.QueueTimeout < 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	for _, p := range []struct {
+		v         float64
+		key, flag string
+	}{
+		{c.Prices.GBSecond, "gb_second", "price-gb-second"}, {c.Prices.MillionRequests, "million_requests", "price-million-requests"},
+		{c.Prices.GBOut, "gb_out", "price-gb-out"}, {c.Prices.ServerHour, "server_hour", "price-server-hour"},
+	} {
+		if math.IsNaN(p.v) || math.IsInf(p.v, 0) {
+			errs = append(errs, fmt.Errorf("prices.%s (--%s, HOSTLESS_PRICE_%s): want a number (negative: free)", p.key, p.flag, strings.ToUpper(p.key)))
+		}
+	}
+	if c.Prices.ServerMemoryMB < 0 {
+		errs = append(errs, errors.New("prices.server_memory_mb (--price-server-memory, HOSTLESS_PRICE_SERVER_MEMORY_MB): want the server's memory in MB, more than 0"))
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ func TestDefault(t *testing.T) {
 		MaxArtifactBytes: 256 << 20,
 		CodeCacheBytes:   512 << 20,
 		ShutdownGrace:    30 * time.Second,
+		Prices:           config.Prices{GBSecond: 0.0000166667, MillionRequests: 0.20, GBOut: 0.09, ServerHour: 0.0208, ServerMemoryMB: 2048},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %+v, want %+v", c, want)
@@ -77,6 +79,12 @@ func TestValidate(t *testing.T) {
 		{name: "objects in nats", cfg: config.Config{ObjectStore: "nats"}},
 		{name: "objects in nats of an external server", cfg: config.Config{ObjectStore: "nats", NATS: "nats://127.0.0.1:4222"}},
 		{name: "objects elsewhere", cfg: config.Config{ObjectStore: "s3"}, want: []string{`object-store "s3"`, "disk or nats"}},
+		{name: "own prices", cfg: config.Config{Prices: config.Prices{GBSecond: 0.00001, GBOut: -1, ServerHour: 0.5, ServerMemoryMB: 65536}}},
+		{name: "price not a number", cfg: config.Config{Prices: config.Prices{GBOut: math.NaN()}},
+			want: []string{"prices.gb_out", "--price-gb-out", "HOSTLESS_PRICE_GB_OUT", "want a number"}},
+		{name: "infinite price", cfg: config.Config{Prices: config.Prices{ServerHour: math.Inf(1)}}, want: []string{"prices.server_hour"}},
+		{name: "negative server memory", cfg: config.Config{Prices: config.Prices{ServerMemoryMB: -1}},
+			want: []string{"prices.server_memory_mb", "HOSTLESS_PRICE_SERVER_MEMORY_MB", "MB"}},
 		{
 			name: "every problem at once",
 			cfg:  config.Config{Addr: "nope", TLSCert: "c", Postgres: "sqlite://x", AdminKey: "short", CodeCacheBytes: -1, IdleTimeout: -1},
@@ -106,6 +114,29 @@ func TestValidate(t *testing.T) {
 				t.Errorf("error %q shows the admin key", err)
 			}
 		})
+	}
+}
+
+// TestApplyEnvBadPrices: a price variable that is not a number fails
+// Validate, naming the variable, rather than silently taking a default.
+func TestApplyEnvBadPrices(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, value, want string }{
+		{"HOSTLESS_PRICE_GB_SECOND", "$0.00001", "HOSTLESS_PRICE_GB_SECOND"},
+		{"HOSTLESS_PRICE_SERVER_HOUR", "Inf", "HOSTLESS_PRICE_SERVER_HOUR"},
+		{"HOSTLESS_PRICE_SERVER_MEMORY_MB", "2GB", "HOSTLESS_PRICE_SERVER_MEMORY_MB"},
+		{"HOSTLESS_PRICE_SERVER_MEMORY_MB", "0", "HOSTLESS_PRICE_SERVER_MEMORY_MB"},
+	} {
+		var c config.Config
+		c.ApplyEnv(func(k string) string {
+			if k == tc.name {
+				return tc.value
+			}
+			return ""
+		})
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%s: Validate() = %v, want an error naming %s", tc.name, tc.value, err, tc.want)
+		}
 	}
 }
 
@@ -141,6 +172,16 @@ func TestApplyEnv(t *testing.T) {
 				c := base
 				c.CORSOrigins = []string{"https://a.example", "http://localhost:5173"}
 				c.OTLPEndpoint, c.OTLPHeaders = "http://otel:4318", "x-key=s"
+				return c
+			}(),
+		},
+		{
+			name: "prices",
+			env: map[string]string{"HOSTLESS_PRICE_GB_SECOND": "0.00002", "HOSTLESS_PRICE_MILLION_REQUESTS": " 0.1 ",
+				"HOSTLESS_PRICE_GB_OUT": "-1", "HOSTLESS_PRICE_SERVER_HOUR": "1.5", "HOSTLESS_PRICE_SERVER_MEMORY_MB": "8192"},
+			want: func() config.Config {
+				c := base
+				c.Prices = config.Prices{GBSecond: 0.00002, MillionRequests: 0.1, GBOut: -1, ServerHour: 1.5, ServerMemoryMB: 8192}
 				return c
 			}(),
 		},

@@ -209,7 +209,10 @@ type Invocation struct {
 	Status     string        `json:"status"`
 	Error      string        `json:"error,omitempty"`
 	HTTPStatus int           `json:"http_status,omitempty"`
-	Logs       []LogLine     `json:"logs,omitempty"`
+	// ResponseBytes is the size of the response body the function
+	// answered, streamed or whole (headers not counted): its data out.
+	ResponseBytes int64     `json:"response_bytes"`
+	Logs          []LogLine `json:"logs,omitempty"`
 }
 
 // BilledMillis rounds d up to the next millisecond, as metering does.

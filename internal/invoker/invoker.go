@@ -219,16 +219,23 @@ func (iv *Invoker) InvokeVersionStream(ctx context.Context, project, name string
 	return rec, err
 }
 
-// statusWriter remembers the status a streamed response started with,
-// for its record.
+// statusWriter remembers the status a streamed response started with and
+// counts the bytes of its body, for its record.
 type statusWriter struct {
 	function.StreamWriter
 	status int
+	bytes  int64
 }
 
 func (w *statusWriter) WriteHeader(status int, h http.Header) error {
 	w.status = status
 	return w.StreamWriter.WriteHeader(status, h)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	n, err := w.StreamWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
 }
 
 // stream runs req on inst, writing its response to w.
@@ -322,7 +329,7 @@ func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, vers
 		sw := &statusWriter{StreamWriter: w}
 		err := stream(tctx, lease.Instance, req, logs, sw)
 		lease.Release()
-		rec.HTTPStatus = sw.status
+		rec.HTTPStatus, rec.ResponseBytes = sw.status, sw.bytes
 		return nil, iv.finish(rec, ran, nil, logs, err, true), err
 	}
 	resp, err := lease.Instance.Invoke(tctx, req, logs)
@@ -367,7 +374,7 @@ func (iv *Invoker) finish(rec *function.Invocation, ran time.Time, resp *functio
 		rec.Error = err.Error()
 	}
 	if resp != nil {
-		rec.HTTPStatus = resp.Status
+		rec.HTTPStatus, rec.ResponseBytes = resp.Status, int64(len(resp.Body))
 	}
 	if logs != nil {
 		rec.Logs = logs.Lines

@@ -381,3 +381,55 @@ func TestCreateAfterNotFoundThenChanged(t *testing.T) {
 		t.Errorf("after deploy: version %d, body %q", rec.Version, resp.Body)
 	}
 }
+
+// bodyWriter is a StreamWriter that keeps what a streamed response wrote.
+type bodyWriter struct {
+	status int
+	body   []byte
+}
+
+func (w *bodyWriter) WriteHeader(status int, _ http.Header) error { w.status = status; return nil }
+func (w *bodyWriter) Write(p []byte) (int, error)                 { w.body = append(w.body, p...); return len(p), nil }
+func (w *bodyWriter) Flush() error                                { return nil }
+
+// TestRecordResponseBytes: the record counts the response body the
+// function answered (its data out), whole or streamed, and the store keeps it.
+func TestRecordResponseBytes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, scheduler.Config{})
+	e.deploy("sizes", 5*time.Second, nil)
+
+	resp, whole, err := e.invoke("sizes", "/big", "n=12345")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Body) != 12345 || whole.ResponseBytes != 12345 {
+		t.Errorf("whole response: body %d bytes, record says %d; want 12345", len(resp.Body), whole.ResponseBytes)
+	}
+
+	w := &bodyWriter{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	streamed, err := e.inv.InvokeVersionStream(ctx, function.DefaultProject, "sizes", 0, "http",
+		&function.Request{Method: http.MethodGet, Path: "/stream", RawQuery: "n=3", Host: "fn.test", Header: http.Header{}}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "data: 0\n\ndata: 1\n\ndata: 2\n\nend"; string(w.body) != want || streamed.ResponseBytes != int64(len(want)) {
+		t.Errorf("streamed response: %q, record says %d bytes; want %q (%d bytes)", w.body, streamed.ResponseBytes, want, len(want))
+	}
+
+	_, empty, err := e.invoke("sizes", "/big", "n=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.closeRecorder()
+	for _, tc := range []struct {
+		rec  *function.Invocation
+		want int64
+	}{{whole, 12345}, {streamed, int64(len(w.body))}, {empty, 0}} {
+		if got := e.stored(tc.rec.ID).ResponseBytes; got != tc.want {
+			t.Errorf("stored record %s: response_bytes %d, want %d", tc.rec.ID, got, tc.want)
+		}
+	}
+}

@@ -11,6 +11,10 @@
 // when it started: in a cluster each node sees the others' usage only
 // from its start, until usage is shared through the store on a tick (the
 // cluster issue).
+//
+// Reports (usage.go) sum the hourly usage rows the store keeps into
+// periods and functions, and cost them at a price table, beside the cost
+// of always-on servers sized for the same workload's peak.
 package metering
 
 import (

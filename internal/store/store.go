@@ -175,7 +175,9 @@ type LogFilter struct {
 
 // Invocations stores invocation records and their log lines.
 type Invocations interface {
-	// InsertInvocations writes records and their Logs in one transaction.
+	// InsertInvocations writes records and their Logs in one transaction,
+	// and adds the records it inserts to the hourly usage (see Usage). A
+	// record already stored is skipped, its logs and usage too.
 	InsertInvocations(ctx context.Context, recs []function.Invocation) error
 	// ListInvocations returns records newest first, without logs.
 	ListInvocations(ctx context.Context, f InvocationFilter) ([]function.Invocation, error)
@@ -217,6 +219,7 @@ type Async interface {
 type Store interface {
 	Functions
 	Invocations
+	Usage
 	Async
 	Settings
 	Auth

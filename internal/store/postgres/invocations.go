@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -18,37 +19,58 @@ import (
 // records in one statement, then the log lines of the records actually
 // inserted with COPY. A record whose (project, ID) is already stored is
 // skipped together with its logs, so redelivering a batch after a lost
-// acknowledgement is harmless.
+// acknowledgement is harmless. The records inserted are added to the
+// usage rollups in the same transaction.
 //
 // Inserts hold an advisory lock until they commit. Sequence values are
 // otherwise handed out in one order and made visible in another, and a
 // follower reading "lines after seq N" would skip lines committed late with
 // a smaller seq.
+//
+// A batch is first written as if none of its records were stored (the
+// usual case): the lock, the records and their usage in one round trip.
+// If some were, that transaction is rolled back, and the batch written
+// again, its usage from the records inserted alone.
 func (db *DB) InsertInvocations(ctx context.Context, recs []function.Invocation) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		return insertInvocations(ctx, tx, recs)
+		return db.insertNew(ctx, tx, recs)
 	})
+	if errors.Is(err, errStored) {
+		err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			return db.insertInvocations(ctx, tx, recs)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("insert %d invocations: %w", len(recs), err)
 	}
 	return nil
 }
 
-func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocation) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockLogs); err != nil {
-		return fmt.Errorf("lock: %w", err)
-	}
-	// One statement for all records, with a column array each: far cheaper
-	// than a statement per record, even pipelined.
+// errStored is insertNew's answer to a batch with records already stored
+// (or a record twice).
+var errStored = errors.New("some records are stored already")
+
+// insertRecords inserts records, all in one statement with a column array
+// each (far cheaper than a statement per record, even pipelined), and
+// returns the project and ID of each record inserted.
+const insertRecords = `INSERT INTO invocations
+	(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, response_bytes)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[],
+		$7::bigint[], $8::bigint[], $9::integer[], $10::boolean[], $11::text[], $12::text[], $13::integer[], $14::bigint[])
+	ON CONFLICT (project, id) DO NOTHING
+	RETURNING project, id`
+
+// recordArgs are insertRecords' arguments.
+func recordArgs(recs []function.Invocation) []any {
 	n := len(recs)
 	var (
 		projects, ids, fns, triggers, statuses, errs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		versions, memories, httpStatuses             = make([]int32, n), make([]int32, n), make([]int32, n)
 		starts                                       = make([]time.Time, n)
-		durations, billed                            = make([]int64, n), make([]int64, n)
+		durations, billed, responseBytes             = make([]int64, n), make([]int64, n), make([]int64, n)
 		colds                                        = make([]bool, n)
 	)
 	for i := range recs {
@@ -56,19 +78,67 @@ func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocatio
 		projects[i], ids[i], fns[i], triggers[i], statuses[i], errs[i] = r.Project, r.ID, r.Function, r.Trigger, r.Status, r.Error
 		versions[i], memories[i], httpStatuses[i] = int32(r.Version), int32(r.MemoryMB), int32(r.HTTPStatus)
 		starts[i], durations[i], billed[i], colds[i] = r.Start.UTC(), int64(r.Duration), r.BilledMS, r.Cold
+		responseBytes[i] = r.ResponseBytes
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO invocations
-		(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[],
-			$7::bigint[], $8::bigint[], $9::integer[], $10::boolean[], $11::text[], $12::text[], $13::integer[])
-		ON CONFLICT (project, id) DO NOTHING
-		RETURNING project, id`,
-		projects, ids, fns, versions, triggers, starts, durations, billed, memories, colds, statuses, errs, httpStatuses)
+	return []any{projects, ids, fns, versions, triggers, starts, durations, billed, memories, colds, statuses, errs, httpStatuses, responseBytes}
+}
+
+// insertNew writes a batch none of whose records is stored: the lock, the
+// records and their usage in one round trip, then the logs. It returns
+// errStored if some record was not inserted.
+func (db *DB) insertNew(ctx context.Context, tx pgx.Tx, recs []function.Invocation) error {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockLogs)
+	b.Queue(insertRecords, recordArgs(recs)...)
+	usage, args := usageStatement(recs)
+	b.Queue(usage, args...)
+	br := tx.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("lock: %w", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return fmt.Errorf("records: %w", err)
+	}
+	inserted := 0
+	for rows.Next() {
+		inserted++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		br.Close()
+		return fmt.Errorf("records: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("usage: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	if inserted != len(recs) {
+		return errStored
+	}
+	if err := db.pruneUsage(ctx, tx); err != nil {
+		return err
+	}
+	return copyLogs(ctx, tx, recs)
+}
+
+// insertInvocations writes a batch some of whose records may be stored:
+// their logs and usage are skipped.
+func (db *DB) insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocation) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockLogs); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	rows, err := tx.Query(ctx, insertRecords, recordArgs(recs)...)
 	if err != nil {
 		return fmt.Errorf("records: %w", err)
 	}
 	type key struct{ project, id string }
-	inserted := make(map[key]bool, n)
+	inserted := make(map[key]bool, len(recs))
 	var k key
 	_, err = pgx.ForEachRow(rows, []any{&k.project, &k.id}, func() error {
 		inserted[k] = true
@@ -77,14 +147,34 @@ func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocatio
 	if err != nil {
 		return fmt.Errorf("records: %w", err)
 	}
+	// added are the records inserted; a batch may repeat a record too.
+	added := make([]function.Invocation, 0, len(inserted))
+	for i := range recs {
+		r := &recs[i]
+		if inserted[key{r.Project, r.ID}] {
+			delete(inserted, key{r.Project, r.ID})
+			added = append(added, *r)
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	usage, args := usageStatement(added)
+	if _, err := tx.Exec(ctx, usage, args...); err != nil {
+		return fmt.Errorf("usage: %w", err)
+	}
+	if err := db.pruneUsage(ctx, tx); err != nil {
+		return err
+	}
+	return copyLogs(ctx, tx, added)
+}
 
+// copyLogs inserts the log lines of recs with COPY, which inserts rows in
+// order, so seq follows the order of the lines.
+func copyLogs(ctx context.Context, tx pgx.Tx, recs []function.Invocation) error {
 	var lines [][]any
 	for i := range recs {
 		r := &recs[i]
-		if !inserted[key{r.Project, r.ID}] {
-			continue // a duplicate: its logs are stored already
-		}
-		delete(inserted, key{r.Project, r.ID}) // a batch may repeat a record too
 		for _, l := range r.Logs {
 			lines = append(lines, []any{r.Project, r.ID, r.Function, int32(r.Version), l.Time.UTC(), l.Stream, l.Line})
 		}
@@ -92,8 +182,7 @@ func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocatio
 	if len(lines) == 0 {
 		return nil
 	}
-	// COPY inserts rows in order, so seq follows the order of the lines.
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"logs"},
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"logs"},
 		[]string{"project", "invocation_id", "function", "version", "logged_at", "stream", "line"},
 		pgx.CopyFromRows(lines))
 	if err != nil {
@@ -102,13 +191,13 @@ func insertInvocations(ctx context.Context, tx pgx.Tx, recs []function.Invocatio
 	return nil
 }
 
-const invocationColumns = `project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status`
+const invocationColumns = `project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, response_bytes`
 
 func scanInvocation(row pgx.Row) (function.Invocation, error) {
 	var r function.Invocation
 	var dur int64
 	if err := row.Scan(&r.Project, &r.ID, &r.Function, &r.Version, &r.Trigger, &r.Start, &dur,
-		&r.BilledMS, &r.MemoryMB, &r.Cold, &r.Status, &r.Error, &r.HTTPStatus); err != nil {
+		&r.BilledMS, &r.MemoryMB, &r.Cold, &r.Status, &r.Error, &r.HTTPStatus, &r.ResponseBytes); err != nil {
 		return function.Invocation{}, err
 	}
 	r.Start, r.Duration = r.Start.UTC(), time.Duration(dur)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +37,9 @@ const (
 // DB is a store in a PostgreSQL database. It is safe for concurrent use.
 type DB struct {
 	pool *pgxpool.Pool
+	// usagePruneAt is when (Unix seconds) an insert next deletes old busy
+	// seconds of usage.
+	usagePruneAt atomic.Int64
 }
 
 // Open connects to the database at url, a postgres:// URL or DSN that pgx
@@ -83,6 +87,7 @@ func migrationSets() []migrationSet {
 		{"schema_migrations_objects", objectMigrations},
 		{"schema_migrations_identities", identityMigrations},
 		{"schema_migrations_secrets", secretMigrations},
+		{"schema_migrations_usage", usageMigrations},
 	}
 }
 

@@ -32,8 +32,8 @@ func (db *DB) insertInvocations(ctx context.Context, recs []function.Invocation)
 	}
 	defer tx.Rollback()
 	insRec, err := tx.PrepareContext(ctx, `INSERT INTO invocations
-		(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project, id) DO NOTHING`)
+		(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, response_bytes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project, id) DO NOTHING`)
 	if err != nil {
 		return err
 	}
@@ -44,17 +44,27 @@ func (db *DB) insertInvocations(ctx context.Context, recs []function.Invocation)
 		return err
 	}
 	defer insLog.Close()
+	// inserted are the records inserted, for usage: recs, unless some
+	// were duplicates.
+	var inserted []function.Invocation
+	dup := false
 	for i := range recs {
 		r := &recs[i]
 		res, err := insRec.ExecContext(ctx, r.Project, r.ID, r.Function, r.Version, r.Trigger, unixNano(r.Start),
-			int64(r.Duration), r.BilledMS, r.MemoryMB, r.Cold, r.Status, r.Error, r.HTTPStatus)
+			int64(r.Duration), r.BilledMS, r.MemoryMB, r.Cold, r.Status, r.Error, r.HTTPStatus, r.ResponseBytes)
 		if err != nil {
 			return fmt.Errorf("invocation %s: %w", r.ID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			continue // a duplicate: its logs are stored already
+			if !dup {
+				inserted, dup = slices.Clone(recs[:i]), true
+			}
+			continue // a duplicate: its logs are stored already, and its usage counted
+		}
+		if dup {
+			inserted = append(inserted, *r)
 		}
 		for _, l := range r.Logs {
 			if _, err := insLog.ExecContext(ctx, r.Project, r.ID, r.Function, r.Version, unixNano(l.Time), l.Stream, l.Line); err != nil {
@@ -62,16 +72,22 @@ func (db *DB) insertInvocations(ctx context.Context, recs []function.Invocation)
 			}
 		}
 	}
+	if !dup {
+		inserted = recs
+	}
+	if err := db.addUsage(ctx, tx, inserted); err != nil {
+		return fmt.Errorf("usage: %w", err)
+	}
 	return tx.Commit()
 }
 
-const invocationColumns = `project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status`
+const invocationColumns = `project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, response_bytes`
 
 func scanInvocation(s scanner) (function.Invocation, error) {
 	var r function.Invocation
 	var start, dur int64
 	if err := s.Scan(&r.Project, &r.ID, &r.Function, &r.Version, &r.Trigger, &start, &dur,
-		&r.BilledMS, &r.MemoryMB, &r.Cold, &r.Status, &r.Error, &r.HTTPStatus); err != nil {
+		&r.BilledMS, &r.MemoryMB, &r.Cold, &r.Status, &r.Error, &r.HTTPStatus, &r.ResponseBytes); err != nil {
 		return function.Invocation{}, err
 	}
 	r.Start, r.Duration = fromUnixNano(start), time.Duration(dur)

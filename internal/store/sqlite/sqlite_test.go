@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hostless/hostless/internal/function"
+	"github.com/hostless/hostless/internal/metering"
 	"github.com/hostless/hostless/internal/store"
 	"github.com/hostless/hostless/internal/store/storetest"
 )
@@ -131,6 +132,26 @@ func BenchmarkInsertInvocations(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
 }
 
+// BenchmarkInsertInvocationsMixed writes batches as a busy platform's
+// recorder does (storetest.BenchBatchMixed), and single records as a quiet
+// one's: what the usage rollups add to the insert shows here.
+func BenchmarkInsertInvocationsMixed(b *testing.B) {
+	for _, size := range []int{256, 16, 1} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			db := open(b, b.TempDir())
+			ctx := context.Background()
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				if err := db.InsertInvocations(ctx, storetest.BenchBatchMixed(&n, size)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+		})
+	}
+}
+
 // TestMigrateToAliases: a store written before aliases existed opens with
 // each function's serving version as its live alias.
 func TestMigrateToAliases(t *testing.T) {
@@ -173,4 +194,66 @@ func TestMigrateToAliases(t *testing.T) {
 	if _, err := db.SetServing(ctx, "p", "old", 1); err != nil {
 		t.Fatalf("rollback after the migration: %v", err)
 	}
+}
+
+// TestUsageBackfill: a store made before the usage rollups gets them
+// from its records at the upgrade, and they outlive the records.
+func TestUsageBackfill(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { db.Close() }()
+	storetest.RunUsageBackfill(t, db, func(t *testing.T) store.Store {
+		for _, q := range []string{`DROP TABLE usage_hours`, `DROP TABLE usage_seconds`, `DELETE FROM schema_migrations_usage WHERE version > 1`} {
+			if _, err := db.telW.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if db, err = Open(context.Background(), dir); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}, func(t *testing.T, s store.Store) {
+		if _, err := s.(*DB).telW.Exec(`DELETE FROM invocations`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkUsageYear reads the report of a year of records (storetest.FillYear:
+// 1,051,200 of them) by day, as GET /v1/usage?since=366d does: from the
+// hourly rows, whatever number of records made them.
+func BenchmarkUsageYear(b *testing.B) {
+	db := open(b, b.TempDir())
+	from, to := storetest.FillYear(b, db)
+	prices := metering.Prices{GBSecond: 0.0000166667, MillionRequests: 0.2, GBOut: 0.09, ServerHour: 0.0208, ServerMemoryMB: 2048}
+	for _, tc := range []struct{ name, function string }{{"all", ""}, {"one-function", "fn3"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				rep := metering.NewReport(from, to, metering.PeriodDay, tc.function, prices)
+				if err := db.ReadUsage(context.Background(), rep.Filter(function.DefaultProject), rep.Add); err != nil {
+					b.Fatal(err)
+				}
+				if r := rep.Report(); r.Total.Invocations == 0 {
+					b.Fatal("empty report")
+				}
+			}
+		})
+	}
+	b.Run("raw-records-sum", func(b *testing.B) {
+		// What summing the records themselves costs, for comparison: one
+		// pass over a year of them, without percentiles or peaks.
+		for b.Loop() {
+			var n, mbms int64
+			if err := db.telR.QueryRowContext(context.Background(), `SELECT COUNT(*), SUM(billed_ms * memory_mb) FROM invocations WHERE project = ? AND id >= ?`,
+				function.DefaultProject, function.IDFloor(from)).Scan(&n, &mbms); err != nil || n == 0 {
+				b.Fatal(n, err)
+			}
+		}
+	})
 }

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, docdbTests...)
 	tests = append(tests, objectTests...)
 	tests = append(tests, secretTests...)
+	tests = append(tests, usageTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -617,6 +618,7 @@ func testInvocationRoundTrip(t *testing.T, s store.Store) {
 	want.Status = function.StatusError
 	want.Error = "function failed: exit 2"
 	want.HTTPStatus = 502
+	want.ResponseBytes = 4321
 	want.Trigger = "api"
 	want.Logs[1].Line = "unicode ✓ and\ttabs"
 	want.Logs[2].Line = ""

@@ -298,6 +298,8 @@ func TestConsole(t *testing.T) {
 		chromedp.Click(css(`header nav a[data-page="usage"]`)),
 		hasText(`tr[data-function="hello"]`, strconv.Itoa(before+2)),
 		hasText(`tr[data-function="Total"]`, "$"),
+		hasText(`#usage-report tr[data-cost="here"]`, "$"),
+		hasText(`#usage-report tr[data-cost="always-on"]`, "1 server"),
 	)
 	shot("09-usage")
 	step("browse the database",

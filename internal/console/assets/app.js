@@ -1282,7 +1282,10 @@ function loadPrices() {
 
 async function viewUsage({ root, query, signal, reload }) {
   const win = query.get("window") === "1h" ? "1h" : "24h";
-  const data = await loadSeries({ fn: "", win, signal });
+  const [data, month] = await Promise.all([
+    loadSeries({ fn: "", win, signal }),
+    api("/v1/usage?since=30d&period=day", { signal }).catch((err) => err),
+  ]);
   const prices = loadPrices();
   const gbsPrice = h("input", { type: "number", id: "price-gbs", min: 0, step: "any", value: String(prices.gbs) });
   const reqPrice = h("input", { type: "number", id: "price-req", min: 0, step: "any", value: String(prices.million) });
@@ -1328,11 +1331,49 @@ async function viewUsage({ root, query, signal, reload }) {
     ),
     out,
     h("div", { class: "filters prices" }, h("label", {}, "$ per GB-second ", gbsPrice), h("label", {}, "$ per million requests ", reqPrice)),
+    monthReport(month),
     h(
       "p",
       { class: data.truncated ? "hint warn" : "hint" },
       `From ${data.source}. A GB-second is a second of billed time at 1 GB of memory (billed milliseconds × memory); throttled calls cost nothing. The prices are yours to set (the defaults are AWS Lambda's x86 list prices, for comparison).`,
     ),
+  );
+}
+
+// monthReport shows the server's report of the last 30 days (GET
+// /v1/usage: hourly rollups, the server's price table): what the workload
+// cost here, against an always-on server sized for its peak.
+function monthReport(r) {
+  if (r instanceof Error) return section("Last 30 days", errorBox(r));
+  const t = r.total;
+  const c = r.cost;
+  const row = (label, value) => h("tr", {}, h("th", {}, label), h("td", { class: "num" }, value));
+  return h(
+    "section",
+    { id: "usage-report" },
+    h("h2", {}, "Last 30 days"),
+    h(
+      "table",
+      { class: "kv" },
+      h(
+        "tbody",
+        {},
+        row("Invocations", fmtNum(t.invocations)),
+        row("Errors", fmtNum(t.errors)),
+        row("Cold starts", fmtNum(t.cold_starts)),
+        row("GB-seconds", t.gb_seconds.toFixed(3)),
+        row("Data out", fmtBytes(t.data_out_bytes)),
+        row("Peak concurrency", String(t.peak_concurrency)),
+        h("tr", { "data-cost": "here" }, h("th", {}, "Cost here"), h("td", { class: "num" }, fmtMoney(c.total))),
+        h(
+          "tr",
+          { "data-cost": "always-on" },
+          h("th", {}, `Always-on: ${c.always_on.servers} server${c.always_on.servers === 1 ? "" : "s"} × ${Math.round(c.always_on.hours)} h`),
+          h("td", { class: "num" }, fmtMoney(c.always_on.total)),
+        ),
+      ),
+    ),
+    h("p", { class: "hint" }, "From the server's hourly rollups and its price table (serve --price-*): compute, requests and data out here, against servers sized for the peak memory in use, running the whole time."),
   );
 }
 

@@ -628,18 +628,14 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request) error {
 	}
 	f := store.LogFilter{Project: function.DefaultProject, Function: q.Get("function"), AfterSeq: after, Limit: limit}
 	if q.Get("follow") != "true" && q.Get("follow") != "1" {
-		lines, err := a.cfg.Store.ListLogs(r.Context(), f)
+		p, err := a.cfg.Store.ListLogs(r.Context(), f)
 		if err != nil {
 			return err
 		}
-		next := after
-		if len(lines) > 0 {
-			next = lines[len(lines)-1].Seq
+		if p.Lines == nil {
+			p.Lines = []function.LogLine{}
 		}
-		if lines == nil {
-			lines = []function.LogLine{}
-		}
-		return writeJSON(w, http.StatusOK, map[string]any{"lines": lines, "next": next})
+		return writeJSON(w, http.StatusOK, map[string]any{"lines": p.Lines, "next": p.Next})
 	}
 	return a.follow(w, r, f)
 }
@@ -658,22 +654,24 @@ func (a *API) follow(w http.ResponseWriter, r *http.Request, f store.LogFilter) 
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
 	for {
-		lines, err := a.cfg.Store.ListLogs(r.Context(), f)
+		p, err := a.cfg.Store.ListLogs(r.Context(), f)
 		if err != nil {
 			if r.Context().Err() != nil {
 				return nil
 			}
 			a.cfg.Log.Warn("follow logs", "err", err)
 		}
-		for _, l := range lines {
+		for _, l := range p.Lines {
 			b, _ := json.Marshal(l)
 			fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", l.Seq, b)
-			f.AfterSeq = l.Seq
 		}
-		if len(lines) > 0 {
+		if len(p.Lines) > 0 {
 			flusher.Flush()
 		}
-		if len(lines) == f.Limit {
+		if err == nil {
+			f.AfterSeq = p.Next
+		}
+		if p.More {
 			continue // more are waiting
 		}
 		select {

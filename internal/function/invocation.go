@@ -209,7 +209,10 @@ type Invocation struct {
 	Status     string        `json:"status"`
 	Error      string        `json:"error,omitempty"`
 	HTTPStatus int           `json:"http_status,omitempty"`
-	Logs       []LogLine     `json:"logs,omitempty"`
+	// RequestID is the X-Request-Id of the HTTP request that made a
+	// synchronous call; empty for the others.
+	RequestID string    `json:"request_id,omitempty"`
+	Logs      []LogLine `json:"logs,omitempty"`
 }
 
 // BilledMillis rounds d up to the next millisecond, as metering does.

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,12 +11,14 @@ import (
 
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/store"
+	"github.com/hostless/hostless/internal/store/logchunk"
 )
 
 // InsertInvocations writes records and their Logs in one transaction, with
-// statements prepared once per batch. A record whose (project, ID) is already
-// stored is skipped together with its logs, so redelivering a batch after a
-// lost acknowledgement is harmless.
+// statements prepared once per batch: a row per record, and a row (a chunk,
+// see package logchunk) per record's lines. A record whose (project, ID) is
+// already stored is skipped together with its logs, so redelivering a
+// batch after a lost acknowledgement is harmless.
 func (db *DB) InsertInvocations(ctx context.Context, recs []function.Invocation) error {
 	if len(recs) == 0 {
 		return nil
@@ -25,39 +29,79 @@ func (db *DB) InsertInvocations(ctx context.Context, recs []function.Invocation)
 	return nil
 }
 
+// chunked is a record's lines, encoded before the transaction starts.
+type chunked struct {
+	chunk logchunk.Chunk
+	lines int
+}
+
+// encodeLogs encodes each record's lines in chunks of at most
+// logchunk.MaxLines.
+func encodeLogs(recs []function.Invocation) [][]chunked {
+	out := make([][]chunked, len(recs))
+	for i := range recs {
+		for ls := recs[i].Logs; len(ls) > 0; {
+			part := ls[:min(len(ls), logchunk.MaxLines)]
+			ls = ls[len(part):]
+			out[i] = append(out[i], chunked{logchunk.Encode(part), len(part)})
+		}
+	}
+	return out
+}
+
 func (db *DB) insertInvocations(ctx context.Context, recs []function.Invocation) error {
+	chunks := encodeLogs(recs)
 	tx, err := db.telW.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	insRec, err := tx.PrepareContext(ctx, `INSERT INTO invocations
-		(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project, id) DO NOTHING`)
+		(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, request_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project, id) DO NOTHING`)
 	if err != nil {
 		return err
 	}
 	defer insRec.Close()
-	insLog, err := tx.PrepareContext(ctx, `INSERT INTO logs
-		(project, invocation_id, function, version, logged_at, stream, line) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer insLog.Close()
+	var (
+		insLog          *sql.Stmt
+		written, totalB int64 // the newest chunk's, which the next ones continue
+	)
 	for i := range recs {
 		r := &recs[i]
 		res, err := insRec.ExecContext(ctx, r.Project, r.ID, r.Function, r.Version, r.Trigger, unixNano(r.Start),
-			int64(r.Duration), r.BilledMS, r.MemoryMB, r.Cold, r.Status, r.Error, r.HTTPStatus)
+			int64(r.Duration), r.BilledMS, r.MemoryMB, r.Cold, r.Status, r.Error, r.HTTPStatus, r.RequestID)
 		if err != nil {
 			return fmt.Errorf("invocation %s: %w", r.ID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
-		} else if n == 0 {
-			continue // a duplicate: its logs are stored already
+		} else if n == 0 || len(chunks[i]) == 0 {
+			continue // a duplicate (its logs are stored already), or no logs
 		}
-		for _, l := range r.Logs {
-			if _, err := insLog.ExecContext(ctx, r.Project, r.ID, r.Function, r.Version, unixNano(l.Time), l.Stream, l.Line); err != nil {
+		if insLog == nil {
+			// This transaction is the only writer: what the newest chunk
+			// says can't change under it.
+			err := tx.QueryRowContext(ctx, `SELECT written_at, total_bytes FROM log_chunks ORDER BY seq DESC LIMIT 1`).Scan(&written, &totalB)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if insLog, err = tx.PrepareContext(ctx, `INSERT INTO log_chunks
+				(project, invocation_id, function, version, status, first_at, last_at, written_at, lines, bytes, total_bytes, meta, text)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+				return err
+			}
+			defer insLog.Close()
+		}
+		for _, c := range chunks[i] {
+			// written_at is the latest line time so far: it never decreases
+			// with seq, and no line of a chunk is later than its written_at,
+			// so the chunks up to the last one written before a time hold
+			// only lines older than it (logchunk.Bounds.Floor).
+			written = max(written, c.chunk.Last)
+			totalB += c.chunk.Bytes()
+			if _, err := insLog.ExecContext(ctx, r.Project, r.ID, r.Function, r.Version, r.Status, c.chunk.Base, c.chunk.Last,
+				written, c.lines, c.chunk.Bytes(), totalB, c.chunk.Meta, c.chunk.Text); err != nil {
 				return fmt.Errorf("logs of invocation %s: %w", r.ID, err)
 			}
 		}
@@ -65,13 +109,13 @@ func (db *DB) insertInvocations(ctx context.Context, recs []function.Invocation)
 	return tx.Commit()
 }
 
-const invocationColumns = `project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status`
+const invocationColumns = `project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, request_id`
 
 func scanInvocation(s scanner) (function.Invocation, error) {
 	var r function.Invocation
 	var start, dur int64
 	if err := s.Scan(&r.Project, &r.ID, &r.Function, &r.Version, &r.Trigger, &start, &dur,
-		&r.BilledMS, &r.MemoryMB, &r.Cold, &r.Status, &r.Error, &r.HTTPStatus); err != nil {
+		&r.BilledMS, &r.MemoryMB, &r.Cold, &r.Status, &r.Error, &r.HTTPStatus, &r.RequestID); err != nil {
 		return function.Invocation{}, err
 	}
 	r.Start, r.Duration = fromUnixNano(start), time.Duration(dur)
@@ -133,64 +177,240 @@ func (db *DB) getInvocation(ctx context.Context, project, id string) (function.I
 		return function.Invocation{}, notFound(err)
 	}
 	rows, err := db.telR.QueryContext(ctx,
-		`SELECT seq, logged_at, stream, line FROM logs WHERE project = ? AND invocation_id = ? ORDER BY seq`, project, id)
+		`SELECT seq, first_at, meta, text FROM log_chunks WHERE project = ? AND invocation_id = ? ORDER BY seq`, project, id)
 	if err != nil {
 		return function.Invocation{}, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var l function.LogLine
-		var at int64
-		if err := rows.Scan(&l.Seq, &at, &l.Stream, &l.Line); err != nil {
+		var seq, base int64
+		var meta, text string
+		if err := rows.Scan(&seq, &base, &meta, &text); err != nil {
 			return function.Invocation{}, err
 		}
-		l.Time = fromUnixNano(at)
-		r.Logs = append(r.Logs, l)
+		lines, err := logchunk.Decode(base, meta, text)
+		if err != nil {
+			return function.Invocation{}, fmt.Errorf("chunk %d: %w", seq, err)
+		}
+		for i := range lines {
+			lines[i].Seq = logchunk.Seq(seq, i)
+		}
+		r.Logs = append(r.Logs, lines...)
 	}
 	return r, rows.Err()
 }
 
-// ListLogs returns log lines oldest first: those after f.AfterSeq, or, when
-// it is 0, the newest f.Limit lines.
-func (db *DB) ListLogs(ctx context.Context, f store.LogFilter) ([]function.LogLine, error) {
+// ListLogs returns a page of log lines (see store.LogFilter): it reads
+// chunks in a range of seq that logchunk.Scan plans, filtered in SQL as far
+// as SQL can (project, function, status, Since on a chunk's latest line,
+// Grep on its text), and the lines of those chunks in Go.
+func (db *DB) ListLogs(ctx context.Context, f store.LogFilter) (store.LogPage, error) {
+	p, err := db.listLogs(ctx, f)
+	if err != nil {
+		return store.LogPage{}, fmt.Errorf("list logs: %w", err)
+	}
+	return p, nil
+}
+
+func (db *DB) listLogs(ctx context.Context, f store.LogFilter) (store.LogPage, error) {
+	var b logchunk.Bounds
+	// Two subqueries: SQLite reads MIN or MAX from the end of an index
+	// only when it is a query's sole aggregate.
+	if err := db.telR.QueryRowContext(ctx,
+		`SELECT COALESCE((SELECT MIN(seq) FROM log_chunks), 0), COALESCE((SELECT MAX(seq) FROM log_chunks), 0)`).Scan(&b.Min, &b.Max); err != nil {
+		return store.LogPage{}, err
+	}
+	if !f.Since.IsZero() && b.Max > 0 {
+		var err error
+		if b.Floor, err = logchunk.Floor(ctx, b.Min, b.Max, f.Since, db.probe("written_at")); err != nil {
+			return store.LogPage{}, err
+		}
+	}
+	sc := logchunk.NewScan(f, b)
+	if sc.Empty() {
+		return sc.Page(), nil
+	}
 	var q strings.Builder
 	args := []any{f.Project}
-	q.WriteString(`SELECT seq, invocation_id, function, version, logged_at, stream, line FROM logs WHERE project = ?`)
+	q.WriteString(`SELECT seq, invocation_id, function, version, first_at, meta, text FROM log_chunks WHERE project = ?`)
 	if f.Function != "" {
 		q.WriteString(` AND function = ?`)
 		args = append(args, f.Function)
 	}
-	tail := f.AfterSeq <= 0
-	if tail {
-		q.WriteString(` ORDER BY seq DESC LIMIT ?`)
-	} else {
-		q.WriteString(` AND seq > ? ORDER BY seq LIMIT ?`)
-		args = append(args, f.AfterSeq)
+	if len(f.Statuses) > 0 {
+		if !slices.Contains(f.Statuses, function.StatusOK) {
+			// The term the partial indexes of failed invocations name.
+			q.WriteString(` AND status <> 'ok'`)
+		}
+		q.WriteString(` AND status IN (?` + strings.Repeat(`, ?`, len(f.Statuses)-1) + `)`)
+		for _, st := range f.Statuses {
+			args = append(args, st)
+		}
 	}
-	args = append(args, store.Limit(f.Limit))
-
+	if !f.Since.IsZero() {
+		q.WriteString(` AND last_at >= ?`)
+		args = append(args, f.Since.UnixNano())
+	}
+	if f.Grep != "" {
+		q.WriteString(` AND instr(text, ?) > 0`)
+		args = append(args, f.Grep)
+	}
+	q.WriteString(` AND seq BETWEEN ? AND ? ORDER BY seq`)
+	if sc.Desc {
+		q.WriteString(` DESC`)
+	}
+	args = append(args, sc.Lo, sc.Hi)
 	rows, err := db.telR.QueryContext(ctx, q.String(), args...)
 	if err != nil {
-		return nil, fmt.Errorf("list logs: %w", err)
+		return store.LogPage{}, err
 	}
 	defer rows.Close()
-	var lines []function.LogLine
 	for rows.Next() {
-		var l function.LogLine
-		var at int64
-		if err := rows.Scan(&l.Seq, &l.InvocationID, &l.Function, &l.Version, &at, &l.Stream, &l.Line); err != nil {
-			return nil, fmt.Errorf("list logs: %w", err)
+		var r logchunk.Row
+		if err := rows.Scan(&r.Seq, &r.InvocationID, &r.Function, &r.Version, &r.Base, &r.Meta, &r.Text); err != nil {
+			return store.LogPage{}, err
 		}
-		l.Time = fromUnixNano(at)
-		lines = append(lines, l)
+		more, err := sc.Add(r)
+		if err != nil {
+			return store.LogPage{}, fmt.Errorf("chunk %d: %w", r.Seq, err)
+		}
+		if !more {
+			break
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list logs: %w", err)
+		return store.LogPage{}, err
 	}
-	if tail {
-		slices.Reverse(lines)
+	return sc.Page(), nil
+}
+
+// probe returns logchunk.FirstAtLeast's probe of a column (or an
+// expression of columns) on the reader pool. column is a constant of this
+// package.
+func (db *DB) probe(column string) logchunk.Probe {
+	q := `SELECT seq, ` + column + ` FROM log_chunks WHERE seq >= ? ORDER BY seq LIMIT 1`
+	return func(ctx context.Context, seq int64) (int64, int64, bool, error) {
+		var s, v int64
+		err := db.telR.QueryRowContext(ctx, q, seq).Scan(&s, &v)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, false, nil
+		}
+		return s, v, err == nil, err
 	}
-	return lines, nil
+}
+
+// LogBytes is the size of the stored lines: the newest chunk's running
+// total less what was deleted before the oldest.
+func (db *DB) LogBytes(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.telR.QueryRowContext(ctx, `SELECT COALESCE((SELECT total_bytes FROM log_chunks ORDER BY seq DESC LIMIT 1), 0)
+		- COALESCE((SELECT total_bytes - bytes FROM log_chunks ORDER BY seq LIMIT 1), 0)`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("log bytes: %w", err)
+	}
+	return n, nil
+}
+
+// trimBatch is how many rows one transaction of TrimTelemetry deletes: the
+// writer is shared with new records, which wait for it.
+const trimBatch = 2000
+
+// TrimTelemetry deletes, in transactions of at most trimBatch rows: the
+// chunks written before r.Before (all their lines are older), the records
+// of invocations started before it, then the oldest chunks past
+// r.MaxLogBytes.
+func (db *DB) TrimTelemetry(ctx context.Context, r store.Retention) (store.Trimmed, error) {
+	var t store.Trimmed
+	err := db.trim(ctx, r, &t)
+	if err != nil {
+		return t, fmt.Errorf("trim telemetry: %w", err)
+	}
+	return t, nil
+}
+
+func (db *DB) trim(ctx context.Context, r store.Retention, t *store.Trimmed) error {
+	var lo, hi, newest int64
+	if err := db.telR.QueryRowContext(ctx, `SELECT COALESCE((SELECT MIN(seq) FROM log_chunks), 0), COALESCE((SELECT MAX(seq) FROM log_chunks), 0),
+		COALESCE((SELECT total_bytes FROM log_chunks ORDER BY seq DESC LIMIT 1), 0)`).Scan(&lo, &hi, &newest); err != nil {
+		return err
+	}
+	upTo, err := logchunk.TrimUpTo(ctx, lo, hi, newest, r, db.probe("written_at"), db.probe("total_bytes - bytes"))
+	if err != nil {
+		return err
+	}
+	for upTo >= lo && lo > 0 {
+		rows, err := db.telW.QueryContext(ctx, `DELETE FROM log_chunks WHERE seq IN
+			(SELECT seq FROM log_chunks WHERE seq <= ? ORDER BY seq LIMIT ?) RETURNING lines, bytes`, upTo, trimBatch)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			var lines, bytes int64
+			if err := rows.Scan(&lines, &bytes); err != nil {
+				rows.Close()
+				return err
+			}
+			n++
+			t.LogLines += lines
+			t.LogBytes += bytes
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		if n < trimBatch {
+			break
+		}
+	}
+	if r.Before.IsZero() {
+		return nil
+	}
+	projects, err := db.telemetryProjects(ctx)
+	if err != nil {
+		return err
+	}
+	floor := function.IDFloor(r.Before)
+	for _, p := range projects {
+		for {
+			res, err := db.telW.ExecContext(ctx, `DELETE FROM invocations WHERE project = ? AND id IN
+				(SELECT id FROM invocations WHERE project = ? AND id < ? ORDER BY id LIMIT ?)`, p, p, floor, trimBatch)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			t.Records += n
+			if n < trimBatch {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// telemetryProjects lists the projects that have records, one index probe
+// each (a loose index scan: SELECT DISTINCT would read every row).
+func (db *DB) telemetryProjects(ctx context.Context) ([]string, error) {
+	rows, err := db.telR.QueryContext(ctx, `WITH RECURSIVE p(project) AS (
+			SELECT MIN(project) FROM invocations
+			UNION ALL
+			SELECT (SELECT MIN(project) FROM invocations WHERE project > p.project) FROM p WHERE p.project IS NOT NULL
+		) SELECT project FROM p WHERE project IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // UsageSince sums billed_ms * memory_mb per function over the invocations

@@ -15,8 +15,8 @@ import (
 )
 
 // InsertInvocations writes records and their Logs in one transaction, with
-// statements prepared once per batch: a row per record, and a row (a chunk,
-// see package logchunk) per record's lines. A record whose (project, ID) is
+// statements of many rows prepared once per batch: a row per record, and a
+// row (a chunk, see package logchunk) per record's lines. A record whose (project, ID) is
 // already stored is skipped together with its logs, so redelivering a
 // batch after a lost acknowledgement is harmless.
 func (db *DB) InsertInvocations(ctx context.Context, recs []function.Invocation) error {
@@ -49,6 +49,41 @@ func encodeLogs(recs []function.Invocation) [][]chunked {
 	return out
 }
 
+// insertGroup is how many rows one INSERT statement writes: a statement's
+// fixed cost (binding, starting, halting) is much of a small row's.
+const insertGroup = 32
+
+// multiInsert prepares, once per transaction and number of rows, an INSERT
+// of that many rows.
+type multiInsert struct {
+	tx         *sql.Tx
+	head, tail string // before the rows' VALUES, after them
+	row        string // one row's "(?, ?, ...)"
+	stmts      map[int]*sql.Stmt
+}
+
+func newMultiInsert(tx *sql.Tx, head string, cols int, tail string) *multiInsert {
+	return &multiInsert{tx: tx, head: head, tail: tail, row: "(?" + strings.Repeat(", ?", cols-1) + ")", stmts: map[int]*sql.Stmt{}}
+}
+
+func (m *multiInsert) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	if st, ok := m.stmts[n]; ok {
+		return st, nil
+	}
+	st, err := m.tx.PrepareContext(ctx, m.head+" VALUES "+m.row+strings.Repeat(", "+m.row, n-1)+m.tail)
+	if err != nil {
+		return nil, err
+	}
+	m.stmts[n] = st
+	return st, nil
+}
+
+func (m *multiInsert) close() {
+	for _, st := range m.stmts {
+		st.Close()
+	}
+}
+
 func (db *DB) insertInvocations(ctx context.Context, recs []function.Invocation) error {
 	chunks := encodeLogs(recs)
 	tx, err := db.telW.BeginTx(ctx, nil)
@@ -56,29 +91,69 @@ func (db *DB) insertInvocations(ctx context.Context, recs []function.Invocation)
 		return err
 	}
 	defer tx.Rollback()
-	insRec, err := tx.PrepareContext(ctx, `INSERT INTO invocations
-		(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, request_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project, id) DO NOTHING`)
-	if err != nil {
-		return err
+	insRec := newMultiInsert(tx, `INSERT INTO invocations
+		(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, request_id)`,
+		14, ` ON CONFLICT (project, id) DO NOTHING RETURNING project, id`)
+	defer insRec.close()
+	type key struct{ project, id string }
+	inserted := make(map[key]bool, len(recs))
+	args := make([]any, 0, insertGroup*14)
+	for start := 0; start < len(recs); start += insertGroup {
+		group := recs[start:min(start+insertGroup, len(recs))]
+		args = args[:0]
+		for i := range group {
+			r := &group[i]
+			args = append(args, r.Project, r.ID, r.Function, r.Version, r.Trigger, unixNano(r.Start),
+				int64(r.Duration), r.BilledMS, r.MemoryMB, r.Cold, r.Status, r.Error, r.HTTPStatus, r.RequestID)
+		}
+		st, err := insRec.stmt(ctx, len(group))
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("records: %w", err)
+		}
+		for rows.Next() {
+			var k key
+			if err := rows.Scan(&k.project, &k.id); err != nil {
+				rows.Close()
+				return err
+			}
+			inserted[k] = true
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("records: %w", err)
+		}
 	}
-	defer insRec.Close()
+
 	var (
-		insLog          *sql.Stmt
+		insLog          *multiInsert
 		written, totalB int64 // the newest chunk's, which the next ones continue
+		n               int   // rows in args
 	)
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		st, err := insLog.stmt(ctx, n)
+		if err == nil {
+			_, err = st.ExecContext(ctx, args...)
+		}
+		args, n = args[:0], 0
+		if err != nil {
+			return fmt.Errorf("logs: %w", err)
+		}
+		return nil
+	}
+	args = args[:0]
 	for i := range recs {
 		r := &recs[i]
-		res, err := insRec.ExecContext(ctx, r.Project, r.ID, r.Function, r.Version, r.Trigger, unixNano(r.Start),
-			int64(r.Duration), r.BilledMS, r.MemoryMB, r.Cold, r.Status, r.Error, r.HTTPStatus, r.RequestID)
-		if err != nil {
-			return fmt.Errorf("invocation %s: %w", r.ID, err)
+		k := key{r.Project, r.ID}
+		if len(chunks[i]) == 0 || !inserted[k] {
+			continue // no logs, or a duplicate: its logs are stored already
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 || len(chunks[i]) == 0 {
-			continue // a duplicate (its logs are stored already), or no logs
-		}
+		delete(inserted, k) // a batch may repeat a record too
 		if insLog == nil {
 			// This transaction is the only writer: what the newest chunk
 			// says can't change under it.
@@ -86,25 +161,28 @@ func (db *DB) insertInvocations(ctx context.Context, recs []function.Invocation)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			if insLog, err = tx.PrepareContext(ctx, `INSERT INTO log_chunks
-				(project, invocation_id, function, version, status, first_at, last_at, written_at, lines, bytes, total_bytes, meta, text)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-				return err
-			}
-			defer insLog.Close()
+			insLog = newMultiInsert(tx, `INSERT INTO log_chunks
+				(project, invocation_id, function, version, status, first_at, last_at, written_at, lines, bytes, total_bytes, meta, text)`, 13, ``)
+			defer insLog.close()
 		}
 		for _, c := range chunks[i] {
 			// written_at is the latest line time so far: it never decreases
 			// with seq, and no line of a chunk is later than its written_at,
 			// so the chunks up to the last one written before a time hold
-			// only lines older than it (logchunk.Bounds.Floor).
+			// only lines older than it (logchunk.Floor).
 			written = max(written, c.chunk.Last)
 			totalB += c.chunk.Bytes()
-			if _, err := insLog.ExecContext(ctx, r.Project, r.ID, r.Function, r.Version, r.Status, c.chunk.Base, c.chunk.Last,
-				written, c.lines, c.chunk.Bytes(), totalB, c.chunk.Meta, c.chunk.Text); err != nil {
-				return fmt.Errorf("logs of invocation %s: %w", r.ID, err)
+			args = append(args, r.Project, r.ID, r.Function, r.Version, r.Status, c.chunk.Base, c.chunk.Last,
+				written, c.lines, c.chunk.Bytes(), totalB, c.chunk.Meta, c.chunk.Text)
+			if n++; n == insertGroup {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	return tx.Commit()
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/hostless/hostless/internal/invoker"
 	"github.com/hostless/hostless/internal/masterkey"
 	"github.com/hostless/hostless/internal/metering"
+	"github.com/hostless/hostless/internal/requestid"
 	"github.com/hostless/hostless/internal/route"
 	"github.com/hostless/hostless/internal/runtime"
 	"github.com/hostless/hostless/internal/runtime/process"
@@ -132,6 +133,8 @@ func New(cfg config.Config, log *slog.Logger) *App {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// Lines logged with a request's context carry its request_id.
+	log = slog.New(requestid.NewHandler(log.Handler()))
 	return &App{cfg: cfg, log: log, draining: make(chan struct{}), served: make(chan struct{})}
 }
 
@@ -298,7 +301,7 @@ func (a *App) Start(ctx context.Context) error {
 	platform.Handle("/", mux)
 	a.platform.set(platform)
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           requestid.Middleware(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

@@ -53,25 +53,31 @@ func encodeLogs(recs []function.Invocation) [][]chunked {
 // fixed cost (binding, starting, halting) is much of a small row's.
 const insertGroup = 32
 
-// multiInsert prepares, once per transaction and number of rows, an INSERT
-// of that many rows.
+// multiInsert is an INSERT of any number of rows in one transaction: the
+// statement for each number is prepared on the writer once, between
+// transactions (telStmt), and in the meantime in the transaction.
 type multiInsert struct {
+	db         *DB
 	tx         *sql.Tx
 	head, tail string // before the rows' VALUES, after them
 	row        string // one row's "(?, ?, ...)"
 	stmts      map[int]*sql.Stmt
 }
 
-func newMultiInsert(tx *sql.Tx, head string, cols int, tail string) *multiInsert {
-	return &multiInsert{tx: tx, head: head, tail: tail, row: "(?" + strings.Repeat(", ?", cols-1) + ")", stmts: map[int]*sql.Stmt{}}
+func newMultiInsert(db *DB, tx *sql.Tx, head string, cols int, tail string) *multiInsert {
+	return &multiInsert{db: db, tx: tx, head: head, tail: tail, row: "(?" + strings.Repeat(", ?", cols-1) + ")", stmts: map[int]*sql.Stmt{}}
 }
 
 func (m *multiInsert) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
 	if st, ok := m.stmts[n]; ok {
 		return st, nil
 	}
-	st, err := m.tx.PrepareContext(ctx, m.head+" VALUES "+m.row+strings.Repeat(", "+m.row, n-1)+m.tail)
-	if err != nil {
+	q := m.head + " VALUES " + m.row + strings.Repeat(", "+m.row, n-1) + m.tail
+	var err error
+	st := m.db.telStmt(q)
+	if st != nil {
+		st = m.tx.StmtContext(ctx, st)
+	} else if st, err = m.tx.PrepareContext(ctx, q); err != nil {
 		return nil, err
 	}
 	m.stmts[n] = st
@@ -84,14 +90,45 @@ func (m *multiInsert) close() {
 	}
 }
 
+// telStmt returns query prepared on the telemetry writer, or nil when it
+// isn't yet: the writer's one connection is the transaction's, so it
+// can't prepare now; prepareTelStmts does before the next transaction.
+func (db *DB) telStmt(query string) *sql.Stmt {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	st, ok := db.telStmts[query]
+	if !ok {
+		if db.telStmts == nil {
+			db.telStmts = map[string]*sql.Stmt{}
+		}
+		db.telStmts[query] = nil // wanted
+	}
+	return st
+}
+
+// prepareTelStmts prepares the statements transactions wanted.
+func (db *DB) prepareTelStmts(ctx context.Context) {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	for q, st := range db.telStmts {
+		if st != nil {
+			continue
+		}
+		if st, err := db.telW.PrepareContext(ctx, q); err == nil {
+			db.telStmts[q] = st
+		}
+	}
+}
+
 func (db *DB) insertInvocations(ctx context.Context, recs []function.Invocation) error {
 	chunks := encodeLogs(recs)
+	db.prepareTelStmts(ctx)
 	tx, err := db.telW.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	insRec := newMultiInsert(tx, `INSERT INTO invocations
+	insRec := newMultiInsert(db, tx, `INSERT INTO invocations
 		(project, id, function, version, trigger_kind, started_at, duration_ns, billed_ms, memory_mb, cold, status, error, http_status, request_id)`,
 		14, ` ON CONFLICT (project, id) DO NOTHING RETURNING project, id`)
 	defer insRec.close()
@@ -161,7 +198,7 @@ func (db *DB) insertInvocations(ctx context.Context, recs []function.Invocation)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			insLog = newMultiInsert(tx, `INSERT INTO log_chunks
+			insLog = newMultiInsert(db, tx, `INSERT INTO log_chunks
 				(project, invocation_id, function, version, status, first_at, last_at, written_at, lines, bytes, total_bytes, meta, text)`, 13, ``)
 			defer insLog.close()
 		}

@@ -49,10 +49,12 @@ type DB struct {
 	dataW, dataR *sql.DB
 	// docq groups concurrent document writes into one commit.
 	docq docQueue
-	// stmts are the document writes' statements, prepared on dataW.
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt
-	opts   Options
+	// stmts are the document writes' statements, prepared on dataW;
+	// telStmts the telemetry writes', prepared on telW (nil: wanted).
+	stmtMu   sync.Mutex
+	stmts    map[string]*sql.Stmt
+	telStmts map[string]*sql.Stmt
+	opts     Options
 }
 
 // Open opens (creating if needed) the store in dir and applies any pending
@@ -375,6 +377,11 @@ func (db *DB) Close() error {
 	db.stmtMu.Lock()
 	defer db.stmtMu.Unlock()
 	for _, st := range db.stmts {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	for _, st := range db.telStmts {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

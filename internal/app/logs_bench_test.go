@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -72,8 +73,12 @@ func BenchmarkLogging(b *testing.B) {
 	const clients = 16
 	// round calls url n times from the clients, waits for the records to
 	// be stored, and returns how long it all took.
+	var ms runtime.MemStats
+	allocated := func() uint64 { runtime.ReadMemStats(&ms); return ms.TotalAlloc }
+	alloc := make(map[string]uint64)
 	round := func(url string, n int) (time.Duration, time.Duration) {
-		start, cpu := time.Now(), cpuTime()
+		start, cpu, a0 := time.Now(), cpuTime(), allocated()
+		defer func() { alloc[url] += allocated() - a0 }()
 		var left atomic.Int64
 		left.Store(int64(n))
 		var wg sync.WaitGroup
@@ -98,6 +103,8 @@ func BenchmarkLogging(b *testing.B) {
 		round(v.url, 2000)
 	}
 
+	clear(alloc)
+
 	const rounds = 6
 	per := max(b.N/rounds/len(variants), 100)
 	took := make([]time.Duration, len(variants))
@@ -120,6 +127,7 @@ func BenchmarkLogging(b *testing.B) {
 		// CPU time per call (of this process: server and clients) is
 		// steadier than throughput on a machine shared with other work.
 		b.ReportMetric(float64(cpu[k].Microseconds())/calls, v.name+"-cpu-µs/call")
+		b.ReportMetric(float64(alloc[v.url])/calls, v.name+"-B/call")
 		if k > 0 {
 			b.ReportMetric(rate/silent, v.name+"-ratio")
 			b.ReportMetric(float64(cpu[0])/float64(cpu[k]), v.name+"-cpu-ratio")

@@ -377,6 +377,16 @@ func TestCLI(t *testing.T) {
 		if !strings.Contains(out, " ok") {
 			t.Errorf("invocations ls hello:\n%s", out)
 		}
+		out = mustRun(t, user, "logs", "hello", "--grep", "world", "--since", "1h", "--status", "ok", "-n", "1")
+		if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "hello@1") || !strings.Contains(lines[0], "greeting world") {
+			t.Errorf("logs hello --grep world -n 1:\n%s", out)
+		}
+		if out := mustRun(t, user, "logs", "hello", "--status", "error"); out != "" {
+			t.Errorf("logs hello --status error:\n%s", out)
+		}
+		if _, errOut, code := run(t, user, "logs", "hello", "--since", "yesterday"); code == 0 || !strings.Contains(errOut, "since=") {
+			t.Errorf("logs --since yesterday: exit %d: %s", code, errOut)
+		}
 	})
 	t.Run("functions rm", func(t *testing.T) {
 		if out := mustRun(t, user, "functions", "rm", "env"); !strings.Contains(out, "deleted env") {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -56,14 +57,44 @@ func serverFlags(cmd *cobra.Command, cfg *config.Config, logFormat *string) {
 	f.Float64Var(&cfg.Prices.GBOut, "price-gb-out", 0, "usage reports: price of a GB of data out (default 0.09, AWS's; negative: free) (env HOSTLESS_PRICE_GB_OUT)")
 	f.Float64Var(&cfg.Prices.ServerHour, "price-server-hour", 0, "usage reports: price of an hour of the always-on server compared with (default 0.0208, an EC2 t3.small) (env HOSTLESS_PRICE_SERVER_HOUR)")
 	f.IntVar(&cfg.Prices.ServerMemoryMB, "price-server-memory", 0, "usage reports: the always-on server's memory in MB (default 2048) (env HOSTLESS_PRICE_SERVER_MEMORY_MB)")
+	f.DurationVar(&cfg.LogRetention, "log-retention", 0, "keep invocation records and log lines this long, at least 24h (default 168h; negative: for ever) (env HOSTLESS_LOG_RETENTION)")
+	f.Var((*bytesFlag)(&cfg.LogMaxBytes), "log-max-bytes", "keep at most this much of log lines, such as 1GB or 500MB, at least 1MB; the oldest go first (default 1GB; negative: no cap) (env HOSTLESS_LOG_MAX_BYTES)")
 	f.StringVar(logFormat, "log-format", "text", "platform log format: text or json")
 }
 
+// bytesFlag is a size flag: 1GB, 500MB, or a number of bytes.
+type bytesFlag int64
+
+func (b *bytesFlag) String() string {
+	if *b == 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(*b), 10)
+}
+
+func (b *bytesFlag) Set(s string) error {
+	n, err := config.ParseBytes(s)
+	*b = bytesFlag(n)
+	return err
+}
+
+func (b *bytesFlag) Type() string { return "size" }
+
 // resolveConfig applies HOSTLESS_* variables where no flag was given:
-// flags override the environment, which overrides the defaults.
-func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
+// flags override the environment, which overrides the defaults. It fails
+// on a variable it can't read.
+func resolveConfig(cmd *cobra.Command, cfg *config.Config) error {
 	var env config.Config
 	env.ApplyEnv(os.Getenv)
+	if err := env.EnvErr(); err != nil {
+		return err
+	}
+	if !cmd.Flags().Changed("log-retention") && env.LogRetention != 0 {
+		cfg.LogRetention = env.LogRetention
+	}
+	if !cmd.Flags().Changed("log-max-bytes") && env.LogMaxBytes != 0 {
+		cfg.LogMaxBytes = env.LogMaxBytes
+	}
 	for flag, v := range map[string]struct{ dst, env *string }{
 		"addr": {&cfg.Addr, &env.Addr}, "data": {&cfg.DataDir, &env.DataDir}, "postgres": {&cfg.Postgres, &env.Postgres},
 		"tls-cert": {&cfg.TLSCert, &env.TLSCert}, "tls-key": {&cfg.TLSKey, &env.TLSKey},
@@ -97,6 +128,7 @@ func resolveConfig(cmd *cobra.Command, cfg *config.Config) {
 	if !cmd.Flags().Changed("cors-origins") && len(env.CORSOrigins) > 0 {
 		cfg.CORSOrigins = env.CORSOrigins
 	}
+	return nil
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {
@@ -116,7 +148,9 @@ func newServe() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
 			defer stop()
-			resolveConfig(cmd, &cfg)
+			if err := resolveConfig(cmd, &cfg); err != nil {
+				return err
+			}
 			a := app.New(cfg, newLogger(logFormat, os.Stderr))
 			if err := start(ctx, a); err != nil {
 				return err

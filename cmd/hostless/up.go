@@ -42,7 +42,9 @@ func newUp() *cobra.Command {
 			if err := deploy.Build(ctx, m, deploy.BuildIfStale, out); err != nil {
 				return err
 			}
-			resolveConfig(cmd, &cfg)
+			if err := resolveConfig(cmd, &cfg); err != nil {
+				return err
+			}
 			a := app.New(cfg, newLogger(logFormat, os.Stderr))
 			// up deploys with a key that lives as long as this process.
 			key := app.NewKey()

@@ -23,9 +23,9 @@ const (
 	hourlyUpTo = 2 * 24 * time.Hour
 )
 
-// parseSince reads how far back a usage report goes: whole days ("30d")
+// parseUsageSince reads how far back a usage report goes: whole days ("30d")
 // or a Go duration ("12h", "90m", "1h30m"), from 1h to 366d.
-func parseSince(s string) (time.Duration, bool) {
+func parseUsageSince(s string) (time.Duration, bool) {
 	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
@@ -50,7 +50,7 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) error {
 	since := defaultUsageSince
 	if s := q.Get("since"); s != "" {
 		var ok bool
-		if since, ok = parseSince(s); !ok {
+		if since, ok = parseUsageSince(s); !ok {
 			return apierror.BadRequest("since=%q: want a span back from now like 30d, 12h or 90m, from 1h to 366d", s)
 		}
 	}

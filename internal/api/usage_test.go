@@ -32,9 +32,9 @@ func TestParseSince(t *testing.T) {
 		{"", 0},
 	}
 	for _, tc := range tests {
-		got, ok := parseSince(tc.in)
+		got, ok := parseUsageSince(tc.in)
 		if ok != (tc.want != 0) || (ok && got != tc.want) {
-			t.Errorf("parseSince(%q) = %v, %v; want %v", tc.in, got, ok, tc.want)
+			t.Errorf("parseUsageSince(%q) = %v, %v; want %v", tc.in, got, ok, tc.want)
 		}
 	}
 }
@@ -45,8 +45,8 @@ func FuzzParseSince(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if d, ok := parseSince(s); ok && (d < minUsageSince || d > maxUsageSince) {
-			t.Fatalf("parseSince(%q) = %v, out of bounds", s, d)
+		if d, ok := parseUsageSince(s); ok && (d < minUsageSince || d > maxUsageSince) {
+			t.Fatalf("parseUsageSince(%q) = %v, out of bounds", s, d)
 		}
 	})
 }

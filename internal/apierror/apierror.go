@@ -52,7 +52,7 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	var e *Error
 	if !errors.As(err, &e) {
 		if log != nil {
-			log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		e = New(http.StatusInternalServerError, "internal_error", "internal error; the server log has the details")
 	}

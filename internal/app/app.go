@@ -41,6 +41,7 @@ import (
 	"github.com/hostless/hostless/internal/invoker"
 	"github.com/hostless/hostless/internal/masterkey"
 	"github.com/hostless/hostless/internal/metering"
+	"github.com/hostless/hostless/internal/requestid"
 	"github.com/hostless/hostless/internal/route"
 	"github.com/hostless/hostless/internal/runtime"
 	"github.com/hostless/hostless/internal/runtime/process"
@@ -106,6 +107,7 @@ type App struct {
 	runtimes  *runtime.Mux
 	sched     *scheduler.Scheduler
 	rec       *telemetry.Recorder
+	sweeper   *telemetry.Sweeper // deletes old records and log lines
 	inv       *invoker.Invoker
 	bus       *bus.Bus
 	async     *async.Engine
@@ -138,6 +140,8 @@ func New(cfg config.Config, log *slog.Logger) *App {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// Lines logged with a request's context carry its request_id.
+	log = slog.New(requestid.NewHandler(log.Handler()))
 	return &App{cfg: cfg, log: log, draining: make(chan struct{}), served: make(chan struct{})}
 }
 
@@ -207,6 +211,9 @@ func (a *App) Start(ctx context.Context) error {
 	a.sched.Start()
 	a.rec = telemetry.New(a.store, a.log, telemetry.Config{})
 	a.rec.Start()
+	// (Validate filled the defaults in.)
+	a.sweeper = telemetry.NewSweeper(a.store, a.log, telemetry.SweepConfig{MaxAge: a.cfg.LogRetention, MaxLogBytes: a.cfg.LogMaxBytes})
+	a.sweeper.Start()
 	metrics := telemetry.NewMetrics()
 	budgets := metering.New(metering.Limits{PerHour: a.cfg.BudgetGBSecondsPerHour, PerDay: a.cfg.BudgetGBSecondsPerDay}, nil)
 	if err := seedBudgets(ctx, a.store, budgets); err != nil {
@@ -223,6 +230,13 @@ func (a *App) Start(ctx context.Context) error {
 		func() float64 { return float64(sched.MemoryMB()) * (1 << 20) })
 	metrics.Counter("hostless_records_dropped_total", "Invocation records dropped because the store fell behind.",
 		func() float64 { return float64(rec.Dropped()) })
+	sweeper := a.sweeper
+	metrics.Gauge("hostless_log_bytes", "Bytes of stored log lines (text and per-line metadata), as of the last retention sweep.", nil,
+		func() float64 { return float64(sweeper.LogBytes()) })
+	metrics.Counter("hostless_records_trimmed_total", "Invocation records deleted for their age.",
+		func() float64 { n, _ := sweeper.Trimmed(); return float64(n) })
+	metrics.Counter("hostless_log_lines_trimmed_total", "Log lines deleted for their age or past the size cap.",
+		func() float64 { _, n := sweeper.Trimmed(); return float64(n) })
 	if err := a.startAsync(ctx, metrics); err != nil {
 		return err
 	}
@@ -315,7 +329,7 @@ func (a *App) Start(ctx context.Context) error {
 		handler = backendCORS(cors, mux, a.log)
 	}
 	srv := &http.Server{
-		Handler:           a.tracing.Middleware(handler),
+		Handler:           a.tracing.Middleware(requestid.Middleware(handler)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -541,6 +555,10 @@ func (a *App) Close(ctx context.Context) error {
 	if a.stopSweep != nil {
 		a.stopSweep() // before the store closes under it
 		a.stopSweep = nil
+	}
+	if a.sweeper != nil {
+		errs = append(errs, a.sweeper.Close(ctx)) // before the store closes under it
+		a.sweeper = nil
 	}
 	a.closeS3()
 	if a.srv != nil {

@@ -243,19 +243,19 @@ func coreScenario(t *testing.T, cfg config.Config) {
 		if !sameLines(got, wantLogs) {
 			t.Errorf("lines %q, want %q", got, wantLogs)
 		}
-		if len(out.Lines) > 0 && out.Next != out.Lines[len(out.Lines)-1].Seq {
-			t.Errorf("next %d, want the last seq", out.Next)
+		if len(out.Lines) == 0 || out.Next < out.Lines[len(out.Lines)-1].Seq {
+			t.Fatalf("next %d, want at or after the last seq", out.Next)
 		}
-		lines, next, err := a.c.Logs(t.Context(), "rec", out.Next, 0)
-		if err != nil || len(lines) != 0 || next != out.Next {
-			t.Errorf("after the last line: %v next %d err %v", lines, next, err)
+		p, err := a.c.Logs(t.Context(), client.LogQuery{Function: "rec", After: out.Next})
+		if err != nil || len(p.Lines) != 0 || p.Next != out.Next {
+			t.Errorf("after the last line: %+v err %v", p, err)
 		}
-		lines, _, err = a.c.Logs(t.Context(), "rec", 0, 2)
-		if err != nil || len(lines) != 2 || lines[1].Seq != out.Next {
-			t.Errorf("limit 2: %+v %v; want the newest two", lines, err)
+		p, err = a.c.Logs(t.Context(), client.LogQuery{Function: "rec", Limit: 2})
+		if err != nil || len(p.Lines) != 2 || p.Lines[1].Seq != out.Lines[len(out.Lines)-1].Seq {
+			t.Errorf("limit 2: %+v %v; want the newest two", p.Lines, err)
 		}
-		hello, _, err := a.c.Logs(t.Context(), "hello", 0, 0)
-		if err != nil || len(hello) != 1 || !strings.Contains(hello[0].Line, "greeting Ada") {
+		hello, err := a.c.Logs(t.Context(), client.LogQuery{Function: "hello"})
+		if err != nil || len(hello.Lines) != 1 || !strings.Contains(hello.Lines[0].Line, "greeting Ada") {
 			t.Errorf("hello's logs: %+v %v", hello, err)
 		}
 		s := scenario{name: "bad after", path: "/v1/logs?after=-1", headers: authHeader(testKey), status: 400, code: "bad_request"}

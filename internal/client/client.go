@@ -366,35 +366,60 @@ func (c *Client) GetInvocation(ctx context.Context, id string) (function.Invocat
 	return r, err
 }
 
-// Logs returns log lines after a sequence number (0: the newest limit
-// lines) and the cursor to continue from.
-func (c *Client) Logs(ctx context.Context, fn string, after int64, limit int) ([]function.LogLine, int64, error) {
-	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
-	if fn != "" {
-		q.Set("function", fn)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	var r struct {
-		Lines []function.LogLine `json:"lines"`
-		Next  int64              `json:"next"`
-	}
-	err := c.call(ctx, http.MethodGet, "/v1/logs?"+q.Encode(), nil, &r)
-	return r.Lines, r.Next, err
+// LogQuery selects log lines (GET /v1/logs); every field is optional.
+type LogQuery struct {
+	Function string
+	// Since is a duration back from now (30m, 24h, 7d) or an RFC 3339 time.
+	Since string
+	// Status is ok, error (any failure), timeout, oom or throttled, or
+	// several comma-separated.
+	Status string
+	// Grep keeps the lines that contain it (case-sensitive).
+	Grep string
+	// After pages forward from a cursor; Before pages back from one;
+	// neither asks for the newest lines.
+	After, Before int64
+	Limit         int
 }
 
-// FollowLogs streams log lines as they are stored, starting with the
-// newest limit lines, until ctx ends or the server closes the stream.
-func (c *Client) FollowLogs(ctx context.Context, fn string, limit int, each func(function.LogLine)) error {
-	q := url.Values{"follow": {"true"}}
-	if fn != "" {
-		q.Set("function", fn)
+func (q LogQuery) values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"function": q.Function, "since": q.Since, "status": q.Status, "grep": q.Grep} {
+		if s != "" {
+			v.Set(k, s)
+		}
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+	for k, n := range map[string]int64{"after": q.After, "before": q.Before, "limit": int64(q.Limit)} {
+		if n > 0 {
+			v.Set(k, strconv.FormatInt(n, 10))
+		}
 	}
-	resp, err := c.do(ctx, http.MethodGet, "/v1/logs?"+q.Encode(), nil, http.Header{"Accept": {"text/event-stream"}})
+	return v
+}
+
+// LogPage is a page of log lines, oldest first, and its cursors: Next
+// pages forward (and follows) from its end; Prev, when not 0, pages back
+// to older lines that may match.
+type LogPage struct {
+	Lines []function.LogLine `json:"lines"`
+	Next  int64              `json:"next"`
+	Prev  int64              `json:"prev"`
+}
+
+// Logs returns a page of log lines.
+func (c *Client) Logs(ctx context.Context, q LogQuery) (LogPage, error) {
+	var p LogPage
+	err := c.call(ctx, http.MethodGet, "/v1/logs?"+q.values().Encode(), nil, &p)
+	return p, err
+}
+
+// FollowLogs streams the log lines q selects as they are stored, starting
+// with the newest q.Limit (or those after q.After), until ctx ends or the
+// server closes the stream.
+func (c *Client) FollowLogs(ctx context.Context, q LogQuery, each func(function.LogLine)) error {
+	v := q.values()
+	v.Set("follow", "true")
+	resp, err := c.do(ctx, http.MethodGet, "/v1/logs?"+v.Encode(), nil, http.Header{"Accept": {"text/event-stream"}})
 	if err != nil {
 		return err
 	}

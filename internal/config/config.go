@@ -97,6 +97,15 @@ type Config struct {
 	// IdempotencyWindow is how long an async call's Idempotency-Key is
 	// remembered (default 24h).
 	IdempotencyWindow time.Duration `yaml:"idempotency_window" json:"idempotency_window"`
+	// LogRetention is how long invocation records and log lines are kept
+	// (default 168h, 7 days; at least 24h, since budgets count a day of
+	// records; negative keeps them for ever). HOSTLESS_LOG_RETENTION.
+	LogRetention time.Duration `yaml:"log_retention" json:"log_retention"`
+	// LogMaxBytes caps the stored log lines (their text and per-line
+	// metadata; the database holds indexes and records besides): past it,
+	// the oldest lines go (default 1 GiB; at least 1 MiB; negative sets no
+	// cap). Records go by age only. HOSTLESS_LOG_MAX_BYTES.
+	LogMaxBytes int64 `yaml:"log_max_bytes" json:"log_max_bytes"`
 
 	// SMTP sends the backend's mails (email verification, password reset):
 	// smtp://user:password@host:port?from=address. Empty keeps them in a
@@ -155,6 +164,9 @@ type Config struct {
 	// Prices are what usage reports (`hostless usage`, GET /v1/usage) cost
 	// the platform's usage with.
 	Prices Prices `yaml:"prices" json:"prices"`
+
+	// envErr is what ApplyEnv could not read, for Validate to report.
+	envErr error
 }
 
 // Prices is the price table of usage reports, in one currency. The
@@ -193,6 +205,10 @@ const (
 	DefaultMaxArtifactBytes = 256 << 20
 	DefaultCodeCacheBytes   = 512 << 20
 	DefaultShutdownGrace    = 30 * time.Second
+	DefaultLogRetention     = 7 * 24 * time.Hour
+	DefaultLogMaxBytes      = 1 << 30
+	MinLogRetention         = 24 * time.Hour
+	MinLogMaxBytes          = 1 << 20
 )
 
 // Default prices (see Prices).
@@ -247,6 +263,12 @@ func (c *Config) fill() {
 	if c.Prices.ServerMemoryMB == 0 {
 		c.Prices.ServerMemoryMB = DefaultServerMemoryMB
 	}
+	if c.LogRetention == 0 {
+		c.LogRetention = DefaultLogRetention
+	}
+	if c.LogMaxBytes == 0 {
+		c.LogMaxBytes = DefaultLogMaxBytes
+	}
 }
 
 // ApplyEnv reads HOSTLESS_* variables that are set over c: HOSTLESS_ADDR,
@@ -256,11 +278,13 @@ func (c *Config) fill() {
 // HOSTLESS_SMTP_URL, HOSTLESS_PUBLIC_URL, HOSTLESS_S3_ADDR, HOSTLESS_S3_DOMAIN,
 // HOSTLESS_AUTH_PROVIDERS, HOSTLESS_CORS_ORIGINS (comma-separated),
 // HOSTLESS_OTLP_ENDPOINT and HOSTLESS_OTLP_HEADERS (or OpenTelemetry's
-// OTEL_EXPORTER_OTLP_ENDPOINT and _HEADERS), HOSTLESS_OBJECT_STORE, and the
-// prices: HOSTLESS_PRICE_GB_SECOND,
+// OTEL_EXPORTER_OTLP_ENDPOINT and _HEADERS), HOSTLESS_OBJECT_STORE,
+// HOSTLESS_LOG_RETENTION (a duration), HOSTLESS_LOG_MAX_BYTES (a size: 1GB,
+// 512MB), and the prices: HOSTLESS_PRICE_GB_SECOND,
 // HOSTLESS_PRICE_MILLION_REQUESTS, HOSTLESS_PRICE_GB_OUT,
-// HOSTLESS_PRICE_SERVER_HOUR, HOSTLESS_PRICE_SERVER_MEMORY_MB (a value
-// that is not a number fails Validate).
+// HOSTLESS_PRICE_SERVER_HOUR, HOSTLESS_PRICE_SERVER_MEMORY_MB. A value it
+// can't read is an error of Validate (and EnvErr; a price that is not a
+// number, of Validate).
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -301,6 +325,20 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		}
 		c.Prices.ServerMemoryMB = n
 	}
+	if v := getenv("HOSTLESS_LOG_RETENTION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			c.envErr = errors.Join(c.envErr, fmt.Errorf("HOSTLESS_LOG_RETENTION %q: want a duration such as 168h", v))
+		}
+		c.LogRetention = d
+	}
+	if v := getenv("HOSTLESS_LOG_MAX_BYTES"); v != "" {
+		n, err := ParseBytes(v)
+		if err != nil {
+			c.envErr = errors.Join(c.envErr, fmt.Errorf("HOSTLESS_LOG_MAX_BYTES: %w", err))
+		}
+		c.LogMaxBytes = n
+	}
 }
 
 // priceEnv maps the price variables to the fields of p they set.
@@ -319,6 +357,37 @@ func parsePrice(s string) float64 {
 		return math.NaN()
 	}
 	return f
+}
+
+// EnvErr is what ApplyEnv could not read, or nil.
+func (c *Config) EnvErr() error { return c.envErr }
+
+// ParseBytes reads a size: a whole number of bytes or of KB, MB, GB or TB
+// (binary multiples; KiB, MiB... and K, M... too), such as 1GB or 512MB;
+// a negative one (-1) stands for "no cap" where a field says so.
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	num := strings.TrimRight(t, "BbIiKkMmGgTt ")
+	unit := strings.ToUpper(strings.TrimSpace(t[len(num):]))
+	shift := 0
+	switch unit {
+	case "", "B":
+	case "K", "KB", "KIB":
+		shift = 10
+	case "M", "MB", "MIB":
+		shift = 20
+	case "G", "GB", "GIB":
+		shift = 30
+	case "T", "TB", "TIB":
+		shift = 40
+	default:
+		return 0, fmt.Errorf("size %q: want a number of bytes, KB, MB, GB or TB, such as 1GB", s)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n > math.MaxInt64>>shift || n < math.MinInt64>>shift {
+		return 0, fmt.Errorf("size %q: want a number of bytes, KB, MB, GB or TB, such as 1GB", s)
+	}
+	return n << shift, nil
 }
 
 // Validate fills defaults and checks c; errors name the field.
@@ -409,6 +478,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Prices.ServerMemoryMB < 0 {
 		errs = append(errs, errors.New("prices.server_memory_mb (--price-server-memory, HOSTLESS_PRICE_SERVER_MEMORY_MB): want the server's memory in MB, more than 0"))
+	}
+	if c.LogRetention > 0 && c.LogRetention < MinLogRetention {
+		errs = append(errs, fmt.Errorf("log-retention %s: want 24h or more (budgets count a day of records), or a negative duration to keep everything", c.LogRetention))
+	}
+	if c.LogMaxBytes > 0 && c.LogMaxBytes < MinLogMaxBytes {
+		errs = append(errs, fmt.Errorf("log-max-bytes %d: want 1MB or more, or a negative size for no cap", c.LogMaxBytes))
+	}
+	if c.envErr != nil {
+		errs = append(errs, c.envErr)
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package config_test
 import (
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,8 @@ func TestDefault(t *testing.T) {
 		CodeCacheBytes:   512 << 20,
 		ShutdownGrace:    30 * time.Second,
 		Prices:           config.Prices{GBSecond: 0.0000166667, MillionRequests: 0.20, GBOut: 0.09, ServerHour: 0.0208, ServerMemoryMB: 2048},
+		LogRetention:     7 * 24 * time.Hour,
+		LogMaxBytes:      1 << 30,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %+v, want %+v", c, want)
@@ -85,6 +88,11 @@ func TestValidate(t *testing.T) {
 		{name: "infinite price", cfg: config.Config{Prices: config.Prices{ServerHour: math.Inf(1)}}, want: []string{"prices.server_hour"}},
 		{name: "negative server memory", cfg: config.Config{Prices: config.Prices{ServerMemoryMB: -1}},
 			want: []string{"prices.server_memory_mb", "HOSTLESS_PRICE_SERVER_MEMORY_MB", "MB"}},
+		{name: "log retention of a day", cfg: config.Config{LogRetention: 24 * time.Hour}},
+		{name: "log retention for ever", cfg: config.Config{LogRetention: -1}},
+		{name: "log retention too short", cfg: config.Config{LogRetention: time.Hour}, want: []string{"log-retention 1h0m0s", "24h or more"}},
+		{name: "log bytes uncapped", cfg: config.Config{LogMaxBytes: -1}},
+		{name: "log bytes too few", cfg: config.Config{LogMaxBytes: 1000}, want: []string{"log-max-bytes 1000", "1MB or more"}},
 		{
 			name: "every problem at once",
 			cfg:  config.Config{Addr: "nope", TLSCert: "c", Postgres: "sqlite://x", AdminKey: "short", CodeCacheBytes: -1, IdleTimeout: -1},
@@ -191,6 +199,11 @@ func TestApplyEnv(t *testing.T) {
 			want: func() config.Config { c := base; c.OTLPEndpoint = "http://ours:4318"; return c }(),
 		},
 		{
+			name: "log retention and size",
+			env:  map[string]string{"HOSTLESS_LOG_RETENTION": "720h", "HOSTLESS_LOG_MAX_BYTES": "10GB"},
+			want: func() config.Config { c := base; c.LogRetention, c.LogMaxBytes = 720*time.Hour, 10<<30; return c }(),
+		},
+		{
 			name: "other variables are ignored",
 			env:  map[string]string{"ADDR": "x:1", "HOSTLESS_addr": "y:2", "HOSTLESS_MAX_CONCURRENCY": "3"},
 			want: base,
@@ -206,4 +219,62 @@ func TestApplyEnv(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestApplyEnvErrors(t *testing.T) {
+	t.Parallel()
+	var c config.Config
+	c.ApplyEnv(func(k string) string {
+		return map[string]string{"HOSTLESS_LOG_RETENTION": "a week", "HOSTLESS_LOG_MAX_BYTES": "lots"}[k]
+	})
+	for _, err := range []error{c.EnvErr(), c.Validate()} {
+		if err == nil || !strings.Contains(err.Error(), `HOSTLESS_LOG_RETENTION "a week"`) || !strings.Contains(err.Error(), `HOSTLESS_LOG_MAX_BYTES: size "lots"`) {
+			t.Errorf("err = %v, want both variables named", err)
+		}
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want int64
+		bad  bool
+	}{
+		{in: "1048576", want: 1 << 20},
+		{in: "1GB", want: 1 << 30},
+		{in: "512MB", want: 512 << 20},
+		{in: "2 GiB", want: 2 << 30},
+		{in: "64k", want: 64 << 10},
+		{in: "1TB", want: 1 << 40},
+		{in: "-1", want: -1},
+		{in: "0", want: 0},
+		{in: "1.5GB", bad: true},
+		{in: "GB", bad: true},
+		{in: "10PB", bad: true},
+		{in: "", bad: true},
+		{in: "9999999999TB", bad: true},
+	} {
+		got, err := config.ParseBytes(tc.in)
+		if tc.bad != (err != nil) || !tc.bad && got != tc.want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d (bad: %v)", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+// FuzzParseBytes: no input crashes ParseBytes, and what it accepts as a
+// plain number is that number.
+func FuzzParseBytes(f *testing.F) {
+	for _, s := range []string{"1GB", "-1", "512 MiB", "9223372036854775807", "8EB", "1.5G", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := config.ParseBytes(s)
+		if err != nil {
+			return
+		}
+		if want, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil && n != want {
+			t.Fatalf("ParseBytes(%q) = %d, want %d", s, n, want)
+		}
+	})
 }

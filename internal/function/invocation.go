@@ -211,8 +211,11 @@ type Invocation struct {
 	HTTPStatus int           `json:"http_status,omitempty"`
 	// ResponseBytes is the size of the response body the function
 	// answered, streamed or whole (headers not counted): its data out.
-	ResponseBytes int64     `json:"response_bytes"`
-	Logs          []LogLine `json:"logs,omitempty"`
+	ResponseBytes int64 `json:"response_bytes"`
+	// RequestID is the X-Request-Id of the HTTP request that made a
+	// synchronous call; empty for the others.
+	RequestID string    `json:"request_id,omitempty"`
+	Logs      []LogLine `json:"logs,omitempty"`
 }
 
 // BilledMillis rounds d up to the next millisecond, as metering does.

@@ -239,7 +239,7 @@ func (g *Gateway) lookup(r *http.Request, ref string) (*spec, error) {
 		return nil, nil
 	}
 	if g.log != nil {
-		g.log.Warn("look up a function", "function", ref, "err", err)
+		g.log.WarnContext(r.Context(), "look up a function", "function", ref, "err", err)
 	}
 	e := apierror.New(http.StatusServiceUnavailable, "unavailable", "function %q can't be looked up now; retry", ref)
 	e.Header = http.Header{"Retry-After": {"1"}}
@@ -411,6 +411,10 @@ func InvokeError(name string, err error) error {
 
 const platformPrefix = "X-Hostless-"
 
+// requestIDHeader is the platform's too: the request's ID, which its log
+// lines carry (package requestid).
+const requestIDHeader = "X-Request-Id"
+
 // hopHeaders are not a function's to set.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Te", "Trailer", "Content-Length"}
 
@@ -434,7 +438,7 @@ func writeResponse(w http.ResponseWriter, resp *function.Response, after func(ht
 // own and hop-by-hop ones; then, when set, after adjusts them.
 func copyHeaders(h, from http.Header, after func(http.Header)) {
 	for k, vs := range from {
-		if len(k) >= len(platformPrefix) && strings.EqualFold(k[:len(platformPrefix)], platformPrefix) {
+		if len(k) >= len(platformPrefix) && strings.EqualFold(k[:len(platformPrefix)], platformPrefix) || strings.EqualFold(k, requestIDHeader) {
 			continue
 		}
 		h[k] = vs

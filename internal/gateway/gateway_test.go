@@ -466,11 +466,15 @@ func TestBody(t *testing.T) {
 func TestFunctionCannotSetPlatformHeaders(t *testing.T) {
 	rec := httptest.NewRecorder()
 	rec.Header().Set("X-Hostless-Invocation-Id", "real")
+	rec.Header().Set("X-Request-Id", "the-request")
 	gateway.WriteResponse(rec, &function.Response{Status: 200, Header: http.Header{
-		"X-Hostless-Invocation-Id": {"spoofed"}, "x-hostless-status": {"ok"}, "X-Other": {"kept"},
+		"X-Hostless-Invocation-Id": {"spoofed"}, "x-hostless-status": {"ok"}, "X-Other": {"kept"}, "x-request-id": {"spoofed"},
 	}, Body: []byte("hi")})
 	if got := rec.Header().Get("X-Hostless-Invocation-Id"); got != "real" {
 		t.Errorf("X-Hostless-Invocation-Id = %q, want the platform's", got)
+	}
+	if got := rec.Header().Values("X-Request-Id"); len(got) != 1 || got[0] != "the-request" {
+		t.Errorf("X-Request-Id = %q, want the platform's", got)
 	}
 	if got := rec.Header().Values("X-Hostless-Status"); len(got) != 0 {
 		t.Errorf("function set X-Hostless-Status: %q", got)

@@ -80,7 +80,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, st streame
 	}
 	if s.started {
 		if g.log != nil && r.Context().Err() == nil {
-			g.log.Warn("streamed response cut short", "function", sp.name, "err", err)
+			g.log.WarnContext(r.Context(), "streamed response cut short", "function", sp.name, "err", err)
 		}
 		return
 	}

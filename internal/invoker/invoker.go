@@ -21,6 +21,7 @@ import (
 
 	"github.com/hostless/hostless/internal/function"
 	"github.com/hostless/hostless/internal/metering"
+	"github.com/hostless/hostless/internal/requestid"
 	"github.com/hostless/hostless/internal/scheduler"
 	"github.com/hostless/hostless/internal/store"
 	"github.com/hostless/hostless/internal/telemetry"
@@ -278,7 +279,7 @@ func (iv *Invoker) invoke(ctx context.Context, project, name, alias string, vers
 	start := time.Now()
 	rec := &function.Invocation{
 		ID: function.NewID(start), Project: project, Function: name, Version: v.Number,
-		Trigger: trigger, Start: start.UTC(), MemoryMB: v.Spec.MemoryMB,
+		Trigger: trigger, Start: start.UTC(), MemoryMB: v.Spec.MemoryMB, RequestID: requestid.From(ctx),
 	}
 	req.ID = rec.ID
 	if req.Header == nil {

@@ -165,12 +165,68 @@ type InvocationFilter struct {
 	Limit    int    // at most this many; implementations cap it at 1000
 }
 
-// LogFilter selects log lines across invocations.
+// LogFilter selects log lines across invocations: those that pass every
+// filter that is set, a page of them.
 type LogFilter struct {
 	Project  string
 	Function string // empty: all functions
-	AfterSeq int64  // only lines with a larger Seq (following)
-	Limit    int    // at most this many, oldest first; capped at 1000
+	// Statuses keeps the lines of invocations that ended with one of these
+	// statuses (function.StatusOK, ...); empty keeps all.
+	Statuses []string
+	// Since keeps the lines logged at or after it; zero keeps all.
+	Since time.Time
+	// Grep keeps the lines that contain it, as bytes (case-sensitive);
+	// empty keeps all.
+	Grep string
+	// AfterSeq, when above 0, pages forward: the oldest matching lines
+	// with a larger Seq (following). Otherwise the page is the newest
+	// matching lines with a Seq below BeforeSeq, or of all when BeforeSeq
+	// is 0 (the tail, then older pages). Lines are oldest first either way.
+	AfterSeq  int64
+	BeforeSeq int64
+	Limit     int // lines per page; capped at 1000
+}
+
+// MaxLogScan bounds the work of one ListLogs call: it reads the lines of at
+// most this many invocations, matching or not, so that a filter that
+// matches little answers in bounded time, with a short page (even an empty
+// one) and cursors that go on from where it stopped.
+const MaxLogScan = 10000
+
+// LogPage is a page of log lines and where the pages next to it start.
+type LogPage struct {
+	Lines []function.LogLine // oldest first
+	// Next is the AfterSeq of the lines after this page: every line up to
+	// it was examined. A tail's Next is where following starts; a forward
+	// page that matched nothing still moves it on.
+	Next int64
+	// Prev, on a backward page (the tail and older), is the BeforeSeq of
+	// the older lines that may match; 0 when none can (the scan reached
+	// the oldest line, or the oldest that Since lets through).
+	Prev int64
+	// More, on a forward page, says that it stopped before the newest line
+	// (it is full, or it read as much as one call may): there may be more
+	// from Next on now.
+	More bool
+}
+
+// Retention says what TrimTelemetry deletes.
+type Retention struct {
+	// Before deletes the records of invocations that started before it and
+	// the log lines logged before it; zero deletes none by age. An
+	// invocation's lines go together, once its latest is older.
+	Before time.Time
+	// MaxLogBytes keeps the newest log lines that fit in this many bytes
+	// (their text and per-line metadata), deleting older ones; 0 or less
+	// keeps all.
+	MaxLogBytes int64
+}
+
+// Trimmed counts what TrimTelemetry deleted.
+type Trimmed struct {
+	Records  int64 // invocation records
+	LogLines int64 // lines
+	LogBytes int64 // the lines' bytes, as MaxLogBytes counts them
 }
 
 // Invocations stores invocation records and their log lines.
@@ -187,10 +243,15 @@ type Invocations interface {
 	// over the invocations that started at since or later: what budgets
 	// count (divide by 1000 * 1024 for GB-seconds).
 	UsageSince(ctx context.Context, project string, since time.Time) (map[string]int64, error)
-	// ListLogs returns log lines oldest first, each with its invocation ID,
-	// function and version set. With AfterSeq = 0 and a Limit, it returns
-	// the newest Limit lines (still oldest first).
-	ListLogs(ctx context.Context, f LogFilter) ([]function.LogLine, error)
+	// ListLogs returns a page of log lines, oldest first, each with its
+	// invocation ID, function and version set; see LogFilter and LogPage.
+	ListLogs(ctx context.Context, f LogFilter) (LogPage, error)
+	// LogBytes is the size of the stored log lines, as Retention's
+	// MaxLogBytes counts it.
+	LogBytes(ctx context.Context) (int64, error)
+	// TrimTelemetry deletes the records and log lines that r says to, in
+	// transactions short enough not to hold up new records for long.
+	TrimTelemetry(ctx context.Context, r Retention) (Trimmed, error)
 }
 
 // Settings stores small platform values, such as the admin key's hash.

@@ -36,12 +36,15 @@ type Config struct {
 
 // Recorder batches invocation records into the store.
 type Recorder struct {
-	cfg  Config
-	st   store.Invocations
-	log  *slog.Logger
-	ch   chan *function.Invocation
-	quit chan struct{}
-	done chan struct{}
+	cfg Config
+	st  store.Invocations
+	log *slog.Logger
+	ch  chan *function.Invocation
+	// flushes asks the writer to store what is queued; it closes the
+	// channel it receives when done.
+	flushes chan chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
 
 	closeMu sync.RWMutex // Record holds it to read, Close to write
 	closed  bool
@@ -65,7 +68,7 @@ func New(st store.Invocations, log *slog.Logger, cfg Config) *Recorder {
 		cfg.Queue = DefaultQueue
 	}
 	return &Recorder{cfg: cfg, st: st, log: log, ch: make(chan *function.Invocation, cfg.Queue),
-		quit: make(chan struct{}), done: make(chan struct{}), subs: map[chan struct{}]struct{}{}}
+		flushes: make(chan chan struct{}), quit: make(chan struct{}), done: make(chan struct{}), subs: map[chan struct{}]struct{}{}}
 }
 
 // Start runs the writer goroutine.
@@ -122,20 +125,50 @@ func (r *Recorder) run() {
 		case <-t.C:
 			flush()
 			t.Reset(r.cfg.FlushEvery)
+		case done := <-r.flushes:
+			drain(&batch, r.ch, r.cfg.Batch, flush)
+			flush()
+			close(done)
 		case <-r.quit:
-			for { // write what is queued, then stop
-				select {
-				case rec := <-r.ch:
-					batch = append(batch, *rec)
-					if len(batch) >= r.cfg.Batch {
-						flush()
-					}
-				default:
-					flush()
-					return
-				}
-			}
+			drain(&batch, r.ch, r.cfg.Batch, flush) // write what is queued, then stop
+			flush()
+			return
 		}
+	}
+}
+
+// drain moves what ch holds now into batch, flushing full batches.
+func drain(batch *[]function.Invocation, ch chan *function.Invocation, size int, flush func()) {
+	for {
+		select {
+		case rec := <-ch:
+			*batch = append(*batch, *rec)
+			if len(*batch) >= size {
+				flush()
+			}
+		default:
+			return
+		}
+	}
+}
+
+// Flush stores what was recorded before it was called, and returns when
+// it is written (or, after the retries, dropped), when the recorder has
+// stopped, or when ctx ends.
+func (r *Recorder) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case r.flushes <- done:
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -226,6 +259,9 @@ func (l *Logs) Line(stream string, line []byte) {
 		return
 	}
 	l.bytes += len(text)
+	if l.Lines == nil {
+		l.Lines = make([]function.LogLine, 0, 16) // a chatty call grows it once or twice, not five times
+	}
 	l.Lines = append(l.Lines, function.LogLine{Time: time.Now().UTC(), Stream: stream, Line: text})
 }
 

@@ -70,7 +70,7 @@ func (s *Service) Caller(r *http.Request) (Principal, error) {
 	}
 	p, err := s.Authenticate(r.Context(), Bearer(r))
 	if errors.Is(err, ErrInvalidToken) {
-		s.cfg.Log.Debug("refused a credential", "err", err)
+		s.cfg.Log.DebugContext(r.Context(), "refused a credential", "err", err)
 		e := apierror.New(http.StatusUnauthorized, "invalid_token", "the bearer token is not valid or has expired; refresh it or log in again")
 		e.Header = http.Header{"Www-Authenticate": {`Bearer realm="hostless", error="invalid_token"`}}
 		return Principal{}, e

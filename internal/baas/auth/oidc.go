@@ -334,7 +334,7 @@ func (s *Service) handleOIDCStart(w http.ResponseWriter, r *http.Request) error 
 	now := s.now()
 	op, err := s.oidc.discover(p, now)
 	if err != nil {
-		s.cfg.Log.Warn("oidc discovery failed", "provider", p.cfg.Name, "err", err)
+		s.cfg.Log.WarnContext(r.Context(), "oidc discovery failed", "provider", p.cfg.Name, "err", err)
 		return apierror.New(http.StatusBadGateway, "oidc_provider_unavailable", "the identity provider %q does not answer; try again later", p.cfg.Name)
 	}
 	id, hash, err := randomToken(24)
@@ -423,7 +423,7 @@ func (s *Service) handleOIDCCallback(w http.ResponseWriter, r *http.Request) err
 		if d := q.Get("error_description"); d != "" {
 			v.Set("error_description", truncate(d, 256))
 		}
-		s.cfg.Log.Info("oidc sign-in refused by the provider", "provider", p.cfg.Name, "error", truncate(e, 64))
+		s.cfg.Log.InfoContext(r.Context(), "oidc sign-in refused by the provider", "provider", p.cfg.Name, "error", truncate(e, 64))
 		return redirect(w, fragment(st.App, v))
 	}
 	code := q.Get("code")
@@ -432,7 +432,7 @@ func (s *Service) handleOIDCCallback(w http.ResponseWriter, r *http.Request) err
 	}
 	op, err := s.oidc.discover(p, now)
 	if err != nil {
-		s.cfg.Log.Warn("oidc discovery failed", "provider", p.cfg.Name, "err", err)
+		s.cfg.Log.WarnContext(r.Context(), "oidc discovery failed", "provider", p.cfg.Name, "err", err)
 		return apierror.New(http.StatusBadGateway, "oidc_provider_unavailable", "the identity provider %q does not answer; try again later", p.cfg.Name)
 	}
 	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, s.oidc.client)
@@ -441,10 +441,10 @@ func (s *Service) handleOIDCCallback(w http.ResponseWriter, r *http.Request) err
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
 			// The body is the provider's; log its error code only.
-			s.cfg.Log.Info("oidc code exchange refused", "provider", p.cfg.Name, "error", truncate(re.ErrorCode, 64))
+			s.cfg.Log.InfoContext(r.Context(), "oidc code exchange refused", "provider", p.cfg.Name, "error", truncate(re.ErrorCode, 64))
 			return apierror.New(http.StatusBadRequest, "oidc_exchange_failed", "the identity provider refused the authorization code; start the sign-in again")
 		}
-		s.cfg.Log.Warn("oidc code exchange failed", "provider", p.cfg.Name, "status", retrieveStatus(err))
+		s.cfg.Log.WarnContext(r.Context(), "oidc code exchange failed", "provider", p.cfg.Name, "status", retrieveStatus(err))
 		return apierror.New(http.StatusBadGateway, "oidc_provider_unavailable", "the identity provider %q did not exchange the code; try again later", p.cfg.Name)
 	}
 	raw, _ := tok.Extra("id_token").(string)
@@ -453,7 +453,7 @@ func (s *Service) handleOIDCCallback(w http.ResponseWriter, r *http.Request) err
 	}
 	idt, err := op.Verifier(&oidc.Config{ClientID: p.cfg.ClientID, Now: s.cfg.Now}).Verify(oidc.ClientContext(r.Context(), s.oidc.client), raw)
 	if err != nil {
-		s.cfg.Log.Info("oidc ID token refused", "provider", p.cfg.Name, "err", err)
+		s.cfg.Log.InfoContext(r.Context(), "oidc ID token refused", "provider", p.cfg.Name, "err", err)
 		return apierror.New(http.StatusUnauthorized, "oidc_id_token_invalid", "the identity provider's ID token is not valid: %s", strings.TrimPrefix(err.Error(), "oidc: "))
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
@@ -541,7 +541,7 @@ func (s *Service) identityUser(ctx context.Context, provider, subject, email str
 		s.revoked[u.ID] = now
 		s.mu.Unlock()
 		s.tokens.drop(User, u.ID)
-		s.cfg.Log.Info("an unverified account was claimed through an identity provider: its password and sessions are revoked",
+		s.cfg.Log.InfoContext(ctx, "an unverified account was claimed through an identity provider: its password and sessions are revoked",
 			"user", u.ID, "provider", provider)
 	}
 	err = ids.LinkIdentity(ctx, store.Identity{Project: s.cfg.Project, Provider: provider, Subject: subject,

@@ -373,7 +373,7 @@ func (s *Service) Signup(ctx context.Context, email, password, ip string) (Token
 		return Tokens{}, err
 	}
 	if err := s.sendVerification(ctx, u, now); err != nil {
-		s.cfg.Log.Warn("send the verification mail", "user", u.ID, "err", err)
+		s.cfg.Log.WarnContext(ctx, "send the verification mail", "user", u.ID, "err", err)
 	}
 	return s.login(ctx, u, now)
 }
@@ -462,7 +462,7 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (Tokens
 	}
 	if !ok {
 		wrong = true
-		s.cfg.Log.Info("failed login", "ip", ip)
+		s.cfg.Log.InfoContext(ctx, "failed login", "ip", ip)
 		return Tokens{}, errCredentials
 	}
 	if u.Disabled {
@@ -489,7 +489,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 		store.RefreshToken{Hash: nextHash, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}, now)
 	switch {
 	case errors.Is(err, store.ErrTokenReused):
-		s.cfg.Log.Warn("a spent refresh token was presented again; its family is revoked", "user", old.UserID)
+		s.cfg.Log.WarnContext(ctx, "a spent refresh token was presented again; its family is revoked", "user", old.UserID)
 		s.emit("auth.token.reused", map[string]any{"id": old.UserID})
 		return Tokens{}, apierror.New(401, "refresh_token_reused", "this refresh token was already used: every session of its login is signed out; log in again")
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTokenExpired):

@@ -227,6 +227,55 @@ var migrations = []string{
 		seq           bigint      NOT NULL,
 		PRIMARY KEY (project, id)
 	)`,
+	`ALTER TABLE invocations ADD COLUMN request_id text NOT NULL DEFAULT ''`,
+	// Log lines move from a row each to a row per invocation (a chunk, see
+	// package logchunk): a row costs the same to insert whatever its size.
+	// Times are Unix nanoseconds, as the chunks' own. written_at and
+	// total_bytes grow with seq (see invocations.go).
+	`CREATE TABLE log_chunks (
+		seq           bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		project       text    NOT NULL,
+		invocation_id text    COLLATE "C" NOT NULL,
+		function      text    NOT NULL,
+		version       integer NOT NULL,
+		status        text    NOT NULL,
+		first_at      bigint  NOT NULL,
+		last_at       bigint  NOT NULL,
+		written_at    bigint  NOT NULL,
+		lines         integer NOT NULL,
+		bytes         bigint  NOT NULL,
+		total_bytes   bigint  NOT NULL,
+		meta          text    NOT NULL,
+		text          text    NOT NULL
+	)`,
+	`INSERT INTO log_chunks (project, invocation_id, function, version, status, first_at, last_at, written_at, lines, bytes, total_bytes, meta, text)
+		SELECT c.project, c.invocation_id, c.function, c.version, COALESCE(i.status, 'ok'), c.first_at, c.last_at, c.last_at,
+			c.lines, octet_length(c.meta) + octet_length(c.text), 0, c.meta, c.text
+		FROM (
+			SELECT l.project, l.invocation_id, MIN(l.function) AS function, MIN(l.version) AS version,
+				MIN(l.first_ns) AS first_at, MAX(l.ns) AS last_at, COUNT(*) AS lines, MIN(l.seq) AS first_seq,
+				string_agg(CASE l.stream WHEN 'stdout' THEN 'o' WHEN 'stderr' THEN 'e' WHEN 'platform' THEN 'p'
+					ELSE '(' || replace(replace(replace(l.stream, '%', '%25'), ',', '%2C'), ')', '%29') || ')' END
+					|| (l.ns - l.first_ns)::text || '/' || octet_length(l.line)::text, ',' ORDER BY l.seq) AS meta,
+				string_agg(l.line, E'\n' ORDER BY l.seq) AS text
+			FROM (
+				SELECT logs.*, (EXTRACT(EPOCH FROM logged_at) * 1000000000)::bigint AS ns,
+					first_value((EXTRACT(EPOCH FROM logged_at) * 1000000000)::bigint) OVER (PARTITION BY project, invocation_id ORDER BY seq) AS first_ns
+				FROM logs
+			) AS l
+			GROUP BY l.project, l.invocation_id
+		) AS c LEFT JOIN invocations AS i ON i.project = c.project AND i.id = c.invocation_id
+		ORDER BY c.first_seq`,
+	`UPDATE log_chunks SET written_at = w.written_at, total_bytes = w.total_bytes
+		FROM (SELECT seq, MAX(last_at) OVER (ORDER BY seq) AS written_at, SUM(bytes) OVER (ORDER BY seq) AS total_bytes FROM log_chunks) AS w
+		WHERE log_chunks.seq = w.seq`,
+	`DROP TABLE logs`,
+	`CREATE INDEX log_chunks_project ON log_chunks (project, seq)`,
+	`CREATE INDEX log_chunks_function ON log_chunks (project, function, seq)`,
+	`CREATE INDEX log_chunks_invocation ON log_chunks (project, invocation_id)`,
+	// Failed invocations are few: --status error reads them alone.
+	`CREATE INDEX log_chunks_failed ON log_chunks (project, seq) WHERE status <> 'ok'`,
+	`CREATE INDEX log_chunks_function_failed ON log_chunks (project, function, seq) WHERE status <> 'ok'`,
 }
 
 // Ping checks that the database answers.

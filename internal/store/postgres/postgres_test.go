@@ -152,7 +152,7 @@ func TestMigrateToAliases(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	before := len(migrations) - 3 // the aliases table, its rows, and the dropped column
+	const before = 9 // the migrations before the aliases table
 	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		return migrateSet(ctx, tx, migrationSet{"schema_migrations", migrations[:before]})
 	}); err != nil {
@@ -251,4 +251,41 @@ func BenchmarkUsageYear(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestMigrateLogsToChunks: a schema with a row per log line opens with the
+// lines in chunks, as if this binary had stored them.
+func TestMigrateLogsToChunks(t *testing.T) {
+	ctx := context.Background()
+	url := newSchema(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const before = 13 // the migrations before log chunks
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		return migrateSet(ctx, tx, migrationSet{"schema_migrations", migrations[:before]})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range storetest.OldLogs() {
+		if _, err := conn.Exec(ctx, `INSERT INTO invocations (project, id, function, version, trigger_kind, started_at, duration_ns,
+			billed_ms, memory_mb, cold, status, error, http_status) VALUES ($1, $2, $3, $4, 'http', $5, 1, 1, 128, false, $6, '', 200)`,
+			rec.Project, rec.ID, rec.Function, rec.Version, rec.Start, rec.Status); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range rec.Logs {
+			if _, err := conn.Exec(ctx, `INSERT INTO logs (project, invocation_id, function, version, logged_at, stream, line)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, rec.Project, rec.ID, rec.Function, rec.Version, l.Time, l.Stream, l.Line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.MigratedLogs(t, db)
 }

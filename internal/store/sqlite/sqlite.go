@@ -50,10 +50,12 @@ type DB struct {
 	dataW, dataR *sql.DB
 	// docq groups concurrent document writes into one commit.
 	docq docQueue
-	// stmts are the document writes' statements, prepared on dataW.
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt
-	opts   Options
+	// stmts are the document writes' statements, prepared on dataW;
+	// telStmts the telemetry writes', prepared on telW (nil: wanted).
+	stmtMu   sync.Mutex
+	stmts    map[string]*sql.Stmt
+	telStmts map[string]*sql.Stmt
+	opts     Options
 	// usagePruneAt is when (Unix seconds) an insert next deletes old busy
 	// seconds of usage.
 	usagePruneAt atomic.Int64
@@ -319,6 +321,50 @@ var telemetryMigrations = []string{
 		seq           INTEGER NOT NULL,
 		PRIMARY KEY (project, id)
 	)`,
+	`ALTER TABLE invocations ADD COLUMN request_id TEXT NOT NULL DEFAULT ''`,
+	// Log lines move from a row each to a row per invocation (a chunk, see
+	// package logchunk): a row costs the same to insert whatever its size.
+	// written_at and total_bytes grow with seq (see invocations.go).
+	`CREATE TABLE log_chunks (
+		seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+		project       TEXT    NOT NULL,
+		invocation_id TEXT    NOT NULL,
+		function      TEXT    NOT NULL,
+		version       INTEGER NOT NULL,
+		status        TEXT    NOT NULL,
+		first_at      INTEGER NOT NULL,
+		last_at       INTEGER NOT NULL,
+		written_at    INTEGER NOT NULL,
+		lines         INTEGER NOT NULL,
+		bytes         INTEGER NOT NULL,
+		total_bytes   INTEGER NOT NULL,
+		meta          TEXT    NOT NULL,
+		text          TEXT    NOT NULL
+	)`,
+	`INSERT INTO log_chunks (project, invocation_id, function, version, status, first_at, last_at, written_at, lines, bytes, total_bytes, meta, text)
+		SELECT c.project, c.invocation_id, c.function, c.version, COALESCE(i.status, 'ok'), c.first_at, c.last_at, c.last_at,
+			c.lines, length(CAST(c.meta AS BLOB)) + length(CAST(c.text AS BLOB)), 0, c.meta, c.text
+		FROM (
+			SELECT l.project, l.invocation_id, MIN(l.function) AS function, MIN(l.version) AS version,
+				MIN(l.first_at) AS first_at, MAX(l.logged_at) AS last_at, COUNT(*) AS lines, MIN(l.seq) AS first_seq,
+				group_concat(CASE l.stream WHEN 'stdout' THEN 'o' WHEN 'stderr' THEN 'e' WHEN 'platform' THEN 'p'
+					ELSE '(' || replace(replace(replace(l.stream, '%', '%25'), ',', '%2C'), ')', '%29') || ')' END
+					|| (l.logged_at - l.first_at) || '/' || length(CAST(l.line AS BLOB)), ',' ORDER BY l.seq) AS meta,
+				group_concat(l.line, char(10) ORDER BY l.seq) AS text
+			FROM (SELECT logs.*, first_value(logged_at) OVER (PARTITION BY project, invocation_id ORDER BY seq) AS first_at FROM logs) AS l
+			GROUP BY l.project, l.invocation_id
+		) AS c LEFT JOIN invocations AS i ON i.project = c.project AND i.id = c.invocation_id
+		ORDER BY c.first_seq`,
+	`UPDATE log_chunks SET written_at = w.written_at, total_bytes = w.total_bytes
+		FROM (SELECT seq, MAX(last_at) OVER (ORDER BY seq) AS written_at, SUM(bytes) OVER (ORDER BY seq) AS total_bytes FROM log_chunks) AS w
+		WHERE log_chunks.seq = w.seq`,
+	`DROP TABLE logs`,
+	`CREATE INDEX log_chunks_project ON log_chunks (project, seq)`,
+	`CREATE INDEX log_chunks_function ON log_chunks (project, function, seq)`,
+	`CREATE INDEX log_chunks_invocation ON log_chunks (project, invocation_id)`,
+	// Failed invocations are few: --status error reads them alone.
+	`CREATE INDEX log_chunks_failed ON log_chunks (project, seq) WHERE status <> 'ok'`,
+	`CREATE INDEX log_chunks_function_failed ON log_chunks (project, function, seq) WHERE status <> 'ok'`,
 }
 
 // Ping checks that every file answers.
@@ -341,6 +387,11 @@ func (db *DB) Close() error {
 	db.stmtMu.Lock()
 	defer db.stmtMu.Unlock()
 	for _, st := range db.stmts {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	for _, st := range db.telStmts {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

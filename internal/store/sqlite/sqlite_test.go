@@ -257,3 +257,31 @@ func BenchmarkUsageYear(b *testing.B) {
 		}
 	})
 }
+
+// TestMigrateLogsToChunks: a telemetry file written with a row per log
+// line opens with the lines in chunks, as if this binary had stored them.
+func TestMigrateLogsToChunks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const before = 7 // telemetry.db's migrations before log chunks
+	w, r, err := openFile(ctx, filepath.Join(dir, "telemetry.db"), []migrationSet{{"schema_migrations", telemetryMigrations[:before]}}, "NORMAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range storetest.OldLogs() {
+		if _, err := w.ExecContext(ctx, `INSERT INTO invocations (project, id, function, version, trigger_kind, started_at, duration_ns,
+			billed_ms, memory_mb, cold, status, error, http_status) VALUES (?, ?, ?, ?, 'http', ?, 1, 1, 128, 0, ?, '', 200)`,
+			rec.Project, rec.ID, rec.Function, rec.Version, rec.Start.UnixNano(), rec.Status); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range rec.Logs {
+			if _, err := w.ExecContext(ctx, `INSERT INTO logs (project, invocation_id, function, version, logged_at, stream, line)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, rec.Project, rec.ID, rec.Function, rec.Version, l.Time.UnixNano(), l.Stream, l.Line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.Close()
+	r.Close()
+	storetest.MigratedLogs(t, open(t, dir))
+}

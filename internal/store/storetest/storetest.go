@@ -53,14 +53,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListInvocations/limit", testListInvocationsLimit},
 		{"UsageSince", testUsageSince},
 		{"GetInvocation/not-found", testGetInvocationNotFound},
-		{"ListLogs/tail", testListLogsTail},
-		{"ListLogs/follow", testListLogsFollow},
-		{"ListLogs/function", testListLogsFunction},
-		{"ListLogs/limit", testListLogsLimit},
 		{"Settings", testSettings},
 		{"Async/round-trip", testAsyncRoundTrip},
 		{"Async/rank", testAsyncRank},
 	}
+	tests = append(tests, logTests...)
 	tests = append(tests, aliasTests...)
 	tests = append(tests, authTests...)
 	tests = append(tests, identityTests...)
@@ -622,6 +619,7 @@ func testInvocationRoundTrip(t *testing.T, s store.Store) {
 	want.Trigger = "api"
 	want.Logs[1].Line = "unicode ✓ and\ttabs"
 	want.Logs[2].Line = ""
+	want.RequestID = "req-0123456789"
 	insert(t, s, want, invocation(projA, "hello", 2, 0))
 
 	got, err := s.GetInvocation(ctx, projA, want.ID)
@@ -692,11 +690,7 @@ func testInsertDuplicate(t *testing.T, s store.Store) {
 	if _, err := s.GetInvocation(ctx, projA, r2.ID); err != nil {
 		t.Fatalf("the new record of a batch with a duplicate: %v", err)
 	}
-	logs, err := s.ListLogs(ctx, store.LogFilter{Project: projA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(logs) != 3 {
+	if logs := listLines(t, s, store.LogFilter{Project: projA}); len(logs) != 3 {
 		t.Fatalf("%d lines, want 3", len(logs))
 	}
 }
@@ -852,182 +846,9 @@ func testProjectInvocations(t *testing.T, s store.Store) {
 		if len(recs) != tc.recs {
 			t.Fatalf("%s/%s: %d records, want %d", tc.project, tc.function, len(recs), tc.recs)
 		}
-		lines, err := s.ListLogs(ctx, store.LogFilter{Project: tc.project, Function: tc.function})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(lines) != tc.log {
+		if lines := listLines(t, s, store.LogFilter{Project: tc.project, Function: tc.function}); len(lines) != tc.log {
 			t.Fatalf("%s/%s: %d lines, want %d", tc.project, tc.function, len(lines), tc.log)
 		}
-	}
-}
-
-// logFixture inserts 5 invocations of two functions, 4 lines each, in two
-// batches, and returns the lines in insertion order.
-func logFixture(t *testing.T, s store.Store) []function.LogLine {
-	var all []function.LogLine
-	var recs []function.Invocation
-	for i := range 5 {
-		r := invocation(projA, []string{"f", "g"}[i%2], i, 4)
-		recs = append(recs, r)
-		for _, l := range r.Logs {
-			l.InvocationID, l.Function, l.Version = r.ID, r.Function, r.Version
-			all = append(all, l)
-		}
-	}
-	insert(t, s, recs[:2]...)
-	insert(t, s, recs[2:]...)
-	return all
-}
-
-func sameLines(t *testing.T, what string, got, want []function.LogLine) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d lines, want %d", what, len(got), len(want))
-	}
-	for i := range got {
-		g, w := got[i], want[i]
-		if g.Line != w.Line || g.Stream != w.Stream || g.InvocationID != w.InvocationID ||
-			g.Function != w.Function || g.Version != w.Version || !g.Time.Equal(w.Time) {
-			t.Fatalf("%s: line %d = %+v, want %+v", what, i, g, w)
-		}
-		if i > 0 && g.Seq <= got[i-1].Seq {
-			t.Fatalf("%s: seqs not increasing at %d", what, i)
-		}
-	}
-}
-
-func testListLogsTail(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	all := logFixture(t, s)
-	for _, tc := range []struct {
-		name  string
-		limit int
-		want  []function.LogLine
-	}{
-		{"all", 0, all},
-		{"last 3", 3, all[len(all)-3:]},
-		{"more than stored", 500, all},
-	} {
-		got, err := s.ListLogs(ctx, store.LogFilter{Project: projA, Limit: tc.limit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sameLines(t, "tail "+tc.name, got, tc.want)
-	}
-}
-
-func testListLogsFollow(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	all := logFixture(t, s)
-	tail, err := s.ListLogs(ctx, store.LogFilter{Project: projA, Limit: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameLines(t, "tail", tail, all[len(all)-2:])
-	cursor := tail[len(tail)-1].Seq
-	got, err := s.ListLogs(ctx, store.LogFilter{Project: projA, AfterSeq: cursor})
-	if err != nil || len(got) != 0 {
-		t.Fatalf("follow with nothing new = %v, %v", got, err)
-	}
-	more := invocation(projA, "f", 10, 3)
-	insert(t, s, more)
-	got, err = s.ListLogs(ctx, store.LogFilter{Project: projA, AfterSeq: cursor})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []function.LogLine
-	for _, l := range more.Logs {
-		l.InvocationID, l.Function, l.Version = more.ID, more.Function, more.Version
-		want = append(want, l)
-	}
-	sameLines(t, "follow", got, want)
-
-	// Following in pages from a cursor visits every later line once, oldest
-	// first. (AfterSeq 0 means the tail, so start after the first line.)
-	all = append(all, want...)
-	first, err := s.ListLogs(ctx, store.LogFilter{Project: projA, Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameLines(t, "everything", first, all)
-	var paged []function.LogLine
-	after := first[0].Seq
-	for {
-		page, err := s.ListLogs(ctx, store.LogFilter{Project: projA, AfterSeq: after, Limit: 7})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		if len(page) > 7 {
-			t.Fatalf("page of %d lines, limit 7", len(page))
-		}
-		paged = append(paged, page...)
-		after = page[len(page)-1].Seq
-	}
-	sameLines(t, "paged follow", paged, all[1:])
-}
-
-func testListLogsFunction(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	all := logFixture(t, s)
-	var wantG []function.LogLine
-	for _, l := range all {
-		if l.Function == "g" {
-			wantG = append(wantG, l)
-		}
-	}
-	got, err := s.ListLogs(ctx, store.LogFilter{Project: projA, Function: "g"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameLines(t, "function g", got, wantG)
-	got, err = s.ListLogs(ctx, store.LogFilter{Project: projA, Function: "g", Limit: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameLines(t, "tail of g", got, wantG[len(wantG)-3:])
-	got, err = s.ListLogs(ctx, store.LogFilter{Project: projA, Function: "g", AfterSeq: got[0].Seq})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameLines(t, "follow g", got, wantG[len(wantG)-2:])
-}
-
-func testListLogsLimit(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	recs := make([]function.Invocation, 120)
-	for i := range recs {
-		recs[i] = invocation(projA, "chatty", i, 10) // 1200 lines
-	}
-	insert(t, s, recs...)
-	for _, tc := range []struct {
-		name     string
-		afterSeq int64
-		limit    int
-		want     int
-	}{
-		{"tail default", 0, 0, 100},
-		{"tail cap", 0, 5000, 1000},
-		{"follow default", 1, 0, 100},
-		{"follow cap", 1, 5000, 1000},
-	} {
-		got, err := s.ListLogs(ctx, store.LogFilter{Project: projA, AfterSeq: tc.afterSeq, Limit: tc.limit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != tc.want {
-			t.Fatalf("%s: %d lines, want %d", tc.name, len(got), tc.want)
-		}
-	}
-	tail, err := s.ListLogs(ctx, store.LogFilter{Project: projA, Limit: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if last := recs[len(recs)-1].Logs[9].Line; tail[0].Line != last {
-		t.Fatalf("tail of 1 = %q, want %q", tail[0].Line, last)
 	}
 }
 

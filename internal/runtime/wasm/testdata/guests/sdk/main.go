@@ -17,6 +17,13 @@ import (
 var (
 	calls int
 	hoard [][]byte
+	lines = func() []string {
+		l := make([]string, 100)
+		for i := range l {
+			l[i] = fmt.Sprintf("line %d of a call: handled the request in good time\n", i)
+		}
+		return l
+	}()
 )
 
 func init() {
@@ -57,6 +64,21 @@ func handle(w http.ResponseWriter, r *http.Request) {
 		fmt.Println("to stdout")
 		fmt.Fprint(os.Stderr, "no newline at end")
 		fmt.Fprint(w, "logged")
+	case "/lines":
+		// Writes n log lines and nothing else: the logging benchmark's
+		// function (n=0: silent). Each line is one write, as log.Print
+		// makes; with fmt=1 each is formatted with fmt.Fprintf first, which
+		// costs this guest far more than the write.
+		n, _ := strconv.Atoi(q.Get("n"))
+		format := q.Get("fmt") == "1"
+		for i := range min(n, len(lines)) {
+			if format {
+				fmt.Fprintf(os.Stderr, "line %d of call %d: handled %s\n", i, calls, r.URL.Path)
+			} else {
+				os.Stderr.WriteString(lines[i])
+			}
+		}
+		fmt.Fprint(w, "ok")
 	case "/panic":
 		panic("boom")
 	case "/exit":

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,4 +226,61 @@ func BenchmarkOutbound(b *testing.B) {
 	b.ReportMetric(us(tHost)/calls, "host-us/call")
 	b.ReportMetric((us(tWasm)-us(tInvoke))/calls, "wasm-us/call")
 	b.ReportMetric((us(tWasm)-us(tInvoke)-us(tNative))/calls, "added-us/call")
+}
+
+// BenchmarkLogWrites is the guest's side of BenchmarkLogging (in
+// internal/app): the same warm SDK function called in the runtime alone,
+// silent or writing 10 lines to stderr that the host splits into lines
+// and discards. Calls of the two alternate; it reports the CPU time (this
+// process's) per call of each and their difference: what the writes
+// themselves cost a Go guest, before the platform keeps a line.
+func BenchmarkLogWrites(b *testing.B) {
+	mods := &wasmtest.Modules{}
+	ref := mods.Add(wasmtest.ReadFile(b, wasmtest.Build(b, "internal/runtime/wasm/testdata/guests", "./sdk", true)))
+	rt := New(Config{CacheDir: wasmtest.CompilationCacheDir(b), Artifacts: mods.Get})
+	if err := rt.Open(); err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	inst, _, err := rt.Start(context.Background(), version("lines", ref, 64, nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inst.Close(context.Background())
+	ctx := context.Background()
+	call := func(query string) {
+		r := &function.Request{Method: "GET", Path: "/lines", RawQuery: query, Host: "127.0.0.1:8080", RemoteAddr: "127.0.0.1:5000"}
+		resp, err := inst.Invoke(ctx, r, discardLogs{})
+		if err != nil || resp.Status != 200 {
+			b.Fatal(resp, err)
+		}
+	}
+	for range 100 { // warm the guest's heap
+		call("n=0")
+		call("n=10")
+	}
+	var silent, logging time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			c := cpuTime()
+			call("n=0")
+			silent += cpuTime() - c
+		} else {
+			c := cpuTime()
+			call("n=10")
+			logging += cpuTime() - c
+		}
+	}
+	n := float64(b.N / 2)
+	b.ReportMetric(float64(silent.Nanoseconds())/1e3/n, "silent-cpu-µs/call")
+	b.ReportMetric(float64(logging.Nanoseconds())/1e3/n, "10-lines-cpu-µs/call")
+	b.ReportMetric(float64((logging-silent).Nanoseconds())/1e3/n, "added-cpu-µs/call")
+}
+
+// cpuTime is the CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -143,3 +143,36 @@ func TestOpenSweepsTempFiles(t *testing.T) {
 		t.Errorf("after Open: files %v, want only %v", got, kept)
 	}
 }
+
+// A key directory removed behind the store's back (which remembers the
+// directories it made) is made again by the next Put into it.
+func TestPutRemakesARemovedDirectory(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "blobs")
+	s := blobfs.New(dir)
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Put(ctx, "k", strings.NewReader("one")); err != nil {
+		t.Fatal(err)
+	}
+	subs, err := os.ReadDir(dir)
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("key directories: %v %v", subs, err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, subs[0].Name())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "k", strings.NewReader("two")); err != nil {
+		t.Fatalf("Put after the directory went: %v", err)
+	}
+	rc, _, err := s.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, _ := io.ReadAll(rc); string(b) != "two" {
+		t.Fatalf("Get = %q", b)
+	}
+}

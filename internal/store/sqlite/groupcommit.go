@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
-	"time"
 )
 
 // write runs fn in a transaction of data.db's writer and returns once that
@@ -18,8 +17,8 @@ import (
 // needs no savepoint, and a dirty failure of it fails the whole group.
 //
 // fn runs on the goroutine of another caller or in the background, with a
-// context of its own: one caller going away must not abort the others'
-// transaction. Its caller's context is checked before fn starts.
+// context of its own (see commitWrites). Its caller's context is checked
+// before fn starts.
 func (db *DB) write(ctx context.Context, clean bool, fn func(ctx context.Context, tx cachedTx) (dirty bool, err error)) error {
 	req := &queuedWrite{ctx: ctx, clean: clean, fn: fn, done: make(chan struct{})}
 	db.writeq.mu.Lock()
@@ -110,11 +109,14 @@ func (db *DB) commitGroup() bool {
 }
 
 // commitWrites runs a group in one transaction, each call under its own
-// savepoint unless it fails clean. Statements run on their own deadline,
-// not a caller's context.
+// savepoint unless it fails clean. Statements run on a context that is
+// never done, not a caller's: one caller going away must not abort the
+// others' transaction, and a context that can end costs two goroutines per
+// statement (database/sql's and the driver's, which watch it), more than
+// a write of one row costs. A statement on data.db's one writer waits for
+// no other, so nothing here needs a deadline.
 func (db *DB) commitWrites(group []*queuedWrite) error {
-	bg, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	bg := context.Background()
 	db.prepareStmts(bg)
 	tx, err := db.dataW.BeginTx(bg, nil)
 	if err != nil {
@@ -246,9 +248,15 @@ func (q *writeQueue) isClosed() bool {
 	return q.closed
 }
 
-// queryRow runs a hot read of data.db through a statement prepared on the
-// reader pool.
-func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+// pointRead runs a read of one row by its primary key (a few
+// microseconds) through a statement prepared on data.db's reader pool. It
+// checks ctx once: watching ctx during the read would cost two goroutines
+// (database/sql's and the driver's), more than the read.
+func (db *DB) pointRead(ctx context.Context, query string, args ...any) *sql.Row {
+	if err := ctx.Err(); err != nil {
+		return db.dataR.QueryRowContext(ctx, query, args...) // fails with err
+	}
+	ctx = context.WithoutCancel(ctx)
 	if st := db.readStmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

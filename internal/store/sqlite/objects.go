@@ -100,7 +100,7 @@ func (db *DB) CreateBucket(ctx context.Context, b store.Bucket) error {
 func (db *DB) GetBucket(ctx context.Context, project, name string) (store.Bucket, error) {
 	b := store.Bucket{Project: project, Name: name}
 	var created int64
-	err := db.queryRow(ctx, `SELECT created_at FROM buckets WHERE project = ? AND name = ?`, project, name).Scan(&created)
+	err := db.pointRead(ctx, `SELECT created_at FROM buckets WHERE project = ? AND name = ?`, project, name).Scan(&created)
 	if err != nil {
 		return store.Bucket{}, fmt.Errorf("get bucket %s: %w", name, notFound(err))
 	}
@@ -239,7 +239,7 @@ func scanObject(row interface{ Scan(...any) error }, o *store.Object) error {
 // GetObject implements store.Objects.
 func (db *DB) GetObject(ctx context.Context, project, bucket, key string) (store.Object, error) {
 	o := store.Object{Project: project, Bucket: bucket}
-	row := db.queryRow(ctx, `SELECT `+objectColumns+` FROM objects WHERE project = ? AND bucket = ? AND key = ?`,
+	row := db.pointRead(ctx, `SELECT `+objectColumns+` FROM objects WHERE project = ? AND bucket = ? AND key = ?`,
 		project, bucket, key)
 	if err := scanObject(row, &o); err != nil {
 		return store.Object{}, fmt.Errorf("get object %s/%s: %w", bucket, key, notFound(err))

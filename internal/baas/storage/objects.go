@@ -28,12 +28,12 @@ var storedHeaders = []string{"Cache-Control", "Content-Disposition", "Content-En
 func metaFromHeaders(h http.Header) (store.ObjectMeta, error) {
 	m := store.ObjectMeta{ContentType: h.Get("Content-Type")}
 	size := 0
+	const prefix = "x-amz-meta-"
 	for name, vs := range h {
-		lower := strings.ToLower(name)
-		if !strings.HasPrefix(lower, "x-amz-meta-") || len(lower) == len("x-amz-meta-") {
+		if len(name) <= len(prefix) || !strings.EqualFold(name[:len(prefix)], prefix) {
 			continue
 		}
-		n := lower[len("x-amz-meta-"):]
+		n := strings.ToLower(name[len(prefix):])
 		v := strings.Join(vs, ",")
 		size += len(n) + len(v)
 		if size > maxUserMetadata {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 
@@ -99,10 +98,7 @@ func BenchmarkHandler4KB(b *testing.B) {
 		}
 	}
 	setup := func(b *testing.B) *server {
-		dir, err := os.MkdirTemp(root, "handler-")
-		if err != nil {
-			b.Fatal(err)
-		}
+		dir, _ := measureDir(b, root, "handler")
 		srv := newServer(b, serverOptions{dir: dir})
 		if _, err := srv.awsClient(testCreds).CreateBucket(b.Context(), &s3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
 			b.Fatal(err)

@@ -143,7 +143,11 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader) (info blob.Inf
 	buf := copyBufs.Get().(*[128 << 10]byte)
 	// The writer hides the file's ReadFrom, which would copy through a
 	// buffer of its own.
-	n, err := io.CopyBuffer(struct{ io.Writer }{f}, ctxReader{ctx: ctx, r: r}, buf[:])
+	w := io.Writer(struct{ io.Writer }{f})
+	if !s.noSync {
+		w = &writebackWriter{f: f}
+	}
+	n, err := io.CopyBuffer(w, ctxReader{ctx: ctx, r: r}, buf[:])
 	copyBufs.Put(buf)
 	if err != nil {
 		return blob.Info{}, err
@@ -264,6 +268,31 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return d.Close()
+}
+
+// writebackChunk is how much of a blob being written goes to the disk at
+// a time ahead of its fsync.
+const writebackChunk = 8 << 20
+
+// writebackWriter writes to a file that will be fsynced, and starts the
+// disk writing each chunk as soon as it is written: a large blob then
+// reaches the disk while it streams in, instead of all at its fsync
+// (a 1 GiB blob written then fsynced: 2.1-3.2 s here; with writeback
+// started every 8 MiB: 1.8 s).
+type writebackWriter struct {
+	f       *os.File
+	off     int64 // bytes written
+	flushed int64 // bytes whose writeback has started
+}
+
+func (w *writebackWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.flushed >= writebackChunk {
+		startWriteback(w.f, w.flushed, w.off-w.flushed)
+		w.flushed = w.off
+	}
+	return n, err
 }
 
 // ctxReader stops a copy when its context is done.

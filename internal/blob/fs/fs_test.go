@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -174,5 +175,32 @@ func TestPutRemakesARemovedDirectory(t *testing.T) {
 	defer rc.Close()
 	if b, _ := io.ReadAll(rc); string(b) != "two" {
 		t.Fatalf("Get = %q", b)
+	}
+}
+
+// A blob larger than a writeback chunk, fsynced, reads back whole.
+func TestPutLargeSynced(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	want := make([]byte, 20<<20+12345)
+	for i := range want {
+		want[i] = byte(i * 31 / 7)
+	}
+	ctx := context.Background()
+	info, err := s.Put(ctx, "big", iotest.HalfReader(bytes.NewReader(want)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size != int64(len(want)) {
+		t.Fatalf("Put size %d, want %d", info.Size, len(want))
+	}
+	rc, _, err := s.Get(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Get: %d bytes, equal %v, err %v", len(got), bytes.Equal(got, want), err)
 	}
 }

@@ -65,11 +65,16 @@ type serverOptions struct {
 	sync bool
 	// emit receives the platform events.
 	emit func(name string, data []byte)
+	// dir holds the database and the blobs (default t.TempDir()).
+	dir string
 }
 
 func newServer(t testing.TB, o serverOptions) *server {
 	t.Helper()
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	db, err := sqlite.OpenWith(context.Background(), filepath.Join(dir, "db"), sqlite.Options{DataSyncFull: o.sync})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
-	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -28,12 +27,12 @@ var storedHeaders = []string{"Cache-Control", "Content-Disposition", "Content-En
 func metaFromHeaders(h http.Header) (store.ObjectMeta, error) {
 	m := store.ObjectMeta{ContentType: h.Get("Content-Type")}
 	size := 0
+	const prefix = "x-amz-meta-"
 	for name, vs := range h {
-		lower := strings.ToLower(name)
-		if !strings.HasPrefix(lower, "x-amz-meta-") || len(lower) == len("x-amz-meta-") {
+		if len(name) <= len(prefix) || !strings.EqualFold(name[:len(prefix)], prefix) {
 			continue
 		}
-		n := lower[len("x-amz-meta-"):]
+		n := strings.ToLower(name[len(prefix):])
 		v := strings.Join(vs, ",")
 		size += len(n) + len(v)
 		if size > maxUserMetadata {
@@ -88,7 +87,8 @@ func (w written) etag() string { return hex.EncodeToString(w.md5) }
 // stored) unless r ends after exactly size bytes (size < 0: any size up
 // to max) and, when wantMD5 is set, the bytes hash to it.
 func (h *Handler) writeBlob(ctx context.Context, prefix string, r io.Reader, size, max int64, wantMD5 []byte) (written, error) {
-	cr := &checkedReader{r: r, size: size, max: max, md5: md5.New(), want: wantMD5}
+	cr := &checkedReader{r: r, size: size, max: max, md5: newMD5Stream(), want: wantMD5}
+	defer cr.md5.stop()
 	key := prefix + newID(16)
 	info, err := h.cfg.Blobs.Put(ctx, key, cr)
 	if cr.err != nil {
@@ -97,7 +97,7 @@ func (h *Handler) writeBlob(ctx context.Context, prefix string, r io.Reader, siz
 	if err != nil {
 		return written{}, err
 	}
-	return written{key: key, size: info.Size, md5: cr.md5.Sum(nil)}, nil
+	return written{key: key, size: info.Size, md5: cr.md5.Sum()}, nil
 }
 
 // checkedReader passes a body through, counting and hashing it, and turns
@@ -107,7 +107,7 @@ type checkedReader struct {
 	size int64 // expected, or -1
 	max  int64
 	n    int64
-	md5  hash.Hash
+	md5  *md5Stream
 	want []byte
 	err  error
 }
@@ -126,7 +126,7 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 		c.err = errIncompleteBody
 	case err == io.EOF && c.size >= 0 && c.n != c.size:
 		c.err = errIncompleteBody
-	case err == io.EOF && c.want != nil && !bytes.Equal(c.md5.Sum(nil), c.want):
+	case err == io.EOF && c.want != nil && !bytes.Equal(c.md5.Sum(), c.want):
 		c.err = errBadDigest
 	case err != nil && err != io.EOF:
 		c.err = err

@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hostless/hostless/internal/blob"
 )
@@ -31,6 +33,9 @@ const tempPrefix = ".tmp-"
 type Store struct {
 	dir    string
 	noSync bool
+	// made says which of the 256 key directories are known to exist, so
+	// a Put makes no mkdir call for them.
+	made [256]atomic.Bool
 }
 
 // New returns a store of blobs under dir. It only allocates: call Open
@@ -78,13 +83,18 @@ func (s *Store) Open() error {
 	return nil
 }
 
-// paths returns the directory and the file that hold key.
-func (s *Store) paths(key string) (dir, file string) {
+// paths returns the directory and the file that hold key, and the index
+// of the directory (the hash's first byte).
+func (s *Store) paths(key string) (dir, file string, idx byte) {
 	sum := sha256.Sum256([]byte(key))
 	h := hex.EncodeToString(sum[:])
 	dir = filepath.Join(s.dir, h[:2])
-	return dir, filepath.Join(dir, h[2:])
+	return dir, filepath.Join(dir, h[2:]), sum[0]
 }
+
+// copyBufs are Put's copy buffers: io.Copy into a file would allocate one
+// per call.
+var copyBufs = sync.Pool{New: func() any { return new([128 << 10]byte) }}
 
 // Put implements blob.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) (blob.Info, error) {
@@ -102,11 +112,21 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader) (info blob.Inf
 	if err := ctx.Err(); err != nil {
 		return blob.Info{}, err
 	}
-	dir, file := s.paths(key)
-	if err := s.mkdir(dir); err != nil {
-		return blob.Info{}, err
+	dir, file, idx := s.paths(key)
+	if !s.made[idx].Load() {
+		if err := s.mkdir(dir); err != nil {
+			return blob.Info{}, err
+		}
+		s.made[idx].Store(true)
 	}
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if errors.Is(err, os.ErrNotExist) {
+		// Someone removed the directory since: make it again.
+		if err := s.mkdir(dir); err != nil {
+			return blob.Info{}, err
+		}
+		f, err = os.CreateTemp(dir, tempPrefix+"*")
+	}
 	if err != nil {
 		return blob.Info{}, err
 	}
@@ -120,7 +140,15 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader) (info blob.Inf
 		}
 	}()
 
-	n, err := io.Copy(f, ctxReader{ctx: ctx, r: r})
+	buf := copyBufs.Get().(*[128 << 10]byte)
+	// The writer hides the file's ReadFrom, which would copy through a
+	// buffer of its own.
+	w := io.Writer(struct{ io.Writer }{f})
+	if !s.noSync {
+		w = &writebackWriter{f: f}
+	}
+	n, err := io.CopyBuffer(w, ctxReader{ctx: ctx, r: r}, buf[:])
+	copyBufs.Put(buf)
 	if err != nil {
 		return blob.Info{}, err
 	}
@@ -175,7 +203,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, 
 	if err := ctx.Err(); err != nil {
 		return nil, blob.Info{}, fmt.Errorf("get blob %q: %w", key, err)
 	}
-	_, file := s.paths(key)
+	_, file, _ := s.paths(key)
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, blob.Info{}, fmt.Errorf("get blob %q: %w", key, notFound(err))
@@ -196,7 +224,7 @@ func (s *Store) Stat(ctx context.Context, key string) (blob.Info, error) {
 	if err := ctx.Err(); err != nil {
 		return blob.Info{}, fmt.Errorf("stat blob %q: %w", key, err)
 	}
-	_, file := s.paths(key)
+	_, file, _ := s.paths(key)
 	fi, err := os.Stat(file)
 	if err != nil {
 		return blob.Info{}, fmt.Errorf("stat blob %q: %w", key, notFound(err))
@@ -212,7 +240,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete blob %q: %w", key, err)
 	}
-	dir, file := s.paths(key)
+	dir, file, _ := s.paths(key)
 	if err := os.Remove(file); err != nil {
 		return fmt.Errorf("delete blob %q: %w", key, notFound(err))
 	}
@@ -240,6 +268,31 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return d.Close()
+}
+
+// writebackChunk is how much of a blob being written goes to the disk at
+// a time ahead of its fsync.
+const writebackChunk = 8 << 20
+
+// writebackWriter writes to a file that will be fsynced, and starts the
+// disk writing each chunk as soon as it is written: a large blob then
+// reaches the disk while it streams in, instead of all at its fsync
+// (a 1 GiB blob written then fsynced: 2.1-3.2 s here; with writeback
+// started every 8 MiB: 1.8 s).
+type writebackWriter struct {
+	f       *os.File
+	off     int64 // bytes written
+	flushed int64 // bytes whose writeback has started
+}
+
+func (w *writebackWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.flushed >= writebackChunk {
+		startWriteback(w.f, w.flushed, w.off-w.flushed)
+		w.flushed = w.off
+	}
+	return n, err
 }
 
 // ctxReader stops a copy when its context is done.

@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -141,5 +142,65 @@ func TestOpenSweepsTempFiles(t *testing.T) {
 	}
 	if got := files(t, dir); len(got) != 1 || got[0] != kept[0] {
 		t.Errorf("after Open: files %v, want only %v", got, kept)
+	}
+}
+
+// A key directory removed behind the store's back (which remembers the
+// directories it made) is made again by the next Put into it.
+func TestPutRemakesARemovedDirectory(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "blobs")
+	s := blobfs.New(dir)
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Put(ctx, "k", strings.NewReader("one")); err != nil {
+		t.Fatal(err)
+	}
+	subs, err := os.ReadDir(dir)
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("key directories: %v %v", subs, err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, subs[0].Name())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "k", strings.NewReader("two")); err != nil {
+		t.Fatalf("Put after the directory went: %v", err)
+	}
+	rc, _, err := s.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, _ := io.ReadAll(rc); string(b) != "two" {
+		t.Fatalf("Get = %q", b)
+	}
+}
+
+// A blob larger than a writeback chunk, fsynced, reads back whole.
+func TestPutLargeSynced(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	want := make([]byte, 20<<20+12345)
+	for i := range want {
+		want[i] = byte(i * 31 / 7)
+	}
+	ctx := context.Background()
+	info, err := s.Put(ctx, "big", iotest.HalfReader(bytes.NewReader(want)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size != int64(len(want)) {
+		t.Fatalf("Put size %d, want %d", info.Size, len(want))
+	}
+	rc, _, err := s.Get(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Get: %d bytes, equal %v, err %v", len(got), bytes.Equal(got, want), err)
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hostless/hostless/internal/store"
@@ -225,160 +223,21 @@ func (db *DB) GetDocument(ctx context.Context, project, collection, id string) (
 }
 
 // WriteDocuments applies writes in one transaction. Concurrent calls
-// commit together (group commit): each call's writes run under a
-// savepoint of one shared transaction, so one call's failure rolls back
+// commit together (group commit, see write): each call's writes run under
+// a savepoint of one shared transaction, so one call's failure rolls back
 // its writes alone, and one fsync acknowledges them all.
 func (db *DB) WriteDocuments(ctx context.Context, project string, writes []store.DocWrite, now time.Time) ([]store.Document, error) {
-	req := &docWrite{ctx: ctx, project: project, writes: writes, now: now, done: make(chan struct{})}
-	db.docq.mu.Lock()
-	if db.docq.closed {
-		db.docq.mu.Unlock()
-		return nil, errors.New("write documents: the store is closed")
-	}
-	db.docq.pending = append(db.docq.pending, req)
-	lead := !db.docq.active
-	db.docq.active = true
-	if lead {
-		// Counted before Close can wait: Close sets closed under mu first.
-		db.docq.wg.Add(1)
-	}
-	db.docq.mu.Unlock()
-	if lead {
-		db.leadDocWrites()
-	}
-	<-req.done
-	if req.err != nil {
-		return nil, fmt.Errorf("write documents: %w", req.err)
-	}
-	return req.docs, nil
-}
-
-// docWrite is one call of WriteDocuments waiting for its group's commit.
-type docWrite struct {
-	ctx     context.Context
-	project string
-	writes  []store.DocWrite
-	now     time.Time
-	docs    []store.Document
-	err     error
-	done    chan struct{}
-}
-
-// docQueue holds the calls of WriteDocuments waiting for a commit; the
-// caller that finds no commit running leads, committing groups until the
-// queue is empty.
-type docQueue struct {
-	mu      sync.Mutex
-	pending []*docWrite
-	active  bool
-	closed  bool           // Close was called: no more writes
-	wg      sync.WaitGroup // the lead, on its caller's goroutine or in the background
-}
-
-// maxGroup bounds the calls one transaction commits.
-const maxGroup = 256
-
-// leadDocWrites commits one group, then hands the rest of the queue to a
-// goroutine, so that the leader's own caller gets its answer at once.
-func (db *DB) leadDocWrites() {
-	if !db.commitDocGroup() {
-		db.docq.wg.Done()
-		return
-	}
-	go func() {
-		defer db.docq.wg.Done()
-		for db.commitDocGroup() {
-		}
-	}()
-}
-
-// commitDocGroup commits the calls pending now (up to maxGroup) and
-// reports whether more are waiting; when none are, it ends the lead.
-func (db *DB) commitDocGroup() bool {
-	q := &db.docq
-	q.mu.Lock()
-	n := min(len(q.pending), maxGroup)
-	group := q.pending[:n:n]
-	q.pending = q.pending[n:]
-	if len(q.pending) == 0 {
-		q.pending = nil
-	}
-	q.mu.Unlock()
-	if n > 0 {
-		err := db.commitDocs(group)
-		for _, r := range group {
-			if err != nil && r.err == nil {
-				r.err, r.docs = err, nil
-			}
-			close(r.done)
-		}
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.pending) == 0 {
-		q.active = false
-		return false
-	}
-	return true
-}
-
-// commitDocs runs a group in one transaction, each call under its own
-// savepoint. Statements run on their own deadline, not a caller's
-// context: one caller going away must not abort the others' transaction.
-func (db *DB) commitDocs(group []*docWrite) error {
-	bg, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db.prepareStmts(bg)
-	tx, err := db.dataW.BeginTx(bg, nil)
+	var docs []store.Document
+	// One write fails clean (before writing, or undoing what it wrote) but
+	// for a broken database: it needs no savepoint.
+	err := db.write(ctx, len(writes) == 1, func(ctx context.Context, tx cachedTx) (dirty bool, err error) {
+		docs, dirty, err = writeDocuments(ctx, tx, project, writes, now)
+		return dirty, err
+	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("write documents: %w", err)
 	}
-	defer tx.Rollback()
-	ctx := cachedTx{tx, db}
-	if len(group) == 1 {
-		// Alone: the transaction is the call's; no savepoint needed.
-		r := group[0]
-		if r.err = r.ctx.Err(); r.err != nil {
-			return nil
-		}
-		if r.docs, _, r.err = writeDocuments(bg, ctx, r.project, r.writes, r.now); r.err != nil {
-			r.docs = nil
-			return nil // rolled back
-		}
-		return tx.Commit()
-	}
-	for _, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			continue
-		}
-		if len(r.writes) == 1 {
-			// One write fails clean (before writing, or undoing what it
-			// wrote) but for a broken database: no savepoint needed.
-			var dirty bool
-			if r.docs, dirty, r.err = writeDocuments(bg, ctx, r.project, r.writes, r.now); r.err != nil {
-				r.docs = nil
-				if dirty {
-					return r.err // the whole group fails: tx is rolled back
-				}
-			}
-			continue
-		}
-		if _, err := ctx.exec(bg, `SAVEPOINT w`); err != nil {
-			return err
-		}
-		r.docs, _, r.err = writeDocuments(bg, ctx, r.project, r.writes, r.now)
-		if r.err != nil {
-			r.docs = nil
-			if _, err := ctx.exec(bg, `ROLLBACK TO w`); err != nil {
-				return err
-			}
-		}
-		if _, err := ctx.exec(bg, `RELEASE w`); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+	return docs, nil
 }
 
 // writeDocuments applies writes in tx. When it fails, dirty says whether
@@ -483,57 +342,6 @@ func writeDocs(ctx context.Context, tx cachedTx, project string, writes []store.
 		out = append(out, d)
 	}
 	return out, nil
-}
-
-// cachedTx runs statements of a transaction through statements prepared
-// once on the writer connection: parsing SQL cost more than running it.
-type cachedTx struct {
-	tx *sql.Tx
-	db *DB
-}
-
-func (t cachedTx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := t.db.stmt(query); st != nil {
-		return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	}
-	return t.tx.ExecContext(ctx, query, args...)
-}
-
-func (t cachedTx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := t.db.stmt(query); st != nil {
-		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return t.tx.QueryRowContext(ctx, query, args...)
-}
-
-// stmt returns query prepared on the data writer, or nil when it isn't
-// yet: the writer's one connection is the transaction's, so it can't
-// prepare now; prepareStmts does before the next transaction.
-func (db *DB) stmt(query string) *sql.Stmt {
-	db.stmtMu.Lock()
-	defer db.stmtMu.Unlock()
-	st, ok := db.stmts[query]
-	if !ok {
-		if db.stmts == nil {
-			db.stmts = map[string]*sql.Stmt{}
-		}
-		db.stmts[query] = nil // wanted
-	}
-	return st
-}
-
-// prepareStmts prepares the statements transactions wanted.
-func (db *DB) prepareStmts(ctx context.Context) {
-	db.stmtMu.Lock()
-	defer db.stmtMu.Unlock()
-	for q, st := range db.stmts {
-		if st != nil {
-			continue
-		}
-		if st, err := db.dataW.PrepareContext(ctx, q); err == nil {
-			db.stmts[q] = st
-		}
-	}
 }
 
 // ChangesSince returns a project's changes after a sequence number.

@@ -62,12 +62,23 @@ var objectMigrations = []string{
 	) WITHOUT ROWID`,
 }
 
+// noMeta is the meta of an object without user metadata or stored
+// headers, the common case, which skips JSON both ways.
+const noMeta = "{}"
+
 func encodeMeta(m store.ObjectMeta) (string, error) {
+	if len(m.Metadata) == 0 && len(m.Headers) == 0 {
+		return noMeta, nil
+	}
 	b, err := json.Marshal(m)
 	return string(b), err
 }
 
 func decodeMeta(s string, m *store.ObjectMeta) error {
+	if s == noMeta {
+		m.Metadata, m.Headers = nil, nil
+		return nil
+	}
 	return json.Unmarshal([]byte(s), m)
 }
 
@@ -89,8 +100,7 @@ func (db *DB) CreateBucket(ctx context.Context, b store.Bucket) error {
 func (db *DB) GetBucket(ctx context.Context, project, name string) (store.Bucket, error) {
 	b := store.Bucket{Project: project, Name: name}
 	var created int64
-	err := db.dataR.QueryRowContext(ctx,
-		`SELECT created_at FROM buckets WHERE project = ? AND name = ?`, project, name).Scan(&created)
+	err := db.pointRead(ctx, `SELECT created_at FROM buckets WHERE project = ? AND name = ?`, project, name).Scan(&created)
 	if err != nil {
 		return store.Bucket{}, fmt.Errorf("get bucket %s: %w", name, notFound(err))
 	}
@@ -171,35 +181,42 @@ func bucketExists(ctx context.Context, tx *sql.Tx, project, bucket string) error
 	return notFound(err)
 }
 
-// putObject writes o in tx and returns the blob it replaced.
-func putObject(ctx context.Context, tx *sql.Tx, o store.Object) (string, error) {
-	if err := bucketExists(ctx, tx, o.Project, o.Bucket); err != nil {
-		return "", err
-	}
+// putObject writes o in tx and returns the blob it replaced. It reads
+// before it writes and writes once, so a failure leaves writes behind
+// (dirty) only when that one write fails.
+func putObject(ctx context.Context, tx cachedTx, o store.Object) (old string, dirty bool, err error) {
 	meta, err := encodeMeta(o.ObjectMeta)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	var old string
-	err = tx.QueryRowContext(ctx, `SELECT blob FROM objects WHERE project = ? AND bucket = ? AND key = ?`,
+	var one int
+	if err := tx.queryRow(ctx, `SELECT 1 FROM buckets WHERE project = ? AND name = ?`, o.Project, o.Bucket).Scan(&one); err != nil {
+		return "", false, notFound(err)
+	}
+	err = tx.queryRow(ctx, `SELECT blob FROM objects WHERE project = ? AND bucket = ? AND key = ?`,
 		o.Project, o.Bucket, o.Key).Scan(&old)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", err
+		return "", false, err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO objects (project, bucket, key, size, etag, content_type, meta, modified_at, blob)
+	_, err = tx.exec(ctx, `INSERT INTO objects (project, bucket, key, size, etag, content_type, meta, modified_at, blob)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (project, bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,
 			content_type = excluded.content_type, meta = excluded.meta, modified_at = excluded.modified_at, blob = excluded.blob`,
 		o.Project, o.Bucket, o.Key, o.Size, o.ETag, o.ContentType, meta, unixNano(o.ModTime), o.BlobKey)
-	return old, err
+	if err != nil {
+		return "", true, err
+	}
+	return old, false, nil
 }
 
-// PutObject implements store.Objects.
+// PutObject implements store.Objects. Concurrent puts commit together (see
+// write): the object S3 clients write most often costs one commit per
+// group, not one per object.
 func (db *DB) PutObject(ctx context.Context, o store.Object) (string, error) {
 	var old string
-	err := db.dataTx(ctx, func(tx *sql.Tx) (err error) {
-		old, err = putObject(ctx, tx, o)
-		return err
+	err := db.write(ctx, true, func(ctx context.Context, tx cachedTx) (dirty bool, err error) {
+		old, dirty, err = putObject(ctx, tx, o)
+		return dirty, err
 	})
 	if err != nil {
 		return "", fmt.Errorf("put object %s/%s: %w", o.Bucket, o.Key, err)
@@ -222,7 +239,7 @@ func scanObject(row interface{ Scan(...any) error }, o *store.Object) error {
 // GetObject implements store.Objects.
 func (db *DB) GetObject(ctx context.Context, project, bucket, key string) (store.Object, error) {
 	o := store.Object{Project: project, Bucket: bucket}
-	row := db.dataR.QueryRowContext(ctx, `SELECT `+objectColumns+` FROM objects WHERE project = ? AND bucket = ? AND key = ?`,
+	row := db.pointRead(ctx, `SELECT `+objectColumns+` FROM objects WHERE project = ? AND bucket = ? AND key = ?`,
 		project, bucket, key)
 	if err := scanObject(row, &o); err != nil {
 		return store.Object{}, fmt.Errorf("get object %s/%s: %w", bucket, key, notFound(err))
@@ -430,7 +447,7 @@ func (db *DB) CompleteUpload(ctx context.Context, uploadID string, used []store.
 		if err != nil {
 			return err
 		}
-		old, err := putObject(ctx, tx, o)
+		old, _, err := putObject(ctx, cachedTx{tx, db}, o)
 		if err != nil {
 			return err
 		}

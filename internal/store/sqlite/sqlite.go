@@ -16,7 +16,7 @@
 // process, and only a power loss can take the last ones; Options.DataSyncFull
 // (serve --data-sync-always) fsyncs every commit there too, at a cost in
 // write throughput (see the README's benchmarks). Concurrent document
-// writes commit together either way.
+// writes and object puts commit together either way.
 //
 // Package sqlite must never import HTTP, runtimes, the scheduler or pgx.
 package sqlite
@@ -48,14 +48,17 @@ type DB struct {
 	metaW, metaR *sql.DB
 	telW, telR   *sql.DB
 	dataW, dataR *sql.DB
-	// docq groups concurrent document writes into one commit.
-	docq docQueue
-	// stmts are the document writes' statements, prepared on dataW;
-	// telStmts the telemetry writes', prepared on telW (nil: wanted).
-	stmtMu   sync.Mutex
-	stmts    map[string]*sql.Stmt
-	telStmts map[string]*sql.Stmt
-	opts     Options
+	// writeq groups concurrent writes (documents, objects) into one
+	// commit.
+	writeq writeQueue
+	// stmts are the grouped writes' statements, prepared on dataW;
+	// readStmts the hot reads', prepared on dataR; telStmts the telemetry
+	// writes', prepared on telW (nil: wanted).
+	stmtMu    sync.Mutex
+	stmts     map[string]*sql.Stmt
+	readStmts map[string]*sql.Stmt
+	telStmts  map[string]*sql.Stmt
+	opts      Options
 	// usagePruneAt is when (Unix seconds) an insert next deletes old busy
 	// seconds of usage.
 	usagePruneAt atomic.Int64
@@ -379,16 +382,18 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes every handle that Open opened; it works after a failed Open.
 func (db *DB) Close() error {
-	db.docq.mu.Lock()
-	db.docq.closed = true
-	db.docq.mu.Unlock()
-	db.docq.wg.Wait() // a group being committed
+	db.writeq.mu.Lock()
+	db.writeq.closed = true
+	db.writeq.mu.Unlock()
+	db.writeq.wg.Wait() // a group being committed
 	var errs []error
 	db.stmtMu.Lock()
 	defer db.stmtMu.Unlock()
-	for _, st := range db.stmts {
-		if st != nil {
-			errs = append(errs, st.Close())
+	for _, m := range []map[string]*sql.Stmt{db.stmts, db.readStmts} {
+		for _, st := range m {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
 		}
 	}
 	for _, st := range db.telStmts {

@@ -26,6 +26,7 @@ var objectTests = []struct {
 	{"Objects/list", testListObjects},
 	{"Objects/list-byte-order", testListByteOrder},
 	{"Objects/concurrent-replace", testObjectConcurrentReplace},
+	{"Objects/concurrent-no-bucket", testObjectConcurrentNoBucket},
 	{"Objects/multipart", testMultipart},
 	{"Objects/multipart-part-changed", testMultipartPartChanged},
 	{"Objects/multipart-abort", testMultipartAbort},
@@ -275,6 +276,56 @@ func testObjectConcurrentReplace(t *testing.T, s store.Store) {
 	}
 	if len(freed) != n-1 || freed[got.BlobKey] {
 		t.Fatalf("replaced %d blobs (%v), final %s", len(freed), freed, got.BlobKey)
+	}
+}
+
+// testObjectConcurrentNoBucket: concurrent puts, some into a bucket that
+// doesn't exist (stores may commit concurrent puts together): each of
+// those fails with ErrNotFound alone, and the others are stored whole,
+// metadata included.
+func testObjectConcurrentNoBucket(t *testing.T, s store.Store) {
+	mkBucket(t, s, "p", "b")
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			bucket := "b"
+			if i%3 == 0 {
+				bucket = "missing"
+			}
+			o := obj(bucket, fmt.Sprintf("k%02d", i))
+			if i%2 == 0 {
+				o.Metadata = map[string]string{"n": fmt.Sprint(i)}
+			}
+			_, errs[i] = s.PutObject(t.Context(), o)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		key := fmt.Sprintf("k%02d", i)
+		if i%3 == 0 {
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("PutObject %s into a missing bucket: %v, want ErrNotFound", key, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("PutObject %s: %v", key, err)
+			continue
+		}
+		got, err := s.GetObject(t.Context(), "p", "b", key)
+		if err != nil {
+			t.Errorf("GetObject %s: %v", key, err)
+			continue
+		}
+		want := obj("b", key)
+		if i%2 == 0 {
+			want.Metadata = map[string]string{"n": fmt.Sprint(i)}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("GetObject %s = %+v, want %+v", key, got, want)
+		}
 	}
 }
 

@@ -60,11 +60,7 @@ func TestParseBucketErrors(t *testing.T) {
 	fn := func(buckets string) string {
 		return "functions:\n  hello:\n    runtime: wasm\n    code: a.wasm\n    buckets: " + buckets + "\n"
 	}
-	tests := []struct {
-		name string
-		yaml string
-		want []string
-	}{
+	tests := []parseErrorCase{
 		{"not a mapping", "buckets: [a]\n", []string{"buckets must be a mapping of bucket names", "(line 1)"}},
 		{"bad name", "buckets:\n  Photos:\n", []string{`bucket "Photos": name must be 3 to 63 lower-case`, "(line 2)"}},
 		{"twice", "buckets:\n  photos:\n  photos:\n", []string{`bucket "photos" defined twice`, "(line 3)"}},
@@ -79,6 +75,21 @@ func TestParseBucketErrors(t *testing.T) {
 		{"function: unknown access", fn("{photos: all}"), []string{`bucket photos: access "all" must be read, write or read-write`}},
 		{"function: bad name", fn("{Photos: read}"), []string{`bucket name "Photos" must be 3 to 63`}},
 	}
+	checkParseErrors(t, tests)
+}
+
+// parseErrorCase is a manifest Parse must refuse, with fragments its error
+// must hold.
+type parseErrorCase struct {
+	name string
+	yaml string
+	want []string
+}
+
+// checkParseErrors parses each case's manifest and checks the error: it
+// wraps function.ErrInvalid and holds every wanted fragment.
+func checkParseErrors(t *testing.T, tests []parseErrorCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -3,14 +3,11 @@ package manifest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hostless/hostless/internal/function"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -53,11 +50,7 @@ func TestCollectionsGolden(t *testing.T) {
 func TestParseCollectionErrors(t *testing.T) {
 	t.Parallel()
 	const head = "collections:\n  todos:\n"
-	tests := []struct {
-		name string
-		yaml string
-		want []string
-	}{
+	tests := []parseErrorCase{
 		{"not a mapping", "collections: [todos]\n", []string{"collections must be a mapping", "(line 1)"}},
 		{"bad name", "collections:\n  Todos: {}\n", []string{`collection "Todos": name must be a lower-case letter`, "(line 2)"}},
 		{"name with a dash", "collections:\n  my-todos:\n", []string{`collection "my-todos": name must be`}},
@@ -101,23 +94,7 @@ func TestParseCollectionErrors(t *testing.T) {
 			[]string{`function "a": code is required`, `collection "todos": rules: "x"`}},
 		{"only an empty collections key", "collections:\n", []string{"no functions or collections in manifest"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := Parse([]byte(tt.yaml), dir)
-			if err == nil {
-				t.Fatal("Parse accepted it")
-			}
-			if !errors.Is(err, function.ErrInvalid) {
-				t.Errorf("error does not wrap ErrInvalid: %v", err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-		})
-	}
+	checkParseErrors(t, tests)
 }
 
 // TestParseCollectionsOnly: a manifest may declare collections alone, and

@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -64,11 +63,7 @@ routes:
 func TestParseRouteErrors(t *testing.T) {
 	t.Parallel()
 	const fns = "functions:\n  a: {runtime: wasm, code: a.wasm}\n"
-	tests := []struct {
-		name string
-		yaml string
-		want []string
-	}{
+	tests := []parseErrorCase{
 		{"not a list", fns + "routes: {path: /a}\n", []string{"routes must be a list", "(line 3)"}},
 		{"unknown field", fns + "routes:\n  - {path: /a, function: a, authz: user}\n", []string{"unknown field routes[0].authz", "(line 4)"}},
 		{"bad auth", fns + "routes:\n  - {path: /a, function: a, auth: root}\n", []string{"routes[0].auth \"root\"", "(line 4)"}},
@@ -92,23 +87,7 @@ func TestParseRouteErrors(t *testing.T) {
 		{"function cors bad max_age", "functions:\n  a:\n    runtime: wasm\n    code: a.wasm\n    cors: {origins: ['*'], max_age: forever}\n",
 			[]string{`cors.max_age "forever" is not a duration`}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := Parse([]byte(tt.yaml), dir)
-			if err == nil {
-				t.Fatal("Parse accepted it")
-			}
-			if !errors.Is(err, function.ErrInvalid) {
-				t.Errorf("error does not wrap ErrInvalid: %v", err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-		})
-	}
+	checkParseErrors(t, tests)
 }
 
 func TestParseLimits(t *testing.T) {
